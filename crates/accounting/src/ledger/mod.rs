@@ -1,0 +1,19 @@
+//! The two-phase credit ledger: a PENDING entry is made durable before an upstream call is
+//! sent, then settled exactly once (POSTED, VOIDED, or EXPIRED by the sweeper).
+
+mod balance;
+mod batch_insert;
+mod entry;
+mod group_commit;
+mod partitions;
+mod reads;
+mod settlement;
+mod sweeper;
+
+pub use balance::record_balance;
+pub use entry::{LedgerEntry, NewEntry, Recorded, created_at_of};
+pub use group_commit::{GroupCommitConfig, GroupCommitStats, LedgerWriter, MAX_WAIT_LIMIT};
+pub use partitions::{MAX_MONTHS_AHEAD, ensure_partitions, partition_name};
+pub use reads::{TeamTotals, count_pending, get, team_totals};
+pub use settlement::{Settled, post, void};
+pub use sweeper::{EXPIRED_FLAG_REASON, Sweeper, SweeperHandle, expire_stale};

@@ -1,0 +1,16 @@
+//! Postgres side of cloro-gateway: teams, issued tokens, the two-phase credit ledger and the
+//! Idempotency-Key store. Owns the SQL migrations at the workspace root.
+
+mod error;
+pub mod idempotency;
+pub mod ledger;
+mod migrations;
+pub mod teams;
+pub mod tokens;
+pub mod types;
+
+pub use error::AccountingError;
+pub use migrations::{MIGRATOR, migrate};
+pub use types::{
+    Credits, EntryStatus, IdempotencyKey, InvalidValue, Role, TeamId, TeamSlug, TeamStatus,
+};

@@ -1,0 +1,239 @@
+//! The Idempotency-Key store: one winner per key, replays, body mismatches, expiry, release.
+
+use std::time::Duration;
+
+use accounting::idempotency::{self, Begin, StoredResponse, hash_body};
+use accounting::{IdempotencyKey, TeamId};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::fixtures::create_team;
+use crate::test_database::TestDatabase;
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+fn key(text: &str) -> IdempotencyKey {
+    IdempotencyKey::parse(text).unwrap()
+}
+
+fn response() -> StoredResponse {
+    StoredResponse {
+        status: 200,
+        headers: vec![
+            ("content-type".to_owned(), "application/json".to_owned()),
+            ("x-credits-charged".to_owned(), "7".to_owned()),
+        ],
+        body: br#"{"success":true,"result":{}}"#.to_vec(),
+    }
+}
+
+async fn begin(
+    pool: &PgPool,
+    team: TeamId,
+    key: &IdempotencyKey,
+    body: &[u8],
+    ttl: Duration,
+) -> Begin {
+    idempotency::begin(pool, team, key, &hash_body(body), Uuid::now_v7(), ttl)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_fifty_concurrent_begins_exactly_one_starts() {
+    let db = TestDatabase::new().await;
+    let team = create_team(&db.pool, "team-a").await;
+    let key = key("order-42");
+
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let pool = db.pool.clone();
+            let key = key.clone();
+            tokio::spawn(async move { begin(&pool, team, &key, b"{\"prompt\":\"hi\"}", DAY).await })
+        })
+        .collect();
+    let mut started = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Begin::Started => started += 1,
+            Begin::InProgress => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(started, 1);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_completed_key_replays_the_same_body_and_refuses_another() {
+    let db = TestDatabase::new().await;
+    let team = create_team(&db.pool, "team-a").await;
+    let key = key("order-42");
+    let body = b"{\"prompt\":\"hi\"}";
+
+    assert_eq!(begin(&db.pool, team, &key, body, DAY).await, Begin::Started);
+    assert_eq!(
+        begin(&db.pool, team, &key, body, DAY).await,
+        Begin::InProgress
+    );
+    assert_eq!(
+        begin(&db.pool, team, &key, b"{\"prompt\":\"bye\"}", DAY).await,
+        Begin::BodyMismatch
+    );
+
+    assert!(
+        idempotency::complete(&db.pool, team, &key, &response())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        begin(&db.pool, team, &key, body, DAY).await,
+        Begin::Replay(response())
+    );
+    assert_eq!(
+        begin(&db.pool, team, &key, b"{\"prompt\":\"bye\"}", DAY).await,
+        Begin::BodyMismatch
+    );
+    // Completing twice does nothing; a completed key cannot be released.
+    assert!(
+        !idempotency::complete(&db.pool, team, &key, &response())
+            .await
+            .unwrap()
+    );
+    assert!(!idempotency::release(&db.pool, team, &key).await.unwrap());
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn keys_belong_to_their_team() {
+    let db = TestDatabase::new().await;
+    let team_a = create_team(&db.pool, "team-a").await;
+    let team_b = create_team(&db.pool, "team-b").await;
+    let key = key("shared-name");
+
+    assert_eq!(
+        begin(&db.pool, team_a, &key, b"a", DAY).await,
+        Begin::Started
+    );
+    assert_eq!(
+        begin(&db.pool, team_b, &key, b"b", DAY).await,
+        Begin::Started
+    );
+    assert!(
+        idempotency::complete(&db.pool, team_a, &key, &response())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        begin(&db.pool, team_b, &key, b"b", DAY).await,
+        Begin::InProgress
+    );
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn an_expired_key_counts_as_absent() {
+    let db = TestDatabase::new().await;
+    let team = create_team(&db.pool, "team-a").await;
+    let key = key("short-lived");
+
+    assert_eq!(
+        begin(&db.pool, team, &key, b"first", Duration::from_millis(1)).await,
+        Begin::Started
+    );
+    assert!(
+        idempotency::complete(&db.pool, team, &key, &response())
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    // A different body is no mismatch once the key expired: the key starts afresh.
+    assert_eq!(
+        begin(&db.pool, team, &key, b"second", DAY).await,
+        Begin::Started
+    );
+    assert_eq!(
+        begin(&db.pool, team, &key, b"second", DAY).await,
+        Begin::InProgress
+    );
+    assert_eq!(idempotency::purge_expired(&db.pool).await.unwrap(), 0);
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_begins_on_an_expired_key_start_once() {
+    let db = TestDatabase::new().await;
+    let team = create_team(&db.pool, "team-a").await;
+    let key = key("expires-then-races");
+    assert_eq!(
+        begin(&db.pool, team, &key, b"old", Duration::from_millis(1)).await,
+        Begin::Started
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    let outcomes =
+        futures::future::join_all((0..20).map(|_| begin(&db.pool, team, &key, b"new", DAY))).await;
+    let started = outcomes
+        .iter()
+        .filter(|outcome| **outcome == Begin::Started)
+        .count();
+    assert_eq!(started, 1, "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .all(|outcome| matches!(outcome, Begin::Started | Begin::InProgress))
+    );
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_released_key_can_run_again() {
+    let db = TestDatabase::new().await;
+    let team = create_team(&db.pool, "team-a").await;
+    let key = key("retry-me");
+
+    assert_eq!(
+        begin(&db.pool, team, &key, b"body", DAY).await,
+        Begin::Started
+    );
+    assert!(idempotency::release(&db.pool, team, &key).await.unwrap());
+    assert!(!idempotency::release(&db.pool, team, &key).await.unwrap());
+    assert!(
+        !idempotency::complete(&db.pool, team, &key, &response())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        begin(&db.pool, team, &key, b"body", DAY).await,
+        Begin::Started
+    );
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn purge_removes_only_expired_keys() {
+    let db = TestDatabase::new().await;
+    let team = create_team(&db.pool, "team-a").await;
+    begin(&db.pool, team, &key("gone"), b"x", Duration::from_millis(1)).await;
+    begin(&db.pool, team, &key("kept"), b"x", DAY).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    assert_eq!(idempotency::purge_expired(&db.pool).await.unwrap(), 1);
+    assert_eq!(
+        begin(&db.pool, team, &key("kept"), b"x", DAY).await,
+        Begin::InProgress
+    );
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_malformed_body_hash_is_refused() {
+    let db = TestDatabase::new().await;
+    let team = create_team(&db.pool, "team-a").await;
+    let error = idempotency::begin(&db.pool, team, &key("k"), "not-a-hash", Uuid::now_v7(), DAY)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, accounting::AccountingError::Invalid(_)));
+    db.drop().await;
+}

@@ -1,0 +1,18 @@
+//! Integration tests for the accounting crate, against a real Postgres: one fresh database per
+//! test (from `DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`).
+
+// Helpers outside `#[test]` functions fail the test the same way, by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod append_only;
+mod fixtures;
+mod group_commit;
+mod idempotency;
+mod ledger_reads;
+mod migrations;
+mod partitions;
+mod settlement;
+mod sweeper;
+mod teams;
+mod test_database;
+mod tokens;

@@ -1,0 +1,352 @@
+//! Gateway settings: the commented defaults embedded in the binary, then an optional TOML
+//! file, then environment variables. Unknown keys are refused so a typo never goes unnoticed.
+
+use crate::pricing::PriceTable;
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::path::Path;
+
+/// The defaults, with a comment on every setting. `cloro-gateway config` prints them.
+pub const DEFAULT_CONFIG: &str = include_str!("../config.default.toml");
+
+/// Environment variables that set one setting each, besides `CLORO_GATEWAY__SECTION__KEY`.
+const NAMED_ENV_VARS: &[(&str, &str, &str)] = &[
+    ("DATABASE_URL", "database", "url"),
+    ("REDIS_URL", "redis", "url"),
+    ("CLORO_BASE_URL", "upstream", "base_url"),
+    ("CLORO_API_KEY", "upstream", "api_key"),
+];
+
+/// Prefix of the generic overrides: `CLORO_GATEWAY__SERVER__LISTEN=0.0.0.0:8080`.
+const GENERIC_ENV_PREFIX: &str = "CLORO_GATEWAY__";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid TOML in {origin}: {source}")]
+    Toml {
+        origin: String,
+        source: toml::de::Error,
+    },
+    #[error("invalid setting: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub log: LogSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub upstream: UpstreamSettings,
+    pub auth: AuthSettings,
+    pub ledger: LedgerSettings,
+    pub pricing: PriceTable,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub workers: usize,
+    pub max_body_bytes: usize,
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: Secret,
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+    pub create_if_missing: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    pub url: Secret,
+    pub key_prefix: String,
+    pub pool_size: usize,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSettings {
+    pub base_url: String,
+    pub api_key: Secret,
+    pub request_timeout_secs: u64,
+    pub connect_timeout_secs: u64,
+    pub pool_max_idle_per_host: usize,
+    pub max_retries: u32,
+    pub retry_base_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerSettings {
+    pub group_commit_max_batch: usize,
+    pub group_commit_max_wait_ms: u64,
+    pub sweep_every_secs: u64,
+    pub pending_deadline_secs: u64,
+    pub idempotency_ttl_hours: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub team_claim: String,
+    pub role_claim: String,
+    pub leeway_secs: u64,
+    pub signing_secret: Secret,
+    pub signing_kid: String,
+    pub jwks_url: String,
+    pub jwks_min_refresh_secs: u64,
+    pub directory_refresh_ms: u64,
+    pub keys: Vec<KeySettings>,
+}
+
+/// One extra verification key and the single algorithm it verifies.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    pub kid: String,
+    pub algorithm: String,
+    #[serde(default)]
+    pub public_key_pem: Option<String>,
+    #[serde(default)]
+    pub secret: Option<Secret>,
+}
+
+impl Settings {
+    /// Defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let file_text = match file {
+            Some(path) => Some((
+                path.display().to_string(),
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?,
+            )),
+            None => None,
+        };
+        let file_ref = file_text.as_ref().map(|(o, t)| (o.as_str(), t.as_str()));
+        Self::from_sources(file_ref, std::env::vars())
+    }
+
+    /// The same layering from explicit inputs, so tests need not touch the environment.
+    pub fn from_sources(
+        file: Option<(&str, &str)>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut merged = parse_toml("built-in defaults", DEFAULT_CONFIG)?;
+        if let Some((origin, text)) = file {
+            merge(&mut merged, parse_toml(origin, text)?);
+        }
+        for (name, value) in env {
+            apply_env(&mut merged, &name, value)?;
+        }
+        let settings: Settings =
+            toml::Value::Table(merged)
+                .try_into()
+                .map_err(|source| ConfigError::Toml {
+                    origin: "merged configuration".into(),
+                    source,
+                })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.max_body_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "server.max_body_bytes must be > 0".into(),
+            ));
+        }
+        if self.redis.pool_size == 0 || self.database.max_connections == 0 {
+            return Err(ConfigError::Invalid("pool sizes must be > 0".into()));
+        }
+        if !self.upstream.base_url.starts_with("http://")
+            && !self.upstream.base_url.starts_with("https://")
+        {
+            return Err(ConfigError::Invalid(
+                "upstream.base_url must start with http:// or https://".into(),
+            ));
+        }
+        self.pricing.validate().map_err(ConfigError::Invalid)?;
+        if self.ledger.pending_deadline_secs <= self.upstream.request_timeout_secs {
+            return Err(ConfigError::Invalid(
+                "ledger.pending_deadline_secs must exceed upstream.request_timeout_secs".into(),
+            ));
+        }
+        if self.ledger.group_commit_max_batch == 0 || self.upstream.request_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "ledger.group_commit_max_batch and upstream.request_timeout_secs must be > 0"
+                    .into(),
+            ));
+        }
+        let secret_len = self.auth.signing_secret.expose().len();
+        if secret_len > 0 && secret_len < 32 {
+            return Err(ConfigError::Invalid(
+                "auth.signing_secret must be at least 32 bytes".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn parse_toml(origin: &str, text: &str) -> Result<toml::Table, ConfigError> {
+    text.parse::<toml::Table>()
+        .map_err(|source| ConfigError::Toml {
+            origin: origin.to_owned(),
+            source,
+        })
+}
+
+/// Deep-merge `over` into `base`: tables merge key by key, anything else replaces.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(inner)), toml::Value::Table(over_inner)) => {
+                merge(inner, over_inner)
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+fn apply_env(merged: &mut toml::Table, name: &str, value: String) -> Result<(), ConfigError> {
+    if let Some((_, section, key)) = NAMED_ENV_VARS.iter().find(|(n, _, _)| *n == name) {
+        return set(merged, section, key, toml::Value::String(value));
+    }
+    let Some(path) = name.strip_prefix(GENERIC_ENV_PREFIX) else {
+        return Ok(());
+    };
+    let parts: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
+    let [section, key] = parts.as_slice() else {
+        return Err(ConfigError::Invalid(format!(
+            "{name}: expected {GENERIC_ENV_PREFIX}SECTION__KEY"
+        )));
+    };
+    set(merged, section, key, scalar_from_env(&value))
+}
+
+/// Numbers and booleans in env vars keep their type; anything else is a string.
+fn scalar_from_env(value: &str) -> toml::Value {
+    if let Ok(b) = value.parse::<bool>() {
+        return toml::Value::Boolean(b);
+    }
+    if let Ok(i) = value.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    if let Ok(f) = value.parse::<f64>() {
+        return toml::Value::Float(f);
+    }
+    toml::Value::String(value.to_owned())
+}
+
+fn set(
+    merged: &mut toml::Table,
+    section: &str,
+    key: &str,
+    value: toml::Value,
+) -> Result<(), ConfigError> {
+    match merged
+        .entry(section.to_owned())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+    {
+        toml::Value::Table(table) => {
+            table.insert(key.to_owned(), value);
+            Ok(())
+        }
+        _ => Err(ConfigError::Invalid(format!("{section} is not a section"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_parse() {
+        let s = Settings::from_sources(None, env(&[])).unwrap();
+        assert_eq!(s.server.listen, "127.0.0.1:8080");
+        assert_eq!(s.redis.key_prefix, "cgw:");
+        assert!(s.upstream.api_key.is_empty());
+    }
+
+    #[test]
+    fn file_then_env_override_in_order() {
+        let file = "[server]\nlisten = \"0.0.0.0:9000\"\nworkers = 3\n";
+        let s = Settings::from_sources(
+            Some(("test.toml", file)),
+            env(&[
+                ("DATABASE_URL", "postgres://db/x"),
+                ("CLORO_GATEWAY__SERVER__WORKERS", "5"),
+                ("CLORO_API_KEY", "sk_live_abc"),
+                ("UNRELATED", "1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.server.listen, "0.0.0.0:9000");
+        assert_eq!(s.server.workers, 5);
+        assert_eq!(s.database.url.expose(), "postgres://db/x");
+        assert_eq!(s.upstream.api_key.expose(), "sk_live_abc");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = Settings::from_sources(Some(("t.toml", "[server]\nlisen = \"x\"\n")), env(&[]));
+        assert!(err.is_err());
+        let err = Settings::from_sources(None, env(&[("CLORO_GATEWAY__SERVER__NOPE", "1")]));
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let err = Settings::from_sources(None, env(&[("CLORO_BASE_URL", "ftp://x")]));
+        assert!(matches!(err, Err(ConfigError::Invalid(_))));
+        let err =
+            Settings::from_sources(None, env(&[("CLORO_GATEWAY__SERVER__MAX_BODY_BYTES", "0")]));
+        assert!(matches!(err, Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let s =
+            Settings::from_sources(None, env(&[("CLORO_API_KEY", "sk_live_topsecret")])).unwrap();
+        assert!(!format!("{s:?}").contains("topsecret"));
+    }
+}

@@ -1,0 +1,20 @@
+//! cloro-gateway: a drop-in cloro API that lets many teams share one cloro account.
+//! The binary's subcommands live in `cli`; everything a test needs is public here.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod connections;
+pub mod error;
+pub mod openapi;
+pub mod period;
+pub mod pricing;
+pub mod proxy;
+pub mod routes;
+pub mod secret;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+pub use config::Settings;
+pub use startup::Application;

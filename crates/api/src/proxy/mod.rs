@@ -1,0 +1,214 @@
+//! The cloro-compatible proxy: a team's sync call is priced, recorded PENDING in the
+//! ledger (durably, before anything is sent), forwarded with the company key, settled from
+//! what the upstream charged, and answered with the upstream's own status and body.
+
+mod body;
+mod idempotency;
+mod reply;
+pub mod routes;
+mod settle;
+pub mod upstream;
+
+use crate::auth::TeamRef;
+use crate::config::Settings;
+use crate::error::{ApiError, ErrorCode};
+use crate::pricing::{Endpoint, PriceTable};
+use crate::telemetry::RequestId;
+use accounting::idempotency::StoredResponse;
+use accounting::ledger::{LedgerWriter, NewEntry};
+use accounting::{Credits, IdempotencyKey};
+use actix_web::{HttpResponse, web};
+use bytes::Bytes;
+use reqwest::Method;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+use upstream::{Upstream, UpstreamFailure, UpstreamReply};
+use uuid::Uuid;
+
+/// Everything the proxy path needs, shared by all workers.
+pub struct Proxy {
+    pub upstream: Upstream,
+    pub ledger: LedgerWriter,
+    pub db: PgPool,
+    pub pricing: PriceTable,
+    pub max_body_bytes: usize,
+    pub idempotency_ttl: Duration,
+}
+
+impl Proxy {
+    pub fn new(settings: &Settings, db: PgPool, ledger: LedgerWriter) -> anyhow::Result<Self> {
+        Ok(Self {
+            upstream: Upstream::new(&settings.upstream)?,
+            ledger,
+            db,
+            pricing: settings.pricing.clone(),
+            max_body_bytes: settings.server.max_body_bytes,
+            idempotency_ttl: Duration::from_secs(settings.ledger.idempotency_ttl_hours * 3600),
+        })
+    }
+}
+
+/// One team's sync call, validated and priced.
+struct SyncCall {
+    endpoint: Endpoint,
+    team: TeamRef,
+    entry_id: Uuid,
+    request_id: RequestId,
+    body: Bytes,
+    estimate: i64,
+    idempotency_key: Option<IdempotencyKey>,
+}
+
+/// The whole life of a sync request after authentication.
+pub async fn handle_sync(
+    proxy: web::Data<Proxy>,
+    endpoint: Endpoint,
+    team: TeamRef,
+    request_id: RequestId,
+    idempotency_header: Option<&actix_web::http::header::HeaderValue>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let idempotency_key = idempotency::parse(idempotency_header)?;
+    let body = body::read_limited(payload, proxy.max_body_bytes).await?;
+    let json = body::parse_json(&body)?;
+    let estimate = proxy.pricing.estimate_sync(endpoint, &json)?;
+    let entry_id = ledger_id(&request_id);
+    let call = SyncCall {
+        endpoint,
+        team,
+        entry_id,
+        request_id,
+        body,
+        estimate,
+        idempotency_key,
+    };
+
+    // From here on the request runs detached from the team's connection: a half-taken
+    // idempotency key or a recorded entry must never be abandoned because the team hung up,
+    // and the upstream charges for completed work whether or not anyone is listening.
+    let proxy = proxy.into_inner();
+    let answer = tokio::spawn(async move { run_detached(&proxy, call).await })
+        .await
+        .map_err(ApiError::internal)??;
+    match answer {
+        Answer::Replay(stored) => Ok(idempotency::replay(stored)),
+        Answer::Upstream(outcome) => reply::to_response(outcome),
+    }
+}
+
+/// What the detached part produced; turned into the HTTP response on the worker.
+enum Answer {
+    Replay(StoredResponse),
+    Upstream(Result<UpstreamReply, UpstreamFailure>),
+}
+
+/// Idempotency, the durable PENDING entry, the upstream call and its settlement.
+async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiError> {
+    let fingerprint = idempotency::fingerprint(call.endpoint.path(), &call.body);
+    let held = match idempotency::start(
+        &proxy.db,
+        call.team.id,
+        call.idempotency_key.clone(),
+        &fingerprint,
+        call.entry_id,
+        proxy.idempotency_ttl,
+    )
+    .await?
+    {
+        idempotency::Start::Replay(stored) => return Ok(Answer::Replay(stored)),
+        idempotency::Start::Held(held) => Some(held),
+        idempotency::Start::NoKey => None,
+    };
+    if let Err(err) = record_pending(proxy, &call).await {
+        if let Some(held) = held {
+            idempotency::finish(&proxy.db, held, None).await;
+        }
+        return Err(err);
+    }
+    let outcome = forward_and_settle(proxy, &call).await;
+    if let Some(held) = held {
+        let stored = outcome
+            .as_ref()
+            .ok()
+            .filter(|r| r.status.is_success())
+            .map(|r| StoredResponse {
+                status: r.status.as_u16(),
+                headers: reply::stored_headers(r),
+                body: r.body.to_vec(),
+            });
+        idempotency::finish(&proxy.db, held, stored).await;
+    }
+    Ok(Answer::Upstream(outcome))
+}
+
+/// A minted request id is a UUIDv7 and doubles as the ledger id; a caller's own id is
+/// kept beside a fresh one.
+fn ledger_id(request_id: &RequestId) -> Uuid {
+    if request_id.minted
+        && let Ok(id) = Uuid::parse_str(request_id.as_str())
+    {
+        return id;
+    }
+    Uuid::now_v7()
+}
+
+async fn record_pending(proxy: &Proxy, call: &SyncCall) -> Result<(), ApiError> {
+    let estimate = Credits::new(call.estimate).map_err(ApiError::internal)?;
+    let entry = NewEntry {
+        id: call.entry_id,
+        team_id: call.team.id,
+        endpoint: call.endpoint.path().to_owned(),
+        client_request_id: (!call.request_id.minted).then(|| call.request_id.as_str().to_owned()),
+        idempotency_key: call.idempotency_key.clone(),
+        estimate,
+    };
+    proxy.ledger.record_pending(entry).await.map_err(|e| {
+        ApiError::new(
+            ErrorCode::LedgerUnavailable,
+            "The ledger cannot record this request now",
+        )
+        .with_cause(e)
+        .with_retry_after(1)
+    })?;
+    Ok(())
+}
+
+async fn forward_and_settle(
+    proxy: &Arc<Proxy>,
+    call: &SyncCall,
+) -> Result<UpstreamReply, UpstreamFailure> {
+    let outcome = proxy
+        .upstream
+        .send(
+            Method::POST,
+            call.endpoint.path(),
+            Some(call.body.clone()),
+            call.request_id.as_str(),
+        )
+        .await;
+    let settlement = settle::decide(&outcome, call.estimate);
+    settle::apply(&proxy.db, call.entry_id, settlement).await;
+    if let Ok(reply) = &outcome
+        && reply.status.is_success()
+        && let Some(remaining) = settle::header_i64(reply, "x-credits-remaining")
+        && let Err(err) =
+            accounting::ledger::record_balance(&proxy.db, Some(call.entry_id), remaining).await
+    {
+        tracing::warn!(error = %err, "could not record the account balance");
+    }
+    outcome
+}
+
+/// Free reference data (countries, states): forwarded without a ledger entry.
+pub async fn forward_free(
+    proxy: &Proxy,
+    path_and_query: &str,
+    request_id: &RequestId,
+) -> Result<HttpResponse, ApiError> {
+    let outcome = proxy
+        .upstream
+        .send(Method::GET, path_and_query, None, request_id.as_str())
+        .await;
+    reply::to_response(outcome)
+}

@@ -1,0 +1,292 @@
+//! The cloro paths a team calls, declared one by one so each appears in the OpenAPI
+//! document: every sync monitor endpoint, the free reference data, and `/v1/credits`
+//! (answered with the team's own position, never the company balance).
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::pricing::Endpoint;
+use crate::proxy::{Proxy, handle_sync};
+use crate::telemetry::RequestId;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, post, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Body of an AI answer-engine call; see cloro's documentation for every field.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PromptRequest {
+    /// 1-10000 characters.
+    prompt: String,
+    /// ISO 3166-1 alpha-2, upper case.
+    country: String,
+    /// Optional outputs, e.g. `{"markdown": true}`.
+    include: Option<serde_json::Map<String, serde_json::Value>>,
+    /// US state (adds credits).
+    state: Option<String>,
+}
+
+/// Body of a Google Search / News call.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SearchRequest {
+    query: Option<String>,
+    url: Option<String>,
+    country: Option<String>,
+    /// 1-10; each page after the first adds credits.
+    pages: Option<i64>,
+    include: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Body of a google/goto call.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct GotoRequest {
+    url: String,
+}
+
+/// cloro's success envelope, passed through byte for byte.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct MonitorResponse {
+    success: bool,
+    result: serde_json::Map<String, serde_json::Value>,
+}
+
+/// cloro's error envelope, used for every error the gateway or cloro answers.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorEnvelope {
+    success: bool,
+    error: ErrorBody,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    /// e.g. VALIDATION_ERROR, TOKEN_EXPIRED, INSUFFICIENT_CREDITS.
+    code: String,
+    message: String,
+    details: Option<serde_json::Value>,
+    timestamp: String,
+}
+
+fn request_id(req: &HttpRequest) -> RequestId {
+    req.extensions()
+        .get::<RequestId>()
+        .cloned()
+        .unwrap_or_else(RequestId::mint)
+}
+
+async fn sync(
+    proxy: web::Data<Proxy>,
+    endpoint: Endpoint,
+    principal: Principal,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let team = principal.require_team()?.clone();
+    handle_sync(
+        proxy,
+        endpoint,
+        team,
+        request_id(&req),
+        req.headers().get(super::idempotency::HEADER),
+        payload,
+    )
+    .await
+}
+
+macro_rules! monitor_route {
+    ($name:ident, $path:literal, $endpoint:expr, $body:ty, $summary:literal) => {
+        #[doc = $summary]
+        #[utoipa::path(
+            tag = "monitor",
+            request_body = $body,
+            params(
+                ("Idempotency-Key" = Option<String>, Header, description = "Replays the first result of a retry with the same key and body for 24 h"),
+                ("X-Request-ID" = Option<String>, Header, description = "Echoed and sent upstream; minted when absent"),
+            ),
+            responses(
+                (status = 200, description = "cloro's answer; X-Credits-Charged says what it cost", body = MonitorResponse),
+                (status = 400, description = "Invalid body (VALIDATION_ERROR)", body = ErrorEnvelope),
+                (status = 401, description = "Missing, malformed, expired or revoked token", body = ErrorEnvelope),
+                (status = 403, description = "Team suspended, not a team token, or INSUFFICIENT_CREDITS", body = ErrorEnvelope),
+                (status = 409, description = "Idempotency-Key reused with another body, or still running", body = ErrorEnvelope),
+                (status = 413, description = "Body larger than the limit", body = ErrorEnvelope),
+                (status = 429, description = "Rate or concurrency limit", body = ErrorEnvelope),
+                (status = 502, description = "cloro unreachable or an engine failed", body = ErrorEnvelope),
+                (status = 503, description = "Ledger or limiter unavailable; Retry-After", body = ErrorEnvelope),
+                (status = 504, description = "cloro did not answer in time", body = ErrorEnvelope),
+            ),
+            security(("team_jwt" = []))
+        )]
+        #[post($path)]
+        pub async fn $name(
+            proxy: web::Data<Proxy>,
+            principal: Principal,
+            req: HttpRequest,
+            payload: web::Payload,
+        ) -> Result<HttpResponse, ApiError> {
+            sync(proxy, $endpoint, principal, req, payload).await
+        }
+    };
+}
+
+monitor_route!(
+    chatgpt,
+    "/v1/monitor/chatgpt",
+    Endpoint::Chatgpt,
+    PromptRequest,
+    "Monitor ChatGPT."
+);
+monitor_route!(
+    perplexity,
+    "/v1/monitor/perplexity",
+    Endpoint::Perplexity,
+    PromptRequest,
+    "Monitor Perplexity."
+);
+monitor_route!(
+    copilot,
+    "/v1/monitor/copilot",
+    Endpoint::Copilot,
+    PromptRequest,
+    "Monitor Microsoft Copilot."
+);
+monitor_route!(
+    gemini,
+    "/v1/monitor/gemini",
+    Endpoint::Gemini,
+    PromptRequest,
+    "Monitor Google Gemini."
+);
+monitor_route!(
+    grok,
+    "/v1/monitor/grok",
+    Endpoint::Grok,
+    PromptRequest,
+    "Monitor Grok."
+);
+monitor_route!(
+    aimode,
+    "/v1/monitor/aimode",
+    Endpoint::Aimode,
+    PromptRequest,
+    "Monitor Google AI Mode."
+);
+monitor_route!(
+    google,
+    "/v1/monitor/google",
+    Endpoint::Google,
+    SearchRequest,
+    "Monitor Google Search."
+);
+monitor_route!(
+    google_news,
+    "/v1/monitor/google/news",
+    Endpoint::GoogleNews,
+    SearchRequest,
+    "Monitor Google News."
+);
+monitor_route!(
+    google_goto,
+    "/v1/monitor/google/goto",
+    Endpoint::GoogleGoto,
+    GotoRequest,
+    "Resolve a Google URL (free)."
+);
+
+/// Supported countries (free), forwarded to cloro.
+#[utoipa::path(
+    tag = "reference",
+    params(("model" = Option<String>, Query, description = "Filter by engine")),
+    responses(
+        (status = 200, description = "cloro's list, passed through"),
+        (status = 401, body = ErrorEnvelope),
+    ),
+    security(("team_jwt" = []))
+)]
+#[get("/v1/countries")]
+pub async fn countries(
+    proxy: web::Data<Proxy>,
+    principal: Principal,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_team()?;
+    reference(&proxy, "/v1/countries", &req).await
+}
+
+/// Supported US states (free), forwarded to cloro.
+#[utoipa::path(
+    tag = "reference",
+    params(("country" = Option<String>, Query, description = "Defaults to US")),
+    responses(
+        (status = 200, description = "cloro's list, passed through"),
+        (status = 401, body = ErrorEnvelope),
+    ),
+    security(("team_jwt" = []))
+)]
+#[get("/v1/states")]
+pub async fn states(
+    proxy: web::Data<Proxy>,
+    principal: Principal,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_team()?;
+    reference(&proxy, "/v1/states", &req).await
+}
+
+async fn reference(proxy: &Proxy, path: &str, req: &HttpRequest) -> Result<HttpResponse, ApiError> {
+    let path_and_query = match req.query_string() {
+        "" => path.to_owned(),
+        query => format!("{path}?{query}"),
+    };
+    super::forward_free(proxy, &path_and_query, &request_id(req)).await
+}
+
+/// The team's own credit position for the current period.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamCredits {
+    /// Credits left in the period; null when the team has no budget.
+    pub remaining: Option<i64>,
+    /// The period's budget; null when the team has no budget.
+    pub per_cycle: Option<i64>,
+    /// When the period ends (UTC).
+    pub cycle_resets_at: String,
+    /// Credits booked (POSTED and EXPIRED) this period.
+    pub charged: i64,
+    /// Credits held by requests still in flight.
+    pub held: i64,
+}
+
+/// The team's credits, in cloro's shape: never the company balance.
+#[utoipa::path(
+    tag = "reference",
+    responses(
+        (status = 200, body = TeamCredits),
+        (status = 401, body = ErrorEnvelope),
+    ),
+    security(("team_jwt" = []))
+)]
+#[get("/v1/credits")]
+pub async fn credits(
+    proxy: web::Data<Proxy>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    let team = principal.require_team()?;
+    let period = crate::period::current_month(chrono::Utc::now());
+    let totals =
+        accounting::ledger::team_totals(&proxy.db, team.id, Some((period.start, period.end)))
+            .await
+            .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(TeamCredits {
+        remaining: None,
+        per_cycle: None,
+        cycle_resets_at: period
+            .end
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        charged: totals.charged.get(),
+        held: totals.pending_estimate.get(),
+    }))
+}

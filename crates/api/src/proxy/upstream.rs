@@ -1,0 +1,187 @@
+//! The one HTTP client to cloro: pooled connections, the company key added here and nowhere
+//! else, a deadline per request, and retries of 429/503 that honour `Retry-After` while the
+//! deadline allows.
+
+use crate::config::UpstreamSettings;
+use crate::secret::Secret;
+use bytes::Bytes;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// What the upstream answered, body unread by anyone else.
+#[derive(Debug)]
+pub struct UpstreamReply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// Why no reply came.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamFailure {
+    #[error("upstream unreachable: {0}")]
+    Unreachable(String),
+    #[error("upstream did not answer before the deadline")]
+    Timeout,
+}
+
+pub struct Upstream {
+    http: reqwest::Client,
+    base_url: String,
+    api_key: Secret,
+    deadline: Duration,
+    max_retries: u32,
+    retry_base: Duration,
+}
+
+impl Upstream {
+    pub fn new(settings: &UpstreamSettings) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
+            .pool_max_idle_per_host(settings.pool_max_idle_per_host)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(Self {
+            http,
+            base_url: settings.base_url.trim_end_matches('/').to_owned(),
+            api_key: settings.api_key.clone(),
+            deadline: Duration::from_secs(settings.request_timeout_secs),
+            max_retries: settings.max_retries,
+            retry_base: Duration::from_millis(settings.retry_base_ms),
+        })
+    }
+
+    /// Sends one request (with its retries) and returns the final reply.
+    pub async fn send(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<Bytes>,
+        request_id: &str,
+    ) -> Result<UpstreamReply, UpstreamFailure> {
+        let deadline = Instant::now() + self.deadline;
+        let url = format!("{}{}", self.base_url, path_and_query);
+        let mut attempt = 0;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(UpstreamFailure::Timeout);
+            }
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .timeout(remaining)
+                .header(AUTHORIZATION, self.authorization())
+                .header("x-request-id", request_id);
+            if let Some(body) = &body {
+                request = request
+                    .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                    .body(body.clone());
+            }
+            let reply = match request.send().await {
+                Ok(response) => read(response).await?,
+                Err(err) if err.is_timeout() => return Err(UpstreamFailure::Timeout),
+                Err(err) => return Err(UpstreamFailure::Unreachable(describe(&err))),
+            };
+            let retryable = matches!(
+                reply.status,
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+            );
+            if !retryable || attempt >= self.max_retries {
+                return Ok(reply);
+            }
+            let wait = retry_after(&reply.headers).unwrap_or_else(|| self.backoff(attempt));
+            if Instant::now() + wait >= deadline {
+                return Ok(reply);
+            }
+            attempt += 1;
+            tracing::debug!(
+                status = reply.status.as_u16(),
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                "retrying upstream"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn authorization(&self) -> HeaderValue {
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", self.api_key.expose()))
+            .unwrap_or_else(|_| HeaderValue::from_static(""));
+        value.set_sensitive(true);
+        value
+    }
+
+    /// Exponential from `retry_base`, with up to 50% jitter so replicas do not retry in step.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self.retry_base.saturating_mul(1 << attempt.min(10));
+        let jitter = rand::random_range(0.0..0.5);
+        base.mul_f64(1.0 + jitter)
+    }
+}
+
+async fn read(response: reqwest::Response) -> Result<UpstreamReply, UpstreamFailure> {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.map_err(|err| {
+        if err.is_timeout() {
+            UpstreamFailure::Timeout
+        } else {
+            UpstreamFailure::Unreachable(describe(&err))
+        }
+    })?;
+    Ok(UpstreamReply {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// `Retry-After` in seconds (cloro sends integers), capped at a minute.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let secs: f64 = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(60.0)))
+}
+
+/// The error without its URL: the base URL is not secret, but keep logs short.
+fn describe(err: &reqwest::Error) -> String {
+    let kind = if err.is_connect() {
+        "connect"
+    } else if err.is_body() || err.is_decode() {
+        "body"
+    } else {
+        "request"
+    };
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(err);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    format!("{kind} error: {detail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_parses_seconds() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("999"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(60)));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers), None);
+    }
+}

@@ -1,0 +1,3 @@
+//! HTTP routes, each declared with utoipa so the OpenAPI spec is generated from them.
+
+pub mod health;

@@ -1,0 +1,149 @@
+//! Building the application: connections, migrations, the listener and the HTTP server.
+//! `main` and the tests both start the gateway through [`Application::build`].
+
+use crate::auth::{Authenticator, Directory};
+use crate::config::Settings;
+use crate::connections;
+use crate::error::{ApiError, ErrorCode};
+use crate::openapi::ApiDoc;
+use crate::proxy::Proxy;
+use crate::routes;
+use crate::state::AppState;
+use crate::telemetry;
+use accounting::ledger::{GroupCommitConfig, LedgerWriter, Sweeper, SweeperHandle};
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// A built, bound, not yet running gateway.
+pub struct Application {
+    port: u16,
+    server: Server,
+    /// Stops the sweeper when the application is dropped.
+    _sweeper: SweeperHandle,
+}
+
+impl Application {
+    /// Connects to Postgres (running migrations) and Redis, binds `server.listen`.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = connections::connect_postgres(&settings.database).await?;
+        connections::migrate(&db).await?;
+        let redis = connections::redis_pool(&settings.redis)?;
+        accounting::ledger::ensure_partitions(&db, chrono::Utc::now(), 3).await?;
+        let directory = Directory::start(
+            db.clone(),
+            Duration::from_millis(settings.auth.directory_refresh_ms),
+        )
+        .await?;
+        let authenticator = Authenticator::build(&settings.auth, directory).await?;
+        let ledger = LedgerWriter::spawn(
+            db.clone(),
+            GroupCommitConfig {
+                max_batch: settings.ledger.group_commit_max_batch,
+                max_wait: Duration::from_millis(settings.ledger.group_commit_max_wait_ms),
+            },
+        );
+        let sweeper = Sweeper::spawn(
+            db.clone(),
+            Duration::from_secs(settings.ledger.sweep_every_secs),
+            Duration::from_secs(settings.ledger.pending_deadline_secs),
+        );
+        let proxy = Proxy::new(&settings, db.clone(), ledger)?;
+        let listener = TcpListener::bind(&settings.server.listen)
+            .with_context(|| format!("binding {}", settings.server.listen))?;
+        let port = listener.local_addr()?.port();
+        let state = AppState {
+            settings: Arc::new(settings),
+            db,
+            redis,
+        };
+        let server = serve(
+            state,
+            web::Data::new(authenticator),
+            web::Data::new(proxy),
+            listener,
+        )?;
+        Ok(Self {
+            port,
+            server,
+            _sweeper: sweeper,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server gracefully when called (SIGTERM does the same).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn serve(
+    state: AppState,
+    authenticator: web::Data<Authenticator>,
+    proxy: web::Data<Proxy>,
+    listener: TcpListener,
+) -> anyhow::Result<Server> {
+    let settings = state.settings.clone();
+    let data = web::Data::new(state);
+    let mut server = HttpServer::new(move || {
+        let (app, api) = App::new()
+            .into_utoipa_app()
+            .openapi(ApiDoc::openapi())
+            .configure(configure_routes)
+            .split_for_parts();
+        app.wrap(from_fn(telemetry::request_id))
+            .app_data(data.clone())
+            .app_data(authenticator.clone())
+            .app_data(proxy.clone())
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+            .default_service(web::to(not_found))
+    })
+    .shutdown_timeout(settings.server.shutdown_timeout_secs)
+    .client_request_timeout(Duration::from_secs(60))
+    .listen(listener)?;
+    if settings.server.workers > 0 {
+        server = server.workers(settings.server.workers);
+    }
+    Ok(server.run())
+}
+
+/// Every route of the gateway, mounted with its OpenAPI declaration.
+pub fn configure_routes(cfg: &mut ServiceConfig) {
+    use crate::proxy::routes as cloro;
+    cfg.service(routes::health::healthz)
+        .service(routes::health::readyz)
+        .service(cloro::chatgpt)
+        .service(cloro::perplexity)
+        .service(cloro::copilot)
+        .service(cloro::gemini)
+        .service(cloro::grok)
+        .service(cloro::aimode)
+        .service(cloro::google)
+        .service(cloro::google_news)
+        .service(cloro::google_goto)
+        .service(cloro::countries)
+        .service(cloro::states)
+        .service(cloro::credits);
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::new(
+        ErrorCode::ResourceNotFound,
+        "Route not found",
+    ))
+}

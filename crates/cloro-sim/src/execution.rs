@@ -1,0 +1,175 @@
+//! One engine call decided up front from its seed: how long it takes, whether it fails, and what it answers.
+
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::config::FaultRates;
+use crate::error::{ApiError, ErrorCode};
+use crate::latency::LatencySpec;
+use crate::monitor_request::MonitorRequest;
+use crate::results::{self, Answer};
+
+/// An injected failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// 500 after the engine's latency.
+    Internal,
+    /// 502 after the engine's latency.
+    ExternalService,
+    /// 503 at once.
+    Unavailable,
+}
+
+impl Fault {
+    pub fn code(self) -> ErrorCode {
+        match self {
+            Self::Internal => ErrorCode::InternalServerError,
+            Self::ExternalService => ErrorCode::ExternalServiceError,
+            Self::Unavailable => ErrorCode::ServiceUnavailable,
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Internal => "Internal server error: upstream retries exhausted",
+            Self::ExternalService => "The engine failed to answer",
+            Self::Unavailable => "Service temporarily unavailable, retry later",
+        }
+    }
+
+    pub fn to_error(self, retry_after_secs: u64) -> ApiError {
+        let error = ApiError::new(self.code(), self.message());
+        match self {
+            Self::Unavailable => error.with_retry_after(retry_after_secs),
+            _ => error,
+        }
+    }
+}
+
+/// How the call ends.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Answer(Answer),
+    Fault(Fault),
+}
+
+/// A planned call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub latency: Duration,
+    pub outcome: Outcome,
+}
+
+/// Decides the call from its seed alone, so a seed and a request always give the same plan.
+pub fn plan(
+    request: &MonitorRequest,
+    seed: u64,
+    latency: &LatencySpec,
+    faults: &FaultRates,
+) -> Plan {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let drawn_latency = latency.sample(&mut rng);
+    let roll: f64 = rng.random();
+    let thresholds = [
+        (faults.internal_error, Some(Fault::Internal)),
+        (faults.external_service_error, Some(Fault::ExternalService)),
+        (faults.service_unavailable, Some(Fault::Unavailable)),
+        (faults.empty_answer, None),
+    ];
+    let mut cumulative = 0.0;
+    let mut decided: Option<Option<Fault>> = None;
+    for (rate, fault) in thresholds {
+        cumulative += rate;
+        if roll < cumulative {
+            decided = Some(fault);
+            break;
+        }
+    }
+    match decided {
+        Some(Some(fault)) => Plan {
+            latency: if fault == Fault::Unavailable {
+                Duration::ZERO
+            } else {
+                drawn_latency
+            },
+            outcome: Outcome::Fault(fault),
+        },
+        Some(None) => Plan {
+            latency: drawn_latency,
+            outcome: Outcome::Answer(results::generate(request, &mut rng, true)),
+        },
+        None => Plan {
+            latency: drawn_latency,
+            outcome: Outcome::Answer(results::generate(request, &mut rng, false)),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::Endpoint;
+    use crate::monitor_request::Subject;
+
+    fn request() -> MonitorRequest {
+        MonitorRequest::new(
+            Endpoint::Gemini,
+            Subject::Prompt("solar panels for homes".into()),
+        )
+    }
+
+    #[test]
+    fn plans_are_reproducible_from_the_seed() {
+        let latency: LatencySpec = "lognormal:median=1s,p99=5s".parse().unwrap();
+        let faults = FaultRates {
+            internal_error: 0.2,
+            empty_answer: 0.2,
+            ..FaultRates::default()
+        };
+        for seed in 0..50 {
+            assert_eq!(
+                plan(&request(), seed, &latency, &faults),
+                plan(&request(), seed, &latency, &faults)
+            );
+        }
+        assert_ne!(
+            plan(&request(), 1, &latency, &faults),
+            plan(&request(), 2, &latency, &faults)
+        );
+    }
+
+    #[test]
+    fn fault_rates_are_honoured() {
+        let faults = FaultRates {
+            internal_error: 0.25,
+            external_service_error: 0.25,
+            service_unavailable: 0.25,
+            empty_answer: 0.25,
+        };
+        let mut counts = [0usize; 4];
+        for seed in 0..4000 {
+            match plan(&request(), seed, &LatencySpec::default(), &faults).outcome {
+                Outcome::Fault(Fault::Internal) => counts[0] += 1,
+                Outcome::Fault(Fault::ExternalService) => counts[1] += 1,
+                Outcome::Fault(Fault::Unavailable) => counts[2] += 1,
+                Outcome::Answer(answer) => {
+                    assert_eq!(
+                        answer.result["text"], "",
+                        "with these rates every answer is empty"
+                    );
+                    counts[3] += 1;
+                }
+            }
+        }
+        assert!(counts.iter().all(|c| (850..1150).contains(c)), "{counts:?}");
+        let none = plan(
+            &request(),
+            3,
+            &LatencySpec::default(),
+            &FaultRates::default(),
+        );
+        assert!(matches!(none.outcome, Outcome::Answer(a) if a.result["text"] != ""));
+    }
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: the real gateway over HTTP against real Postgres, Redis and cloro-sim.
+
+// Test code: a failed step should stop the test loudly, helpers included.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod auth;
+mod exactness;
+mod health;
+mod idempotency;
+mod openapi;
+mod proxy;

@@ -1,0 +1,190 @@
+//! `TestApp`: the real gateway on port 0 with its own database, its own Redis key prefix
+//! and its own cloro simulator, plus the clients a test needs to talk to all three.
+
+use crate::services::{database_url, services};
+use crate::tokens::TEST_SIGNING_SECRET;
+use accounting::{Role, TeamSlug};
+use actix_web::dev::ServerHandle;
+use anyhow::Context;
+use cloro_gateway::auth::mint::MintedToken;
+use cloro_gateway::secret::Secret;
+use cloro_gateway::{Application, Settings};
+use cloro_sim::{RunningSim, SimConfig};
+use sqlx::PgPool;
+use sqlx::migrate::MigrateDatabase;
+use std::time::Duration;
+
+/// A running gateway with everything around it.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT` of the gateway.
+    pub address: String,
+    pub port: u16,
+    /// A pool on the app's own database.
+    pub db: PgPool,
+    pub database_name: String,
+    pub redis_url: String,
+    pub redis_prefix: String,
+    pub sim: RunningSim,
+    pub http: reqwest::Client,
+    /// The settings the gateway runs with.
+    pub settings: Settings,
+    server: ServerHandle,
+}
+
+/// Options for [`TestApp`]: the simulator's config and a hook to change the settings.
+pub struct TestAppBuilder {
+    sim: SimConfig,
+    tweak: Box<dyn FnOnce(&mut Settings) + Send>,
+}
+
+impl Default for TestAppBuilder {
+    fn default() -> Self {
+        Self {
+            sim: SimConfig::default(),
+            tweak: Box::new(|_| {}),
+        }
+    }
+}
+
+impl TestAppBuilder {
+    pub fn sim(mut self, sim: SimConfig) -> Self {
+        self.sim = sim;
+        self
+    }
+
+    pub fn settings(mut self, tweak: impl FnOnce(&mut Settings) + Send + 'static) -> Self {
+        self.tweak = Box::new(tweak);
+        self
+    }
+
+    pub async fn spawn(self) -> anyhow::Result<TestApp> {
+        let services = services().await?;
+        let database_name = format!("gw_test_{}", uuid::Uuid::new_v4().simple());
+        let db_url = database_url(&services.postgres_admin_url, &database_name)?;
+        let redis_prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+
+        let sim_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let api_key = self.sim.api_key.clone();
+        let sim = cloro_sim::spawn(self.sim, sim_listener).await?;
+
+        let mut settings = Settings::from_sources(None, test_log_env())?;
+        settings.server.listen = "127.0.0.1:0".into();
+        settings.server.workers = 2;
+        settings.server.shutdown_timeout_secs = 1;
+        settings.database.url = Secret::new(db_url.clone());
+        settings.database.max_connections = 10;
+        settings.redis.url = Secret::new(services.redis_url.clone());
+        settings.redis.key_prefix = redis_prefix.clone();
+        settings.upstream.base_url = sim.base_url();
+        settings.upstream.api_key = Secret::new(api_key);
+        settings.auth.signing_secret = Secret::new(TEST_SIGNING_SECRET);
+        settings.auth.directory_refresh_ms = 100;
+        (self.tweak)(&mut settings);
+        cloro_gateway::telemetry::init(&settings.log);
+
+        let app = Application::build(settings.clone())
+            .await
+            .context("building the gateway")?;
+        let port = app.port();
+        let server = app.handle();
+        tokio::spawn(app.run_until_stopped());
+
+        let db = PgPool::connect(&db_url).await?;
+        Ok(TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            db,
+            database_name,
+            redis_url: services.redis_url,
+            redis_prefix,
+            sim,
+            http: reqwest::Client::new(),
+            settings,
+            server,
+        })
+    }
+}
+
+/// Logs stay silent unless `TEST_LOG` is set (then its value is the filter).
+fn test_log_env() -> Vec<(String, String)> {
+    let filter = std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into());
+    vec![("CLORO_GATEWAY__LOG__FILTER".into(), filter)]
+}
+
+impl TestApp {
+    /// A gateway with default settings and a default simulator.
+    pub async fn spawn() -> anyhow::Result<Self> {
+        TestAppBuilder::default().spawn().await
+    }
+
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder::default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Creates an active team.
+    pub async fn create_team(&self, slug: &str) -> accounting::teams::Team {
+        let slug = TeamSlug::parse(slug).expect("valid slug");
+        accounting::teams::create(&self.db, &slug, slug.as_str())
+            .await
+            .expect("create team")
+    }
+
+    /// A valid token for `team` minted by the gateway (recorded, revocable).
+    pub async fn team_token(&self, team: &str) -> String {
+        self.mint(Role::Team, Some(team)).await.token
+    }
+
+    pub async fn mint(&self, role: Role, team: Option<&str>) -> MintedToken {
+        cloro_gateway::cli::mint_for(
+            &self.db,
+            &self.settings,
+            role,
+            team,
+            None,
+            Duration::from_secs(3600),
+        )
+        .await
+        .expect("mint token")
+    }
+
+    /// A POST with a bearer token and a JSON body.
+    pub fn post_json(
+        &self,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::RequestBuilder {
+        self.http.post(self.url(path)).bearer_auth(token).json(body)
+    }
+
+    /// Changes the simulator's knobs at run time (`PUT /_sim/config`).
+    pub async fn sim_config(&self, patch: serde_json::Value) {
+        let response = self
+            .http
+            .put(format!("{}/_sim/config", self.sim.base_url()))
+            .json(&patch)
+            .send()
+            .await
+            .expect("sim config");
+        assert!(
+            response.status().is_success(),
+            "sim config refused: {}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+
+    /// Stops the gateway and the simulator, then drops the test database.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.server.stop(true).await;
+        self.sim.stop().await;
+        self.db.close().await;
+        let services = services().await?;
+        let url = database_url(&services.postgres_admin_url, &self.database_name)?;
+        sqlx::Postgres::force_drop_database(&url).await?;
+        Ok(())
+    }
+}
