@@ -50,12 +50,16 @@ impl RequestId {
     }
 }
 
-/// Installs the global subscriber. `RUST_LOG` wins over the configured filter.
+/// Installs the global subscriber, writing to stderr. `RUST_LOG` wins over the configured
+/// filter.
 pub fn init(settings: &LogSettings) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Logs go to stderr so that stdout carries only what a command prints (a token, a spec).
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // A second init (tests start many apps in one process) is harmless.
     let _ = match settings.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -52,7 +52,7 @@ impl Default for PriceTable {
             google_aioverview: 2,
             news_extra_page: 2,
             aimode_product_cluster: 1,
-            sync_surcharge: 3,
+            sync_surcharge: 2,
         }
     }
 }

@@ -11,7 +11,7 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
         Err(_) => return String::new(),
     };
     mac.update(timestamp.to_string().as_bytes());
-    mac.update(b":");
+    mac.update(b".");
     mac.update(body);
     format!("v1={}", hex::encode(mac.finalize().into_bytes()))
 }

@@ -142,7 +142,7 @@ impl TaskStore {
         if let Some(key) = &new.idempotency_key {
             self.idempotency.insert(key.clone(), id);
         }
-        self.queued.insert((Reverse(10 - new.priority), seq), id);
+        self.queued.insert((Reverse(new.priority), seq), id);
         self.queued_by_priority[usize::from(new.priority.min(10))] += 1;
         let task = Task {
             id,
