@@ -9,3 +9,4 @@ mod health;
 mod idempotency;
 mod openapi;
 mod proxy;
+mod sdk;

@@ -79,6 +79,16 @@ async fn every_sync_endpoint_is_proxied_and_booked_at_the_upstream_charge() {
     for entry in &entries {
         assert_eq!(entry.status, EntryStatus::Posted);
     }
+    // The account balance the upstream reported is kept for reconciliation.
+    let (observations, last): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT count(*), (SELECT credits_remaining FROM account_balance_observations \
+         ORDER BY id DESC LIMIT 1) FROM account_balance_observations",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(observations, 9);
+    assert_eq!(last, Some(app.sim.stats().balance));
     app.shutdown().await.unwrap();
 }
 

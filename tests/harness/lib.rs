@@ -5,6 +5,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 pub mod ledger;
+pub mod python_sdk;
 pub mod services;
 pub mod test_app;
 pub mod tokens;

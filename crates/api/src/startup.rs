@@ -10,7 +10,7 @@ use crate::proxy::Proxy;
 use crate::routes;
 use crate::state::AppState;
 use crate::telemetry;
-use accounting::ledger::{GroupCommitConfig, LedgerWriter, Sweeper, SweeperHandle};
+use accounting::ledger::{Sweeper, SweeperHandle};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
@@ -44,19 +44,12 @@ impl Application {
         )
         .await?;
         let authenticator = Authenticator::build(&settings.auth, directory).await?;
-        let ledger = LedgerWriter::spawn(
-            db.clone(),
-            GroupCommitConfig {
-                max_batch: settings.ledger.group_commit_max_batch,
-                max_wait: Duration::from_millis(settings.ledger.group_commit_max_wait_ms),
-            },
-        );
         let sweeper = Sweeper::spawn(
             db.clone(),
             Duration::from_secs(settings.ledger.sweep_every_secs),
             Duration::from_secs(settings.ledger.pending_deadline_secs),
         );
-        let proxy = Proxy::new(&settings, db.clone(), ledger)?;
+        let proxy = Proxy::new(&settings, db.clone())?;
         let listener = TcpListener::bind(&settings.server.listen)
             .with_context(|| format!("binding {}", settings.server.listen))?;
         let port = listener.local_addr()?.port();

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::batch_insert::insert_pending;
+use super::batching::gather;
 use super::entry::{NewEntry, Recorded};
 use crate::AccountingError;
 
@@ -121,16 +121,7 @@ async fn run(
     counters: Arc<Counters>,
 ) {
     let mut batch = Vec::with_capacity(config.max_batch);
-    while let Some(first) = queue.recv().await {
-        batch.push(first);
-        let deadline = Instant::now() + config.max_wait;
-        while batch.len() < config.max_batch {
-            let room = config.max_batch - batch.len();
-            match tokio::time::timeout_at(deadline, queue.recv_many(&mut batch, room)).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
+    while gather(&mut queue, &mut batch, config).await {
         commit(&pool, std::mem::take(&mut batch), &counters).await;
     }
     tracing::debug!("ledger writer stopped: every handle was dropped");
@@ -204,7 +195,7 @@ fn recorded(was_inserted: bool) -> Recorded {
 
 /// Integrity (class 23) and data (class 22) errors come from a row's values, not from the
 /// connection, so the other rows of the batch can still be written.
-fn is_caused_by_a_row(error: &sqlx::Error) -> bool {
+pub(super) fn is_caused_by_a_row(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Database(error) => error
             .code()

@@ -1,13 +1,16 @@
 //! The two-phase credit ledger: a PENDING entry is made durable before an upstream call is
-//! sent, then settled exactly once (POSTED, VOIDED, or EXPIRED by the sweeper).
+//! sent, then settled exactly once (POSTED, VOIDED, or EXPIRED by the sweeper). Both the
+//! inserts and the settlements are group-committed.
 
 mod balance;
 mod batch_insert;
+mod batching;
 mod entry;
 mod group_commit;
 mod partitions;
 mod reads;
 mod settlement;
+mod settlement_writer;
 mod sweeper;
 
 pub use balance::record_balance;
@@ -16,4 +19,5 @@ pub use group_commit::{GroupCommitConfig, GroupCommitStats, LedgerWriter, MAX_WA
 pub use partitions::{MAX_MONTHS_AHEAD, ensure_partitions, partition_name};
 pub use reads::{TeamTotals, count_pending, get, team_totals};
 pub use settlement::{Settled, post, void};
+pub use settlement_writer::{SettleRequest, Settlement, SettlementStats, SettlementWriter};
 pub use sweeper::{EXPIRED_FLAG_REASON, Sweeper, SweeperHandle, expire_stale};

@@ -73,7 +73,7 @@ pub async fn void<'c>(
 
 /// Turns the guarded UPDATE's row count into an outcome. When it matched nothing, a second
 /// statement (with a fresh snapshot under READ COMMITTED) reads the state that won.
-async fn outcome(
+pub(super) async fn outcome(
     conn: &mut PgConnection,
     id: Uuid,
     rows_updated: u64,

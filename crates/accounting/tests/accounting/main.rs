@@ -12,6 +12,7 @@ mod ledger_reads;
 mod migrations;
 mod partitions;
 mod settlement;
+mod settlement_writer;
 mod sweeper;
 mod teams;
 mod test_database;

@@ -15,7 +15,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::pricing::{Endpoint, PriceTable};
 use crate::telemetry::RequestId;
 use accounting::idempotency::StoredResponse;
-use accounting::ledger::{LedgerWriter, NewEntry};
+use accounting::ledger::{GroupCommitConfig, LedgerWriter, NewEntry, SettlementWriter};
 use accounting::{Credits, IdempotencyKey};
 use actix_web::{HttpResponse, web};
 use bytes::Bytes;
@@ -30,6 +30,7 @@ use uuid::Uuid;
 pub struct Proxy {
     pub upstream: Upstream,
     pub ledger: LedgerWriter,
+    pub settlements: SettlementWriter,
     pub db: PgPool,
     pub pricing: PriceTable,
     pub max_body_bytes: usize,
@@ -37,10 +38,16 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    pub fn new(settings: &Settings, db: PgPool, ledger: LedgerWriter) -> anyhow::Result<Self> {
+    /// The proxy with its own group-commit writers for entries and settlements.
+    pub fn new(settings: &Settings, db: PgPool) -> anyhow::Result<Self> {
+        let group_commit = GroupCommitConfig {
+            max_batch: settings.ledger.group_commit_max_batch,
+            max_wait: Duration::from_millis(settings.ledger.group_commit_max_wait_ms),
+        };
         Ok(Self {
             upstream: Upstream::new(&settings.upstream)?,
-            ledger,
+            ledger: LedgerWriter::spawn(db.clone(), group_commit),
+            settlements: SettlementWriter::spawn(db.clone(), group_commit),
             db,
             pricing: settings.pricing.clone(),
             max_body_bytes: settings.server.max_body_bytes,
@@ -187,16 +194,8 @@ async fn forward_and_settle(
             call.request_id.as_str(),
         )
         .await;
-    let settlement = settle::decide(&outcome, call.estimate);
-    settle::apply(&proxy.db, call.entry_id, settlement).await;
-    if let Ok(reply) = &outcome
-        && reply.status.is_success()
-        && let Some(remaining) = settle::header_i64(reply, "x-credits-remaining")
-        && let Err(err) =
-            accounting::ledger::record_balance(&proxy.db, Some(call.entry_id), remaining).await
-    {
-        tracing::warn!(error = %err, "could not record the account balance");
-    }
+    let settlement = settle::decide(call.entry_id, &outcome, call.estimate);
+    settle::apply(&proxy.settlements, settlement).await;
     outcome
 }
 

@@ -10,7 +10,6 @@ mod concurrency;
 mod faults_and_seed;
 mod helpers;
 mod inspection;
-mod official_sdk;
 mod pricing_and_credits;
 mod profiles;
 mod rate_limit;

@@ -1,6 +1,6 @@
 """Drives the cloro simulator with the official Python SDK (cloro==0.2.0).
 
-Run by tests/sim/official_sdk.rs with CLORO_SIM_BASE_URL and CLORO_SIM_API_KEY set.
+Run by tests/e2e/sdk.rs with CLORO_SIM_BASE_URL and CLORO_SIM_API_KEY set.
 Exits non-zero (with a traceback) on the first mismatch.
 """
 import os

@@ -1,0 +1,63 @@
+//! The official Python SDK (`cloro` on PyPI) in a virtualenv under `target/sdk-venv`,
+//! created on first use, for tests that drive the simulator or the gateway with it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The pinned SDK version the checks are written against.
+pub const SDK: &str = "cloro==0.2.0";
+
+/// The venv's python, with the SDK installed (creating the venv if needed).
+pub fn python() -> PathBuf {
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
+    let venv = target.join("sdk-venv");
+    let python = venv.join("bin").join("python");
+    let ready = python.exists()
+        && Command::new(&python)
+            .args([
+                "-c",
+                "import cloro, sys; sys.exit(cloro.__version__ != '0.2.0')",
+            ])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !ready {
+        let created = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .unwrap();
+        assert!(created.success(), "python3 -m venv failed");
+        let installed = Command::new(venv.join("bin").join("pip"))
+            .args(["install", "--quiet", SDK])
+            .output()
+            .unwrap();
+        assert!(
+            installed.status.success(),
+            "pip install {SDK} failed:\n{}\n{}",
+            String::from_utf8_lossy(&installed.stdout),
+            String::from_utf8_lossy(&installed.stderr)
+        );
+    }
+    python
+}
+
+/// Runs `tests/sdk/<script>` with the given environment; panics with its output on failure.
+pub async fn run_script(script: &str, env: &[(&str, &str)]) -> String {
+    let python = tokio::task::spawn_blocking(python).await.unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sdk")
+        .join(script);
+    let mut command = tokio::process::Command::new(python);
+    command.arg(path);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{script} failed:\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+    stdout
+}
