@@ -121,6 +121,12 @@ async fn operator_commands_serve_and_sigterm_never_print_secrets() {
     ));
     let token = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
     assert_eq!(token.split('.').count(), 3, "a JWT on stdout");
+    let jti = String::from_utf8_lossy(&minted.stderr)
+        .split_whitespace()
+        .skip_while(|word| *word != "jti")
+        .nth(1)
+        .expect("the jti on stderr")
+        .to_owned();
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -174,6 +180,43 @@ async fn operator_commands_serve_and_sigterm_never_print_secrets() {
         .await
         .unwrap();
     assert_eq!(upstream_error.status(), 400);
+
+    // Suspension, resumption and revocation from the shell reach the running gateway.
+    let chatgpt = |token: String| {
+        let request = http
+            .post(format!("{base}/v1/monitor/chatgpt"))
+            .bearer_auth(token)
+            .json(&body);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let directory_refresh = Duration::from_millis(1500);
+    run(gateway(
+        &db_url,
+        &sim.base_url(),
+        &logs,
+        "suspend",
+        &["team", "suspend", "acme"],
+    ));
+    tokio::time::sleep(directory_refresh).await;
+    assert_eq!(chatgpt(token.clone()).await, 403);
+    run(gateway(
+        &db_url,
+        &sim.base_url(),
+        &logs,
+        "resume",
+        &["team", "resume", "acme"],
+    ));
+    tokio::time::sleep(directory_refresh).await;
+    assert_eq!(chatgpt(token.clone()).await, 200);
+    run(gateway(
+        &db_url,
+        &sim.base_url(),
+        &logs,
+        "revoke",
+        &["token", "revoke", &jti],
+    ));
+    tokio::time::sleep(directory_refresh).await;
+    assert_eq!(chatgpt(token.clone()).await, 401);
 
     // SIGTERM: a graceful stop with exit status 0.
     let killed = Command::new("kill")
