@@ -1,10 +1,11 @@
-//! Postgres side of cloro-gateway: teams, issued tokens, the two-phase credit ledger and the
-//! Idempotency-Key store. Owns the SQL migrations at the workspace root.
+//! Postgres side of cloro-gateway: teams, their quotas, issued tokens, the two-phase credit
+//! ledger and the Idempotency-Key store. Owns the SQL migrations at the workspace root.
 
 mod error;
 pub mod idempotency;
 pub mod ledger;
 mod migrations;
+pub mod quotas;
 pub mod teams;
 pub mod tokens;
 pub mod types;

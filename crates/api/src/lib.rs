@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod connections;
 pub mod error;
+pub mod maintenance;
 pub mod openapi;
 pub mod period;
 pub mod pricing;

@@ -5,6 +5,7 @@ use crate::auth::{Authenticator, Directory};
 use crate::config::Settings;
 use crate::connections;
 use crate::error::{ApiError, ErrorCode};
+use crate::maintenance;
 use crate::openapi::ApiDoc;
 use crate::proxy::Proxy;
 use crate::routes;
@@ -37,7 +38,7 @@ impl Application {
         let db = connections::connect_postgres(&settings.database).await?;
         connections::migrate(&db).await?;
         let redis = connections::redis_pool(&settings.redis)?;
-        accounting::ledger::ensure_partitions(&db, chrono::Utc::now(), 3).await?;
+        maintenance::start_partition_upkeep(db.clone()).await?;
         let directory = Directory::start(
             db.clone(),
             Duration::from_millis(settings.auth.directory_refresh_ms),

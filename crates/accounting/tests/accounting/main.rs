@@ -11,6 +11,7 @@ mod idempotency;
 mod ledger_reads;
 mod migrations;
 mod partitions;
+mod quotas;
 mod settlement;
 mod settlement_writer;
 mod sweeper;
