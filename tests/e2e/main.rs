@@ -7,6 +7,7 @@ mod auth;
 mod exactness;
 mod health;
 mod idempotency;
+mod limits;
 mod openapi;
 mod proxy;
 mod sdk;

@@ -10,4 +10,4 @@ pub mod services;
 pub mod test_app;
 pub mod tokens;
 
-pub use test_app::{TestApp, TestAppBuilder};
+pub use test_app::{Replica, TestApp, TestAppBuilder};

@@ -31,6 +31,22 @@ pub struct TestApp {
     server: ServerHandle,
 }
 
+/// A second gateway process-alike on the same database, Redis and upstream.
+pub struct Replica {
+    pub address: String,
+    server: ServerHandle,
+}
+
+impl Replica {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn stop(self) {
+        self.server.stop(true).await;
+    }
+}
+
 /// Options for [`TestApp`]: the simulator's config and a hook to change the settings.
 pub struct TestAppBuilder {
     sim: SimConfig,
@@ -79,6 +95,11 @@ impl TestAppBuilder {
         settings.upstream.api_key = Secret::new(api_key);
         settings.auth.signing_secret = Secret::new(TEST_SIGNING_SECRET);
         settings.auth.directory_refresh_ms = 100;
+        // Generous limits, so that only the tests about limits meet them.
+        settings.limits.account_concurrency = 1000;
+        settings.limits.team_default.rps = 10_000.0;
+        settings.limits.team_default.burst = 10_000;
+        settings.limits.team_default.concurrency = 1000;
         (self.tweak)(&mut settings);
         cloro_gateway::telemetry::init(&settings.log);
 
@@ -159,6 +180,15 @@ impl TestApp {
         body: &serde_json::Value,
     ) -> reqwest::RequestBuilder {
         self.http.post(self.url(path)).bearer_auth(token).json(body)
+    }
+
+    /// Another gateway replica sharing this one's database, Redis prefix and simulator.
+    pub async fn replica(&self) -> anyhow::Result<Replica> {
+        let app = Application::build(self.settings.clone()).await?;
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let server = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        Ok(Replica { address, server })
     }
 
     /// Changes the simulator's knobs at run time (`PUT /_sim/config`).

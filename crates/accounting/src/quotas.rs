@@ -142,7 +142,8 @@ mod tests {
     #[test]
     fn sane_values_pass_and_each_absurd_one_is_named() {
         assert_eq!(values().validate(), Ok(()));
-        let cases: [(fn(&mut QuotaValues), &str); 7] = [
+        type Breaker = fn(&mut QuotaValues);
+        let cases: [(Breaker, &str); 7] = [
             (|v| v.rps = 0.0, "rps"),
             (|v| v.rps = f64::NAN, "rps"),
             (|v| v.burst = 0, "burst"),

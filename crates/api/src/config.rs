@@ -47,6 +47,42 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub ledger: LedgerSettings,
     pub pricing: PriceTable,
+    pub limits: LimitSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub account_concurrency: u32,
+    pub account_rps_per_endpoint: f64,
+    pub account_burst: u32,
+    pub account_name: String,
+    pub lease_ttl_secs: u64,
+    pub lease_renew_secs: u64,
+    pub redis_failure_policy: FailurePolicy,
+    pub team_default: TeamDefaultQuota,
+}
+
+/// What to do with a request when Redis does not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailurePolicy {
+    /// Refuse with 503 LIMITER_UNAVAILABLE.
+    Closed,
+    /// Let it through without limits, logging an alert.
+    Open,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamDefaultQuota {
+    pub rps: f64,
+    pub burst: i32,
+    pub concurrency: i32,
+    pub weight: i32,
+    #[serde(default)]
+    pub budget: Option<i64>,
+    pub hard_budget: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -140,6 +176,21 @@ pub struct KeySettings {
     pub secret: Option<Secret>,
 }
 
+impl TeamDefaultQuota {
+    /// The default as a quota, the shape team quotas are stored in.
+    pub fn values(&self) -> accounting::quotas::QuotaValues {
+        accounting::quotas::QuotaValues {
+            rps: self.rps,
+            burst: self.burst,
+            concurrency: self.concurrency,
+            weight: self.weight,
+            budget: self.budget,
+            hard_budget: self.hard_budget,
+            alert_threshold_pct: None,
+        }
+    }
+}
+
 impl Settings {
     /// Defaults, then `file` if given, then the process environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
@@ -208,6 +259,28 @@ impl Settings {
                     .into(),
             ));
         }
+        let limits = &self.limits;
+        if limits.account_concurrency == 0
+            || !limits.account_rps_per_endpoint.is_finite()
+            || limits.account_rps_per_endpoint <= 0.0
+            || limits.account_burst == 0
+        {
+            return Err(ConfigError::Invalid(
+                "limits: account concurrency, rate and burst must be > 0".into(),
+            ));
+        }
+        if limits.lease_renew_secs == 0 || limits.lease_renew_secs >= limits.lease_ttl_secs {
+            return Err(ConfigError::Invalid(
+                "limits.lease_renew_secs must be > 0 and below limits.lease_ttl_secs".into(),
+            ));
+        }
+        limits
+            .team_default
+            .values()
+            .validate()
+            .map_err(|(field, reason)| {
+                ConfigError::Invalid(format!("limits.team_default.{field} {reason}"))
+            })?;
         let secret_len = self.auth.signing_secret.expose().len();
         if secret_len > 0 && secret_len < 32 {
             return Err(ConfigError::Invalid(

@@ -73,6 +73,8 @@ pub struct ApiError {
     message: String,
     details: Option<serde_json::Value>,
     retry_after_secs: Option<u64>,
+    /// Extra response headers (e.g. the team's limit headers on a 429).
+    headers: Vec<(&'static str, String)>,
     /// The cause, logged once at the edge and never sent on 5xx.
     cause: Option<anyhow::Error>,
 }
@@ -84,6 +86,7 @@ impl ApiError {
             message: message.into(),
             details: None,
             retry_after_secs: None,
+            headers: Vec::new(),
             cause: None,
         }
     }
@@ -108,6 +111,11 @@ impl ApiError {
 
     pub fn with_retry_after(mut self, secs: u64) -> Self {
         self.retry_after_secs = Some(secs);
+        self
+    }
+
+    pub fn with_headers(mut self, headers: Vec<(&'static str, String)>) -> Self {
+        self.headers.extend(headers);
         self
     }
 
@@ -164,6 +172,9 @@ impl ResponseError for ApiError {
             },
         };
         let mut response = HttpResponse::build(status);
+        for (name, value) in &self.headers {
+            response.insert_header((*name, value.as_str()));
+        }
         if let Some(secs) = self.retry_after_secs {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));
         }

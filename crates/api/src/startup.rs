@@ -1,6 +1,7 @@
 //! Building the application: connections, migrations, the listener and the HTTP server.
 //! `main` and the tests both start the gateway through [`Application::build`].
 
+use crate::admission::Admitter;
 use crate::auth::{Authenticator, Directory};
 use crate::config::Settings;
 use crate::connections;
@@ -16,6 +17,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
+use limiter::{RedisLimiter, RedisLimiterSettings};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,13 +46,25 @@ impl Application {
             Duration::from_millis(settings.auth.directory_refresh_ms),
         )
         .await?;
-        let authenticator = Authenticator::build(&settings.auth, directory).await?;
+        let authenticator = Authenticator::build(&settings.auth, directory.clone()).await?;
+        let mut limiter_settings = RedisLimiterSettings::new(
+            settings.redis.key_prefix.clone(),
+            settings.limits.account_name.clone(),
+        );
+        limiter_settings.command_timeout = Duration::from_millis(settings.redis.timeout_ms);
+        let limiter = RedisLimiter::new(redis.clone(), limiter_settings)?;
+        let admission = Admitter::new(
+            Arc::new(limiter),
+            directory,
+            db.clone(),
+            settings.limits.clone(),
+        );
         let sweeper = Sweeper::spawn(
             db.clone(),
             Duration::from_secs(settings.ledger.sweep_every_secs),
             Duration::from_secs(settings.ledger.pending_deadline_secs),
         );
-        let proxy = Proxy::new(&settings, db.clone())?;
+        let proxy = Proxy::new(&settings, db.clone(), admission)?;
         let listener = TcpListener::bind(&settings.server.listen)
             .with_context(|| format!("binding {}", settings.server.listen))?;
         let port = listener.local_addr()?.port();

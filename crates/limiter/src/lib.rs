@@ -1,1 +1,32 @@
-//! placeholder
+//! Shares one cloro account's rate, concurrency and credits between teams: each admission is
+//! one atomic, all-or-nothing decision (a Redis Lua script, or its in-memory twin), with
+//! crash-safe concurrency leases and credit holds. See README.md.
+
+mod admission;
+mod error;
+mod lease;
+mod limiter;
+mod memory_limiter;
+mod reclaim_stats;
+mod redis_limiter;
+mod request;
+mod settlement;
+
+pub use admission::{
+    Admission, AdmissionOutcome, BudgetSnapshot, ConcurrencySnapshot, RateSnapshot, Reclaimed,
+    RefusedBy,
+};
+pub use error::{BoxError, LimiterError};
+pub use lease::Lease;
+pub use limiter::Limiter;
+pub use memory_limiter::MemoryLimiter;
+pub use reclaim_stats::ReclaimStats;
+pub use redis_limiter::{
+    DEFAULT_BUCKET_MARGIN, DEFAULT_BUDGET_GRACE, DEFAULT_COMMAND_TIMEOUT, DEFAULT_LEASE_SET_MARGIN,
+    RedisLimiter, RedisLimiterSettings, cluster_hash_slot,
+};
+pub use request::{
+    AccountLimits, AdmissionRequest, BudgetPeriod, DEFAULT_ACCOUNT_RPS_PER_ENDPOINT, MAX_CREDITS,
+    MAX_ID_LEN, MAX_LEASE_TTL_MS, TeamQuota,
+};
+pub use settlement::{BudgetPosition, SettleOutcome, Settlement};

@@ -1,8 +1,10 @@
-//! Who exists and who is refused, kept in memory and re-read from Postgres every
-//! `directory_refresh_ms`: teams (with their status) and revoked token ids. A suspension or
+//! Who exists, who is refused and what each team may use, kept in memory and re-read from
+//! Postgres every `directory_refresh_ms`: teams (with their status), their quotas and
+//! revoked token ids. A suspension or
 //! revocation made on any replica is therefore enforced on every replica within about a
 //! second, without a database round trip on each request.
 
+use accounting::quotas::QuotaValues;
 use accounting::{TeamId, TeamSlug, TeamStatus};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use sqlx::PgPool;
@@ -25,6 +27,7 @@ const REVOCATION_MARGIN_SECS: i64 = 10;
 pub struct Directory {
     db: PgPool,
     teams: RwLock<HashMap<String, TeamEntry>>,
+    quotas: RwLock<HashMap<TeamId, QuotaValues>>,
     revoked: RwLock<HashSet<Uuid>>,
     revocation_cursor: tokio::sync::Mutex<DateTime<Utc>>,
 }
@@ -44,6 +47,7 @@ impl Directory {
         let directory = Arc::new(Self {
             db,
             teams: RwLock::new(HashMap::new()),
+            quotas: RwLock::new(HashMap::new()),
             revoked: RwLock::new(HashSet::new()),
             revocation_cursor: tokio::sync::Mutex::new(DateTime::<Utc>::UNIX_EPOCH),
         });
@@ -83,6 +87,8 @@ impl Directory {
             })
             .collect();
         *write(&self.teams) = fresh;
+        let quotas = accounting::quotas::list(&self.db).await?;
+        *write(&self.quotas) = quotas.into_iter().map(|q| (q.team_id, q.values)).collect();
 
         let mut cursor = self.revocation_cursor.lock().await;
         let since = if *cursor == DateTime::<Utc>::UNIX_EPOCH {
@@ -116,6 +122,11 @@ impl Directory {
         };
         write(&self.teams).insert(slug.to_owned(), entry.clone());
         Ok(Some(entry))
+    }
+
+    /// The team's own quota, if one was set (else the configured default applies).
+    pub fn quota(&self, team: TeamId) -> Option<QuotaValues> {
+        read(&self.quotas).get(&team).cloned()
     }
 
     pub fn is_revoked(&self, jti: &Uuid) -> bool {

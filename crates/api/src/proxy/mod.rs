@@ -9,13 +9,15 @@ pub mod routes;
 mod settle;
 pub mod upstream;
 
+use crate::admission::{Admitter, LimitHeaders};
 use crate::auth::TeamRef;
 use crate::config::Settings;
 use crate::error::{ApiError, ErrorCode};
+use crate::period::current_month;
 use crate::pricing::{Endpoint, PriceTable};
 use crate::telemetry::RequestId;
 use accounting::idempotency::StoredResponse;
-use accounting::ledger::{GroupCommitConfig, LedgerWriter, NewEntry, SettlementWriter};
+use accounting::ledger::{GroupCommitConfig, LedgerWriter, NewEntry, Settlement, SettlementWriter};
 use accounting::{Credits, IdempotencyKey};
 use actix_web::{HttpResponse, web};
 use bytes::Bytes;
@@ -35,11 +37,12 @@ pub struct Proxy {
     pub pricing: PriceTable,
     pub max_body_bytes: usize,
     pub idempotency_ttl: Duration,
+    pub admission: Admitter,
 }
 
 impl Proxy {
     /// The proxy with its own group-commit writers for entries and settlements.
-    pub fn new(settings: &Settings, db: PgPool) -> anyhow::Result<Self> {
+    pub fn new(settings: &Settings, db: PgPool, admission: Admitter) -> anyhow::Result<Self> {
         let group_commit = GroupCommitConfig {
             max_batch: settings.ledger.group_commit_max_batch,
             max_wait: Duration::from_millis(settings.ledger.group_commit_max_wait_ms),
@@ -52,6 +55,7 @@ impl Proxy {
             pricing: settings.pricing.clone(),
             max_body_bytes: settings.server.max_body_bytes,
             idempotency_ttl: Duration::from_secs(settings.ledger.idempotency_ttl_hours * 3600),
+            admission,
         })
     }
 }
@@ -100,14 +104,14 @@ pub async fn handle_sync(
         .map_err(ApiError::internal)??;
     match answer {
         Answer::Replay(stored) => Ok(idempotency::replay(stored)),
-        Answer::Upstream(outcome) => reply::to_response(outcome),
+        Answer::Upstream(outcome, headers) => reply::to_response(outcome, headers),
     }
 }
 
 /// What the detached part produced; turned into the HTTP response on the worker.
 enum Answer {
     Replay(StoredResponse),
-    Upstream(Result<UpstreamReply, UpstreamFailure>),
+    Upstream(Result<UpstreamReply, UpstreamFailure>, LimitHeaders),
 }
 
 /// Idempotency, the durable PENDING entry, the upstream call and its settlement.
@@ -127,13 +131,42 @@ async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiE
         idempotency::Start::Held(held) => Some(held),
         idempotency::Start::NoKey => None,
     };
+    let period = current_month(chrono::Utc::now());
+    let admitted = match proxy
+        .admission
+        .admit(
+            call.team.id,
+            call.endpoint,
+            call.entry_id,
+            call.estimate,
+            &period,
+        )
+        .await
+    {
+        Ok(admitted) => admitted,
+        Err(err) => {
+            if let Some(held) = held {
+                idempotency::finish(&proxy.db, held, None).await;
+            }
+            return Err(err);
+        }
+    };
     if let Err(err) = record_pending(proxy, &call).await {
+        if let Some(lease) = &admitted.lease {
+            proxy.admission.settle(lease, 0).await;
+        }
         if let Some(held) = held {
             idempotency::finish(&proxy.db, held, None).await;
         }
         return Err(err);
     }
-    let outcome = forward_and_settle(proxy, &call).await;
+    let (outcome, charged) = proxy
+        .admission
+        .hold_during(admitted.lease.as_ref(), forward_and_settle(proxy, &call))
+        .await;
+    if let Some(lease) = &admitted.lease {
+        proxy.admission.settle(lease, charged).await;
+    }
     if let Some(held) = held {
         let stored = outcome
             .as_ref()
@@ -146,7 +179,7 @@ async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiE
             });
         idempotency::finish(&proxy.db, held, stored).await;
     }
-    Ok(Answer::Upstream(outcome))
+    Ok(Answer::Upstream(outcome, admitted.final_headers(charged)))
 }
 
 /// A minted request id is a UUIDv7 and doubles as the ledger id; a caller's own id is
@@ -181,10 +214,11 @@ async fn record_pending(proxy: &Proxy, call: &SyncCall) -> Result<(), ApiError> 
     Ok(())
 }
 
+/// The upstream call and its ledger settlement; returns the outcome and what it charged.
 async fn forward_and_settle(
     proxy: &Arc<Proxy>,
     call: &SyncCall,
-) -> Result<UpstreamReply, UpstreamFailure> {
+) -> (Result<UpstreamReply, UpstreamFailure>, i64) {
     let outcome = proxy
         .upstream
         .send(
@@ -195,8 +229,12 @@ async fn forward_and_settle(
         )
         .await;
     let settlement = settle::decide(call.entry_id, &outcome, call.estimate);
+    let charged = match &settlement.settlement {
+        Settlement::Post { charged, .. } => charged.get(),
+        Settlement::Void { .. } => 0,
+    };
     settle::apply(&proxy.settlements, settlement).await;
-    outcome
+    (outcome, charged)
 }
 
 /// Free reference data (countries, states): forwarded without a ledger entry.
@@ -209,5 +247,5 @@ pub async fn forward_free(
         .upstream
         .send(Method::GET, path_and_query, None, request_id.as_str())
         .await;
-    reply::to_response(outcome)
+    reply::to_response(outcome, Vec::new())
 }

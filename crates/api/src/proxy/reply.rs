@@ -2,6 +2,7 @@
 //! the headers that are the team's business. The account-wide ones (balance, account
 //! concurrency and rate) are not passed through; the gateway writes team-scoped ones.
 
+use crate::admission::LimitHeaders;
 use crate::error::{ApiError, ErrorCode};
 use crate::proxy::upstream::{UpstreamFailure, UpstreamReply};
 use actix_web::HttpResponse;
@@ -17,6 +18,7 @@ const PASSED_HEADERS: &[&str] = &[
 
 pub fn to_response(
     outcome: Result<UpstreamReply, UpstreamFailure>,
+    limit_headers: LimitHeaders,
 ) -> Result<HttpResponse, ApiError> {
     let reply = match outcome {
         Ok(reply) => reply,
@@ -24,7 +26,8 @@ pub fn to_response(
             return Err(ApiError::new(
                 ErrorCode::UpstreamTimeout,
                 "cloro did not answer before the gateway's deadline",
-            ));
+            )
+            .with_headers(limit_headers));
         }
         Err(UpstreamFailure::Unreachable(reason)) => {
             return Err(ApiError::new(
@@ -42,6 +45,9 @@ pub fn to_response(
         {
             response.insert_header((*name, value));
         }
+    }
+    for (name, value) in limit_headers {
+        response.insert_header((name, value));
     }
     Ok(response.body(reply.body))
 }

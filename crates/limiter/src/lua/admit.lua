@@ -1,0 +1,166 @@
+-- admit.lua: one atomic, all-or-nothing admission decision (see crates/limiter/README.md).
+--
+-- KEYS[1] team bucket                 hash  tokens, ts
+-- KEYS[2] account bucket (endpoint)   hash  tokens, ts
+-- KEYS[3] team lease set              zset  lease id -> expiry (unix ms)
+-- KEYS[4] account lease set           zset  lease id -> expiry (unix ms)
+-- KEYS[5] team budget (period)        hash  charged, held, hold:<lease>, reclaimed:<lease>
+--
+-- ARGV[1]  lease id              ARGV[9]  estimate (credits)
+-- ARGV[2]  team rps              ARGV[10] budget mode: 0 none, 1 soft, 2 hard
+-- ARGV[3]  team burst            ARGV[11] budget (credits; ignored for mode 0)
+-- ARGV[4]  team concurrency      ARGV[12] lease ttl ms
+-- ARGV[5]  account rps           ARGV[13] period end (unix ms)
+-- ARGV[6]  account burst         ARGV[14] budget key grace after the period end, ms
+-- ARGV[7]  account concurrency   ARGV[15] lease set margin ms (past the longest lease)
+-- ARGV[8]  takes account slot 0/1  ARGV[16] bucket margin ms (past a full refill)
+--
+-- Returns 15 integers:
+--  1 admitted 0/1          2 refused by (0 none, 1 budget, 2 team rate, 3 team concurrency,
+--                            4 account rate, 5 account concurrency, 6 lease id in use)
+--  3 retry after ms (-1 none)   4 team tokens left   5 account tokens left
+--  6 team in flight        7 account in flight     8 charged   9 held
+-- 10 over budget 0/1      11 reclaimed team slots 12 reclaimed account slots
+-- 13 reclaimed hold credits   14 now (unix ms)    15 lease expiry (unix ms, 0 if refused)
+
+local team_bucket, account_bucket = KEYS[1], KEYS[2]
+local team_leases, account_leases, budget = KEYS[3], KEYS[4], KEYS[5]
+
+local lease_id = ARGV[1]
+local team_rps, team_burst = tonumber(ARGV[2]), tonumber(ARGV[3])
+local team_concurrency = tonumber(ARGV[4])
+local account_rps, account_burst = tonumber(ARGV[5]), tonumber(ARGV[6])
+local account_concurrency = tonumber(ARGV[7])
+local takes_account_slot = ARGV[8] == '1'
+local estimate = tonumber(ARGV[9])
+local budget_mode, budget_limit = tonumber(ARGV[10]), tonumber(ARGV[11])
+local lease_ttl = tonumber(ARGV[12])
+local period_end, grace = tonumber(ARGV[13]), tonumber(ARGV[14])
+local lease_set_margin, bucket_margin = tonumber(ARGV[15]), tonumber(ARGV[16])
+
+local HOLD, RECLAIMED = 'hold:', 'reclaimed:'
+
+-- 1. Reclaim expired leases. A team lease's hold goes back to the budget and is remembered
+--    as reclaimed, so a late settlement still records its actual charge exactly once.
+local reclaimed_team, reclaimed_credits = 0, 0
+local expired = redis.call('ZRANGEBYSCORE', team_leases, '-inf', int(now))
+for _, id in ipairs(expired) do
+  local hold = redis.call('HGET', budget, HOLD .. id)
+  if hold then
+    redis.call('HDEL', budget, HOLD .. id)
+    redis.call('HINCRBY', budget, 'held', int(-tonumber(hold)))
+    redis.call('HSET', budget, RECLAIMED .. id, hold)
+    reclaimed_credits = reclaimed_credits + tonumber(hold)
+  end
+  reclaimed_team = reclaimed_team + 1
+end
+if reclaimed_team > 0 then
+  redis.call('ZREMRANGEBYSCORE', team_leases, '-inf', int(now))
+end
+local reclaimed_account = redis.call('ZREMRANGEBYSCORE', account_leases, '-inf', int(now))
+
+-- 2. Read everything.
+local function bucket_level(key, rps, burst)
+  local state = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens, ts = tonumber(state[1]), tonumber(state[2])
+  if tokens == nil or ts == nil then
+    return burst
+  end
+  local elapsed = now - ts
+  if elapsed < 0 then
+    elapsed = 0
+  end
+  local level = tokens + elapsed * rps / 1000
+  if level > burst then
+    level = burst
+  end
+  return level
+end
+
+-- Float refill may leave 0.999999...; count that as a whole token.
+local EPSILON = 1e-9
+local function has_token(level)
+  return level + EPSILON >= 1
+end
+local function ms_to_token(level, rps)
+  return math.ceil((1 - level) * 1000 / rps)
+end
+
+local team_tokens = bucket_level(team_bucket, team_rps, team_burst)
+local account_tokens = bucket_level(account_bucket, account_rps, account_burst)
+local team_in_flight = redis.call('ZCARD', team_leases)
+local account_in_flight = redis.call('ZCARD', account_leases)
+local position = redis.call('HMGET', budget, 'charged', 'held')
+local charged = tonumber(position[1]) or 0
+local held = tonumber(position[2]) or 0
+
+local duplicate = redis.call('ZSCORE', team_leases, lease_id)
+  or redis.call('ZSCORE', account_leases, lease_id)
+  or redis.call('HEXISTS', budget, HOLD .. lease_id) == 1
+  or redis.call('HEXISTS', budget, RECLAIMED .. lease_id) == 1
+
+-- 3. Decide, team limits before account limits.
+local refused, retry_after = 0, -1
+local over_budget = 0
+if budget_mode ~= 0 and charged + held + estimate > budget_limit then
+  over_budget = 1
+end
+
+if duplicate then
+  refused = 6
+elseif budget_mode == 2 and over_budget == 1 then
+  refused, retry_after = 1, math.max(period_end - now, 0)
+elseif not has_token(team_tokens) then
+  refused, retry_after = 2, ms_to_token(team_tokens, team_rps)
+elseif team_in_flight >= team_concurrency then
+  refused = 3
+elseif not has_token(account_tokens) then
+  refused, retry_after = 4, ms_to_token(account_tokens, account_rps)
+elseif takes_account_slot and account_in_flight >= account_concurrency then
+  refused = 5
+end
+
+-- 4. Take everything, or nothing.
+local expires_at = 0
+if refused == 0 then
+  expires_at = now + lease_ttl
+  local budget_until = budget_expiry(period_end, grace, lease_ttl + lease_set_margin)
+
+  team_tokens = math.max(team_tokens - 1, 0)
+  redis.call('HSET', team_bucket, 'tokens', tostring(team_tokens), 'ts', int(now))
+  redis.call('PEXPIRE', team_bucket, int(math.ceil(team_burst * 1000 / team_rps) + bucket_margin))
+
+  account_tokens = math.max(account_tokens - 1, 0)
+  redis.call('HSET', account_bucket, 'tokens', tostring(account_tokens), 'ts', int(now))
+  redis.call('PEXPIRE', account_bucket,
+    int(math.ceil(account_burst * 1000 / account_rps) + bucket_margin))
+
+  -- The team lease set lives as long as the budget key, so an expired lease is always
+  -- still there for the next admission to reclaim (and return its hold).
+  redis.call('ZADD', team_leases, int(expires_at), lease_id)
+  extend_until(team_leases, budget_until)
+  team_in_flight = team_in_flight + 1
+
+  if takes_account_slot then
+    redis.call('ZADD', account_leases, int(expires_at), lease_id)
+    extend_ttl(account_leases, lease_ttl + lease_set_margin)
+    account_in_flight = account_in_flight + 1
+  end
+
+  redis.call('HINCRBY', budget, 'held', int(estimate))
+  redis.call('HSET', budget, HOLD .. lease_id, int(estimate))
+  extend_until(budget, budget_until)
+  held = held + estimate
+end
+
+local admitted = 0
+if refused == 0 then
+  admitted = 1
+end
+return {
+  admitted, refused, retry_after,
+  math.floor(team_tokens), math.floor(account_tokens),
+  team_in_flight, account_in_flight, charged, held, over_budget,
+  reclaimed_team, reclaimed_account, reclaimed_credits,
+  now, expires_at,
+}

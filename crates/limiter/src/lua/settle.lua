@@ -1,0 +1,41 @@
+-- settle.lua: release a request's leases and turn its hold into the actual charge.
+-- Idempotent: the hold is a hash field keyed by the lease id, so a second call finds
+-- nothing and changes nothing.
+--
+-- KEYS[1] team lease set   KEYS[2] account lease set   KEYS[3] team budget (lease's period)
+-- ARGV[1] lease id   ARGV[2] actual charge   ARGV[3] period end (unix ms)
+-- ARGV[4] budget key grace ms   ARGV[5] minimum budget key life ms
+--
+-- Returns 7 integers:
+--  1 outcome (0 nothing to settle, 1 settled, 2 settled after the lease was reclaimed)
+--  2 estimate that was held (0 unless outcome 1)   3 team lease removed 0/1
+--  4 account lease removed 0/1   5 charged   6 held   7 now (unix ms)
+
+local team_leases, account_leases, budget = KEYS[1], KEYS[2], KEYS[3]
+local lease_id, actual = ARGV[1], tonumber(ARGV[2])
+local period_end, grace, min_life = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+
+local released_team = redis.call('ZREM', team_leases, lease_id)
+local released_account = redis.call('ZREM', account_leases, lease_id)
+
+local outcome, estimate = 0, 0
+local hold = redis.call('HGET', budget, 'hold:' .. lease_id)
+if hold then
+  estimate = tonumber(hold)
+  redis.call('HDEL', budget, 'hold:' .. lease_id)
+  redis.call('HINCRBY', budget, 'held', int(-estimate))
+  outcome = 1
+elseif redis.call('HDEL', budget, 'reclaimed:' .. lease_id) == 1 then
+  outcome = 2
+end
+
+if outcome ~= 0 then
+  redis.call('HINCRBY', budget, 'charged', int(actual))
+  extend_until(budget, budget_expiry(period_end, grace, min_life))
+end
+
+local position = redis.call('HMGET', budget, 'charged', 'held')
+return {
+  outcome, estimate, released_team, released_account,
+  tonumber(position[1]) or 0, tonumber(position[2]) or 0, now,
+}

@@ -1,0 +1,189 @@
+//! `MemoryLimiter`: the Redis limiter's semantics in one process (unit tests, single-node
+//! runs). One mutex makes each call atomic, as one Lua script is in Redis.
+
+mod bucket;
+mod state;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+
+use crate::admission::Admission;
+use crate::error::LimiterError;
+use crate::lease::Lease;
+use crate::limiter::Limiter;
+use crate::reclaim_stats::{ReclaimCounters, ReclaimStats};
+use crate::request::{AdmissionRequest, BudgetPeriod, validate_credits, validate_id};
+use crate::settlement::{BudgetPosition, SettleOutcome, Settlement, settlement_from};
+use state::{State, Timing};
+
+/// How often (in admissions) the state forgets what Redis would have expired.
+const PRUNE_EVERY: u64 = 1024;
+
+#[derive(Debug)]
+pub struct MemoryLimiter {
+    state: Mutex<State>,
+    budget_grace: Duration,
+    min_budget_life: Duration,
+    admissions: AtomicU64,
+    reclaims: ReclaimCounters,
+}
+
+impl Default for MemoryLimiter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryLimiter {
+    pub fn new() -> Self {
+        Self::with_budget_grace(crate::redis_limiter::DEFAULT_BUDGET_GRACE)
+    }
+
+    /// Budget numbers of a period are forgotten `grace` after its end.
+    pub fn with_budget_grace(grace: Duration) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            budget_grace: grace,
+            min_budget_life: crate::redis_limiter::DEFAULT_LEASE_SET_MARGIN,
+            admissions: AtomicU64::new(0),
+            reclaims: ReclaimCounters::default(),
+        }
+    }
+
+    fn timing(&self) -> Timing {
+        Timing {
+            now_ms: now_ms(),
+            budget_grace_ms: millis(self.budget_grace),
+            min_budget_life_ms: millis(self.min_budget_life),
+        }
+    }
+
+    fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        // A panic while holding the lock cannot leave a half-applied decision visible in a
+        // way the Redis side could not either; keep serving.
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut state)
+    }
+}
+
+#[async_trait]
+impl Limiter for MemoryLimiter {
+    async fn admit(&self, request: &AdmissionRequest) -> Result<Admission, LimiterError> {
+        request.validate()?;
+        let timing = self.timing();
+        let prune = self.admissions.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == 0;
+        let facts = self.with_state(|state| {
+            if prune {
+                state.prune(timing.now_ms);
+            }
+            state.admit(request, timing)
+        });
+        let facts = facts.ok_or_else(|| LimiterError::invalid("lease id already in use"))?;
+        self.reclaims.record(&facts.reclaimed);
+        Ok(Admission::from_facts(request, facts))
+    }
+
+    async fn renew(&self, lease: &Lease) -> Result<bool, LimiterError> {
+        lease.validate()?;
+        let ttl = i64::try_from(lease.lease_ttl_ms()).unwrap_or(i64::MAX);
+        let now = now_ms();
+        let renewed = self.with_state(|state| {
+            state.renew(
+                lease.team_id(),
+                lease.lease_id(),
+                lease.holds_account_slot(),
+                ttl,
+                now,
+            )
+        });
+        Ok(renewed.is_some())
+    }
+
+    async fn settle(&self, lease: &Lease, actual_charge: i64) -> Result<Settlement, LimiterError> {
+        lease.validate()?;
+        validate_credits("actual charge", actual_charge)?;
+        let timing = self.timing();
+        let facts = self.with_state(|state| {
+            state.settle(
+                lease.team_id(),
+                lease.lease_id(),
+                lease.period(),
+                actual_charge,
+                timing,
+            )
+        });
+        if facts.outcome == SettleOutcome::SettledAfterReclaim {
+            self.reclaims.record_late_settlement();
+        }
+        Ok(settlement_from(
+            facts.outcome,
+            facts.estimate,
+            actual_charge,
+            facts.released,
+            facts.position,
+            lease.budget(),
+        ))
+    }
+
+    async fn budget_position(
+        &self,
+        team_id: &str,
+        period: &BudgetPeriod,
+    ) -> Result<BudgetPosition, LimiterError> {
+        validate_id("team id", team_id)?;
+        period.validate()?;
+        let now = now_ms();
+        Ok(self.with_state(|state| state.budget_position(team_id, &period.id, now)))
+    }
+
+    async fn seed_charged(
+        &self,
+        team_id: &str,
+        period: &BudgetPeriod,
+        charged: i64,
+    ) -> Result<bool, LimiterError> {
+        validate_id("team id", team_id)?;
+        period.validate()?;
+        validate_credits("charged", charged)?;
+        let timing = self.timing();
+        let (applied, _) =
+            self.with_state(|state| state.set_charged(team_id, period, charged, true, timing));
+        Ok(applied)
+    }
+
+    async fn set_charged(
+        &self,
+        team_id: &str,
+        period: &BudgetPeriod,
+        charged: i64,
+    ) -> Result<BudgetPosition, LimiterError> {
+        validate_id("team id", team_id)?;
+        period.validate()?;
+        validate_credits("charged", charged)?;
+        let timing = self.timing();
+        let (_, position) =
+            self.with_state(|state| state.set_charged(team_id, period, charged, false, timing));
+        Ok(position)
+    }
+
+    fn reclaim_stats(&self) -> ReclaimStats {
+        self.reclaims.snapshot()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(millis)
+        .unwrap_or(0)
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,402 @@
+//! The in-memory limiter's data and decisions, step for step the same as the Lua scripts,
+//! with the time passed in (so the logic is unit-testable without sleeping).
+
+use std::collections::HashMap;
+
+use super::bucket::Bucket;
+use crate::admission::{AdmissionFacts, Reclaimed, RefusedBy};
+use crate::request::{AdmissionRequest, BudgetPeriod};
+use crate::settlement::{BudgetPosition, SettleOutcome};
+
+/// The twin of a `team:<t>:budget:<period>` hash.
+#[derive(Debug, Default)]
+struct PeriodBudget {
+    /// `None` until something charges or seeds the period (seeding only fills a `None`).
+    charged: Option<i64>,
+    held: i64,
+    holds: HashMap<String, i64>,
+    reclaimed: HashMap<String, i64>,
+    expires_at_ms: i64,
+}
+
+impl PeriodBudget {
+    fn position(&self) -> BudgetPosition {
+        BudgetPosition {
+            charged: self.charged.unwrap_or(0),
+            held: self.held,
+        }
+    }
+}
+
+pub(super) struct SettleFacts {
+    pub outcome: SettleOutcome,
+    pub estimate: i64,
+    pub released: (bool, bool),
+    pub position: BudgetPosition,
+}
+
+/// Everything a `MemoryLimiter` knows, behind its mutex.
+#[derive(Debug, Default)]
+pub(super) struct State {
+    team_buckets: HashMap<String, Bucket>,
+    account_buckets: HashMap<String, Bucket>,
+    team_leases: HashMap<String, HashMap<String, i64>>,
+    account_leases: HashMap<String, i64>,
+    budgets: HashMap<(String, String), PeriodBudget>,
+}
+
+/// What admission needs from the state besides the request (the Redis side's ARGV extras).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Timing {
+    pub now_ms: i64,
+    pub budget_grace_ms: i64,
+    pub min_budget_life_ms: i64,
+}
+
+impl Timing {
+    fn budget_expiry(&self, period: &BudgetPeriod) -> i64 {
+        (period.ends_at_ms.saturating_add(self.budget_grace_ms))
+            .max(self.now_ms.saturating_add(self.min_budget_life_ms))
+    }
+}
+
+impl State {
+    /// The admission decision; `None` means the lease id is already in use.
+    pub(super) fn admit(&mut self, r: &AdmissionRequest, t: Timing) -> Option<AdmissionFacts> {
+        let now = t.now_ms;
+        let budget_key = (r.team_id.clone(), r.period.id.clone());
+
+        // 1. Reclaim expired leases (holds of this period go back, remembered as reclaimed).
+        let mut reclaimed = Reclaimed::default();
+        let team_leases = self.team_leases.entry(r.team_id.clone()).or_default();
+        let expired: Vec<String> = team_leases
+            .iter()
+            .filter(|&(_, &expiry)| expiry <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            team_leases.remove(&id);
+            reclaimed.team_slots += 1;
+            if let Some(budget) = self.budgets.get_mut(&budget_key)
+                && let Some(hold) = budget.holds.remove(&id)
+            {
+                budget.held -= hold;
+                budget.reclaimed.insert(id, hold);
+                reclaimed.hold_credits += hold;
+            }
+        }
+        let before = self.account_leases.len();
+        self.account_leases.retain(|_, &mut expiry| expiry > now);
+        reclaimed.account_slots = u32::try_from(before - self.account_leases.len()).unwrap_or(0);
+
+        // 2. Read everything.
+        let team_bucket = self.team_buckets.get(&r.team_id);
+        let team_tokens = Bucket::level(team_bucket, now, r.team.rps, r.team.burst);
+        let account_bucket = self.account_buckets.get(&r.endpoint);
+        let account_rps = r.account.rps_per_endpoint;
+        let account_tokens = Bucket::level(account_bucket, now, account_rps, r.account.burst);
+        let team_leases = self.team_leases.entry(r.team_id.clone()).or_default();
+        let team_in_flight = team_leases.len();
+        let account_in_flight = self.account_leases.len();
+        let budget = self.budgets.get(&budget_key);
+        let position = budget.map(PeriodBudget::position).unwrap_or_default();
+        let duplicate = team_leases.contains_key(&r.lease_id)
+            || self.account_leases.contains_key(&r.lease_id)
+            || budget.is_some_and(|b| {
+                b.holds.contains_key(&r.lease_id) || b.reclaimed.contains_key(&r.lease_id)
+            });
+        if duplicate {
+            return None;
+        }
+
+        // 3. Decide, team limits before account limits.
+        let over_budget = r
+            .team
+            .budget
+            .is_some_and(|b| position.charged + position.held + r.estimate > b);
+        let refusal = if over_budget && r.team.hard_budget {
+            Some((
+                RefusedBy::Budget,
+                Some((r.period.ends_at_ms - now).max(0) as u64),
+            ))
+        } else if !Bucket::has_token(team_tokens) {
+            let wait = Bucket::ms_to_token(team_tokens, r.team.rps);
+            Some((RefusedBy::TeamRate, Some(wait)))
+        } else if team_in_flight >= r.team.concurrency as usize {
+            Some((RefusedBy::TeamConcurrency, None))
+        } else if !Bucket::has_token(account_tokens) {
+            let wait = Bucket::ms_to_token(account_tokens, account_rps);
+            Some((RefusedBy::AccountRate, Some(wait)))
+        } else if r.takes_account_slot && account_in_flight >= r.account.concurrency as usize {
+            Some((RefusedBy::AccountConcurrency, None))
+        } else {
+            None
+        };
+
+        let mut facts = AdmissionFacts {
+            refused_by: refusal.map(|(by, _)| by),
+            retry_after_ms: refusal.and_then(|(_, wait)| wait),
+            team_tokens: team_tokens.floor() as u64,
+            account_tokens: account_tokens.floor() as u64,
+            team_in_flight: u32::try_from(team_in_flight).unwrap_or(u32::MAX),
+            account_in_flight: u32::try_from(account_in_flight).unwrap_or(u32::MAX),
+            charged: position.charged,
+            held: position.held,
+            over_budget,
+            reclaimed,
+            now_ms: now,
+            lease_expires_at_ms: 0,
+        };
+        if refusal.is_some() {
+            return Some(facts);
+        }
+
+        // 4. Take everything.
+        let expires_at = now.saturating_add(i64::try_from(r.lease_ttl_ms).unwrap_or(i64::MAX));
+        let team_bucket = Bucket::after_taking(team_tokens, now, r.team.rps, r.team.burst);
+        self.team_buckets.insert(r.team_id.clone(), team_bucket);
+        let account_bucket =
+            Bucket::after_taking(account_tokens, now, account_rps, r.account.burst);
+        self.account_buckets
+            .insert(r.endpoint.clone(), account_bucket);
+        team_leases.insert(r.lease_id.clone(), expires_at);
+        facts.team_in_flight += 1;
+        if r.takes_account_slot {
+            self.account_leases.insert(r.lease_id.clone(), expires_at);
+            facts.account_in_flight += 1;
+        }
+        let budget = self.budgets.entry(budget_key).or_default();
+        budget.held += r.estimate;
+        budget.holds.insert(r.lease_id.clone(), r.estimate);
+        budget.expires_at_ms = budget.expires_at_ms.max(t.budget_expiry(&r.period));
+        facts.held += r.estimate;
+        facts.team_tokens = (team_tokens - 1.0).max(0.0).floor() as u64;
+        facts.account_tokens = (account_tokens - 1.0).max(0.0).floor() as u64;
+        facts.lease_expires_at_ms = expires_at;
+        Some(facts)
+    }
+
+    pub(super) fn settle(
+        &mut self,
+        team_id: &str,
+        lease_id: &str,
+        period: &BudgetPeriod,
+        actual: i64,
+        t: Timing,
+    ) -> SettleFacts {
+        let released_team = self
+            .team_leases
+            .get_mut(team_id)
+            .is_some_and(|leases| leases.remove(lease_id).is_some());
+        let released_account = self.account_leases.remove(lease_id).is_some();
+        let key = (team_id.to_owned(), period.id.clone());
+        let mut outcome = SettleOutcome::AlreadySettled;
+        let mut estimate = 0;
+        if let Some(budget) = self.budgets.get_mut(&key) {
+            if let Some(hold) = budget.holds.remove(lease_id) {
+                budget.held -= hold;
+                estimate = hold;
+                outcome = SettleOutcome::Settled;
+            } else if budget.reclaimed.remove(lease_id).is_some() {
+                outcome = SettleOutcome::SettledAfterReclaim;
+            }
+            if outcome != SettleOutcome::AlreadySettled {
+                budget.charged = Some(budget.charged.unwrap_or(0) + actual);
+                budget.expires_at_ms = budget.expires_at_ms.max(t.budget_expiry(period));
+            }
+        }
+        SettleFacts {
+            outcome,
+            estimate,
+            released: (released_team, released_account),
+            position: self.position(&key),
+        }
+    }
+
+    /// `Some(new expiry)` if both leases were alive and are now extended.
+    pub(super) fn renew(
+        &mut self,
+        team_id: &str,
+        lease_id: &str,
+        holds_account_slot: bool,
+        ttl_ms: i64,
+        now_ms: i64,
+    ) -> Option<i64> {
+        let team_alive = self
+            .team_leases
+            .get(team_id)
+            .and_then(|leases| leases.get(lease_id))
+            .is_some_and(|&expiry| expiry > now_ms);
+        let account_alive = !holds_account_slot
+            || self
+                .account_leases
+                .get(lease_id)
+                .is_some_and(|&expiry| expiry > now_ms);
+        if !(team_alive && account_alive) {
+            return None;
+        }
+        let expires_at = now_ms.saturating_add(ttl_ms);
+        if let Some(expiry) = self
+            .team_leases
+            .get_mut(team_id)
+            .and_then(|leases| leases.get_mut(lease_id))
+        {
+            *expiry = expires_at;
+        }
+        if let Some(expiry) = self
+            .account_leases
+            .get_mut(lease_id)
+            .filter(|_| holds_account_slot)
+        {
+            *expiry = expires_at;
+        }
+        Some(expires_at)
+    }
+
+    /// Charged and live-held credits (holds of expired, unreclaimed leases left out).
+    pub(super) fn budget_position(
+        &self,
+        team_id: &str,
+        period_id: &str,
+        now_ms: i64,
+    ) -> BudgetPosition {
+        let key = (team_id.to_owned(), period_id.to_owned());
+        let mut position = self.position(&key);
+        if let (Some(leases), Some(budget)) =
+            (self.team_leases.get(team_id), self.budgets.get(&key))
+        {
+            position.held -= leases
+                .iter()
+                .filter(|&(_, &expiry)| expiry <= now_ms)
+                .filter_map(|(id, _)| budget.holds.get(id))
+                .sum::<i64>();
+        }
+        position
+    }
+
+    /// Sets charged (only if the period has none yet when `only_if_absent`); whether it did.
+    pub(super) fn set_charged(
+        &mut self,
+        team_id: &str,
+        period: &BudgetPeriod,
+        charged: i64,
+        only_if_absent: bool,
+        t: Timing,
+    ) -> (bool, BudgetPosition) {
+        let key = (team_id.to_owned(), period.id.clone());
+        let budget = self.budgets.entry(key.clone()).or_default();
+        let applied = !(only_if_absent && budget.charged.is_some());
+        if applied {
+            budget.charged = Some(charged);
+            budget.expires_at_ms = budget.expires_at_ms.max(t.budget_expiry(period));
+        }
+        (applied, self.position(&key))
+    }
+
+    /// Forgets what Redis would have let expire: full buckets, budgets past their expiry,
+    /// empty lease maps.
+    pub(super) fn prune(&mut self, now_ms: i64) {
+        self.team_buckets.retain(|_, b| !b.is_full_at(now_ms));
+        self.account_buckets.retain(|_, b| !b.is_full_at(now_ms));
+        self.budgets.retain(|_, b| b.expires_at_ms > now_ms);
+        self.team_leases.retain(|_, leases| !leases.is_empty());
+    }
+
+    fn position(&self, key: &(String, String)) -> BudgetPosition {
+        self.budgets
+            .get(key)
+            .map(PeriodBudget::position)
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::{AccountLimits, TeamQuota};
+
+    fn request(lease: &str) -> AdmissionRequest {
+        AdmissionRequest {
+            team_id: "t".into(),
+            endpoint: "e".into(),
+            lease_id: lease.into(),
+            estimate: 10,
+            team: TeamQuota {
+                rps: 2.0,
+                burst: 2,
+                concurrency: 5,
+                budget: Some(100),
+                hard_budget: true,
+            },
+            account: AccountLimits {
+                rps_per_endpoint: 100.0,
+                burst: 100,
+                concurrency: 5,
+            },
+            takes_account_slot: true,
+            period: BudgetPeriod::new("p", 10_000_000),
+            lease_ttl_ms: 1_000,
+        }
+    }
+
+    fn at(now_ms: i64) -> Timing {
+        Timing {
+            now_ms,
+            budget_grace_ms: 0,
+            min_budget_life_ms: 0,
+        }
+    }
+
+    #[test]
+    fn refill_is_exact_on_an_injected_clock() {
+        let mut state = State::default();
+        assert!(
+            state
+                .admit(&request("a"), at(0))
+                .unwrap()
+                .refused_by
+                .is_none()
+        );
+        let b = state.admit(&request("b"), at(0)).unwrap();
+        assert_eq!(b.team_tokens, 0);
+        let c = state.admit(&request("c"), at(250)).unwrap();
+        assert_eq!(c.refused_by, Some(RefusedBy::TeamRate));
+        assert_eq!(c.retry_after_ms, Some(250), "half a token at 2 rps");
+        // A budget of 25 with a (10) + b (10) held: a third 10 would overrun, and the
+        // budget is checked first even though the bucket has a token again.
+        let mut d = request("d");
+        d.team.budget = Some(25);
+        let d = state.admit(&d, at(500)).unwrap();
+        assert_eq!(d.refused_by, Some(RefusedBy::Budget));
+        assert_eq!(d.retry_after_ms, Some(10_000_000 - 500));
+    }
+
+    #[test]
+    fn an_expired_lease_returns_its_slot_and_hold_once() {
+        let mut state = State::default();
+        state.admit(&request("a"), at(0)).unwrap();
+        assert_eq!(state.budget_position("t", "p", 999).held, 10);
+        assert_eq!(
+            state.budget_position("t", "p", 1_000).held,
+            0,
+            "expired at its ttl"
+        );
+        let b = state.admit(&request("b"), at(1_000)).unwrap();
+        assert_eq!(b.reclaimed.team_slots, 1);
+        assert_eq!(b.reclaimed.account_slots, 1);
+        assert_eq!(b.reclaimed.hold_credits, 10);
+        assert_eq!((b.team_in_flight, b.held), (1, 10));
+        let period = BudgetPeriod::new("p", 10_000_000);
+        let late = state.settle("t", "a", &period, 3, at(1_100));
+        assert_eq!(late.outcome, SettleOutcome::SettledAfterReclaim);
+        let again = state.settle("t", "a", &period, 3, at(1_200));
+        assert_eq!(again.outcome, SettleOutcome::AlreadySettled);
+        assert_eq!(
+            again.position,
+            BudgetPosition {
+                charged: 3,
+                held: 10
+            }
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! `RedisLimiter`: the limits shared by every gateway replica, each operation one Lua script
+//! (EVALSHA) on a deadpool-redis pool, bounded by a short timeout.
+
+mod keys;
+mod redis_errors;
+mod reply;
+mod scripts;
+mod settings;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
+use redis::{ScriptInvocation, Value};
+
+use crate::admission::Admission;
+use crate::error::LimiterError;
+use crate::lease::Lease;
+use crate::limiter::Limiter;
+use crate::reclaim_stats::{ReclaimCounters, ReclaimStats};
+use crate::request::{AdmissionRequest, BudgetPeriod, validate_credits, validate_id};
+use crate::settlement::{BudgetPosition, SettleOutcome, Settlement, settlement_from};
+use keys::KeyLayout;
+use redis_errors::{from_pool, from_redis, timed_out};
+use reply::AdmitReply;
+use scripts::Scripts;
+
+pub use keys::cluster_hash_slot;
+pub use settings::{
+    DEFAULT_BUCKET_MARGIN, DEFAULT_BUDGET_GRACE, DEFAULT_COMMAND_TIMEOUT, DEFAULT_LEASE_SET_MARGIN,
+    RedisLimiterSettings,
+};
+
+pub struct RedisLimiter {
+    pool: Pool,
+    keys: KeyLayout,
+    settings: RedisLimiterSettings,
+    scripts: Scripts,
+    reclaims: ReclaimCounters,
+}
+
+impl std::fmt::Debug for RedisLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLimiter")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisLimiter {
+    /// Uses an existing pool (e.g. shared with other Redis users of the gateway).
+    pub fn new(pool: Pool, settings: RedisLimiterSettings) -> Result<Self, LimiterError> {
+        let keys = KeyLayout::new(&settings.key_prefix, &settings.account)
+            .map_err(|e| LimiterError::Config(e.to_string()))?;
+        Ok(Self {
+            pool,
+            keys,
+            settings,
+            scripts: Scripts::load(),
+            reclaims: ReclaimCounters::default(),
+        })
+    }
+
+    /// Builds a pool for `redis_url` whose waits and connects are bounded by the command
+    /// timeout. Connects lazily: an unreachable Redis shows up as `Unavailable` on first use.
+    pub fn connect(redis_url: &str, settings: RedisLimiterSettings) -> Result<Self, LimiterError> {
+        let timeout = Some(settings.command_timeout);
+        let mut pool_config = PoolConfig::new(settings.pool_size.max(1));
+        pool_config.timeouts = Timeouts {
+            wait: timeout,
+            create: timeout,
+            recycle: timeout,
+        };
+        let mut config = Config::from_url(redis_url);
+        config.pool = Some(pool_config);
+        let pool = config
+            .create_pool(Some(Runtime::Tokio1))
+            .map_err(|e| LimiterError::Config(format!("redis pool: {e}")))?;
+        Self::new(pool, settings)
+    }
+
+    pub fn settings(&self) -> &RedisLimiterSettings {
+        &self.settings
+    }
+
+    async fn call(&self, invocation: &ScriptInvocation<'_>) -> Result<Value, LimiterError> {
+        let work = async {
+            let mut connection = self.pool.get().await.map_err(from_pool)?;
+            invocation
+                .invoke_async::<Value>(&mut connection)
+                .await
+                .map_err(from_redis)
+        };
+        tokio::time::timeout(self.settings.command_timeout, work)
+            .await
+            .map_err(timed_out)?
+    }
+
+    fn millis(d: Duration) -> u64 {
+        u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+#[async_trait]
+impl Limiter for RedisLimiter {
+    async fn admit(&self, request: &AdmissionRequest) -> Result<Admission, LimiterError> {
+        request.validate()?;
+        let r = request;
+        let (budget_mode, budget) = match r.team.budget {
+            None => (0, 0),
+            Some(b) if r.team.hard_budget => (2, b),
+            Some(b) => (1, b),
+        };
+        let mut invocation = self.scripts.admit.prepare_invoke();
+        invocation
+            .key(self.keys.team_bucket(&r.team_id))
+            .key(self.keys.account_bucket(&r.endpoint))
+            .key(self.keys.team_leases(&r.team_id))
+            .key(self.keys.account_leases())
+            .key(self.keys.team_budget(&r.team_id, &r.period.id))
+            .arg(&r.lease_id)
+            .arg(r.team.rps.to_string())
+            .arg(r.team.burst)
+            .arg(r.team.concurrency)
+            .arg(r.account.rps_per_endpoint.to_string())
+            .arg(r.account.burst)
+            .arg(r.account.concurrency)
+            .arg(u8::from(r.takes_account_slot))
+            .arg(r.estimate)
+            .arg(budget_mode)
+            .arg(budget)
+            .arg(r.lease_ttl_ms)
+            .arg(r.period.ends_at_ms)
+            .arg(Self::millis(self.settings.budget_grace))
+            .arg(Self::millis(self.settings.lease_set_margin))
+            .arg(Self::millis(self.settings.bucket_margin));
+        match reply::admit_reply(self.call(&invocation).await?)? {
+            AdmitReply::DuplicateLease => Err(LimiterError::invalid("lease id already in use")),
+            AdmitReply::Decided(facts) => {
+                self.reclaims.record(&facts.reclaimed);
+                Ok(Admission::from_facts(request, facts))
+            }
+        }
+    }
+
+    async fn renew(&self, lease: &Lease) -> Result<bool, LimiterError> {
+        lease.validate()?;
+        let mut invocation = self.scripts.renew.prepare_invoke();
+        invocation
+            .key(self.keys.team_leases(lease.team_id()))
+            .key(self.keys.account_leases())
+            .arg(lease.lease_id())
+            .arg(lease.lease_ttl_ms())
+            .arg(u8::from(lease.holds_account_slot()))
+            .arg(Self::millis(self.settings.lease_set_margin));
+        Ok(reply::renew_reply(self.call(&invocation).await?)?.renewed)
+    }
+
+    async fn settle(&self, lease: &Lease, actual_charge: i64) -> Result<Settlement, LimiterError> {
+        lease.validate()?;
+        validate_credits("actual charge", actual_charge)?;
+        let mut invocation = self.scripts.settle.prepare_invoke();
+        invocation
+            .key(self.keys.team_leases(lease.team_id()))
+            .key(self.keys.account_leases())
+            .key(self.keys.team_budget(lease.team_id(), &lease.period().id))
+            .arg(lease.lease_id())
+            .arg(actual_charge)
+            .arg(lease.period().ends_at_ms)
+            .arg(Self::millis(self.settings.budget_grace))
+            .arg(Self::millis(self.settings.lease_set_margin));
+        let settled = reply::settle_reply(self.call(&invocation).await?)?;
+        if settled.outcome == SettleOutcome::SettledAfterReclaim {
+            self.reclaims.record_late_settlement();
+        }
+        Ok(settlement_from(
+            settled.outcome,
+            settled.estimate,
+            actual_charge,
+            (settled.released_team, settled.released_account),
+            settled.position,
+            lease.budget(),
+        ))
+    }
+
+    async fn budget_position(
+        &self,
+        team_id: &str,
+        period: &BudgetPeriod,
+    ) -> Result<BudgetPosition, LimiterError> {
+        validate_id("team id", team_id)?;
+        period.validate()?;
+        let mut invocation = self.scripts.budget_position.prepare_invoke();
+        invocation
+            .key(self.keys.team_leases(team_id))
+            .key(self.keys.team_budget(team_id, &period.id));
+        reply::budget_position_reply(self.call(&invocation).await?)
+    }
+
+    async fn seed_charged(
+        &self,
+        team_id: &str,
+        period: &BudgetPeriod,
+        charged: i64,
+    ) -> Result<bool, LimiterError> {
+        Ok(self.write_charged(team_id, period, charged, true).await?.0)
+    }
+
+    async fn set_charged(
+        &self,
+        team_id: &str,
+        period: &BudgetPeriod,
+        charged: i64,
+    ) -> Result<BudgetPosition, LimiterError> {
+        Ok(self.write_charged(team_id, period, charged, false).await?.1)
+    }
+
+    fn reclaim_stats(&self) -> ReclaimStats {
+        self.reclaims.snapshot()
+    }
+}
+
+impl RedisLimiter {
+    async fn write_charged(
+        &self,
+        team_id: &str,
+        period: &BudgetPeriod,
+        charged: i64,
+        only_if_absent: bool,
+    ) -> Result<(bool, BudgetPosition), LimiterError> {
+        validate_id("team id", team_id)?;
+        period.validate()?;
+        validate_credits("charged", charged)?;
+        let mut invocation = self.scripts.set_charged.prepare_invoke();
+        invocation
+            .key(self.keys.team_budget(team_id, &period.id))
+            .arg(charged)
+            .arg(u8::from(only_if_absent))
+            .arg(period.ends_at_ms)
+            .arg(Self::millis(self.settings.budget_grace))
+            .arg(Self::millis(self.settings.lease_set_margin));
+        let reply = reply::set_charged_reply(self.call(&invocation).await?)?;
+        Ok((reply.applied, reply.position))
+    }
+}

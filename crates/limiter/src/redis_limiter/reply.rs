@@ -1,0 +1,310 @@
+//! Turns each script's fixed array of integers into the struct that mirrors it, refusing any
+//! reply of the wrong shape (a `Script` error, never a guess).
+
+use redis::Value;
+
+use crate::admission::{AdmissionFacts, Reclaimed, RefusedBy};
+use crate::error::LimiterError;
+use crate::settlement::{BudgetPosition, SettleOutcome};
+
+/// The admission script's 15 integers (see `lua/admit.lua`).
+pub(crate) const ADMIT_REPLY_LEN: usize = 15;
+
+/// What admit.lua answered: a decision, or "this lease id is already in use".
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum AdmitReply {
+    Decided(AdmissionFacts),
+    DuplicateLease,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct SettleReply {
+    pub outcome: SettleOutcome,
+    pub estimate: i64,
+    pub released_team: bool,
+    pub released_account: bool,
+    pub position: BudgetPosition,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct RenewReply {
+    pub renewed: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct SetChargedReply {
+    pub applied: bool,
+    pub position: BudgetPosition,
+}
+
+/// A script reply as exactly `len` integers.
+pub(crate) fn integers(value: Value, len: usize, script: &str) -> Result<Vec<i64>, LimiterError> {
+    let Value::Array(items) = value else {
+        return Err(shape(script, format!("expected an array, got {value:?}")));
+    };
+    if items.len() != len {
+        return Err(shape(
+            script,
+            format!("expected {len} integers, got {}", items.len()),
+        ));
+    }
+    items
+        .into_iter()
+        .map(|item| match item {
+            Value::Int(n) => Ok(n),
+            other => Err(shape(script, format!("expected an integer, got {other:?}"))),
+        })
+        .collect()
+}
+
+pub(crate) fn admit_reply(value: Value) -> Result<AdmitReply, LimiterError> {
+    let n = integers(value, ADMIT_REPLY_LEN, "admit")?;
+    let refused_by = match n[1] {
+        0 => None,
+        1 => Some(RefusedBy::Budget),
+        2 => Some(RefusedBy::TeamRate),
+        3 => Some(RefusedBy::TeamConcurrency),
+        4 => Some(RefusedBy::AccountRate),
+        5 => Some(RefusedBy::AccountConcurrency),
+        6 => return Ok(AdmitReply::DuplicateLease),
+        other => return Err(shape("admit", format!("unknown refusal code {other}"))),
+    };
+    let admitted = flag(n[0], "admit")?;
+    if admitted != refused_by.is_none() {
+        return Err(shape(
+            "admit",
+            format!("admitted={} contradicts refusal code {}", n[0], n[1]),
+        ));
+    }
+    Ok(AdmitReply::Decided(AdmissionFacts {
+        refused_by,
+        retry_after_ms: u64::try_from(n[2]).ok(),
+        team_tokens: non_negative(n[3], "admit")?,
+        account_tokens: non_negative(n[4], "admit")?,
+        team_in_flight: count(n[5], "admit")?,
+        account_in_flight: count(n[6], "admit")?,
+        charged: n[7],
+        held: n[8],
+        over_budget: flag(n[9], "admit")?,
+        reclaimed: Reclaimed {
+            team_slots: count(n[10], "admit")?,
+            account_slots: count(n[11], "admit")?,
+            hold_credits: n[12],
+        },
+        now_ms: n[13],
+        lease_expires_at_ms: n[14],
+    }))
+}
+
+pub(crate) fn settle_reply(value: Value) -> Result<SettleReply, LimiterError> {
+    let n = integers(value, 7, "settle")?;
+    let outcome = match n[0] {
+        0 => SettleOutcome::AlreadySettled,
+        1 => SettleOutcome::Settled,
+        2 => SettleOutcome::SettledAfterReclaim,
+        other => return Err(shape("settle", format!("unknown outcome {other}"))),
+    };
+    Ok(SettleReply {
+        outcome,
+        estimate: n[1],
+        released_team: flag(n[2], "settle")?,
+        released_account: flag(n[3], "settle")?,
+        position: BudgetPosition {
+            charged: n[4],
+            held: n[5],
+        },
+    })
+}
+
+pub(crate) fn renew_reply(value: Value) -> Result<RenewReply, LimiterError> {
+    let n = integers(value, 3, "renew")?;
+    Ok(RenewReply {
+        renewed: flag(n[0], "renew")?,
+    })
+}
+
+pub(crate) fn budget_position_reply(value: Value) -> Result<BudgetPosition, LimiterError> {
+    let n = integers(value, 3, "budget_position")?;
+    Ok(BudgetPosition {
+        charged: n[0],
+        held: n[1],
+    })
+}
+
+pub(crate) fn set_charged_reply(value: Value) -> Result<SetChargedReply, LimiterError> {
+    let n = integers(value, 4, "set_charged")?;
+    Ok(SetChargedReply {
+        applied: flag(n[0], "set_charged")?,
+        position: BudgetPosition {
+            charged: n[1],
+            held: n[2],
+        },
+    })
+}
+
+fn flag(n: i64, script: &str) -> Result<bool, LimiterError> {
+    match n {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(shape(script, format!("expected 0 or 1, got {other}"))),
+    }
+}
+
+fn non_negative(n: i64, script: &str) -> Result<u64, LimiterError> {
+    u64::try_from(n).map_err(|_| shape(script, format!("expected a count, got {n}")))
+}
+
+fn count(n: i64, script: &str) -> Result<u32, LimiterError> {
+    u32::try_from(n).map_err(|_| shape(script, format!("expected a count, got {n}")))
+}
+
+fn shape(script: &str, detail: String) -> LimiterError {
+    LimiterError::Script(format!(
+        "{script}.lua replied with an unexpected shape: {detail}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn array(numbers: &[i64]) -> Value {
+        Value::Array(numbers.iter().copied().map(Value::Int).collect())
+    }
+
+    const ADMITTED: [i64; ADMIT_REPLY_LEN] = [
+        1,
+        0,
+        -1,
+        4,
+        99,
+        2,
+        7,
+        30,
+        12,
+        0,
+        1,
+        3,
+        5,
+        1_700_000_000_123,
+        1_700_000_030_123,
+    ];
+
+    #[test]
+    fn an_admission_reply_maps_every_field() {
+        let reply = admit_reply(array(&ADMITTED)).unwrap();
+        assert_eq!(
+            reply,
+            AdmitReply::Decided(AdmissionFacts {
+                refused_by: None,
+                retry_after_ms: None,
+                team_tokens: 4,
+                account_tokens: 99,
+                team_in_flight: 2,
+                account_in_flight: 7,
+                charged: 30,
+                held: 12,
+                over_budget: false,
+                reclaimed: Reclaimed {
+                    team_slots: 1,
+                    account_slots: 3,
+                    hold_credits: 5,
+                },
+                now_ms: 1_700_000_000_123,
+                lease_expires_at_ms: 1_700_000_030_123,
+            })
+        );
+    }
+
+    #[test]
+    fn refusal_codes_map_to_limits() {
+        for (code, by) in [
+            (1, RefusedBy::Budget),
+            (2, RefusedBy::TeamRate),
+            (3, RefusedBy::TeamConcurrency),
+            (4, RefusedBy::AccountRate),
+            (5, RefusedBy::AccountConcurrency),
+        ] {
+            let mut n = ADMITTED;
+            n[0] = 0;
+            n[1] = code;
+            n[2] = 250;
+            let AdmitReply::Decided(facts) = admit_reply(array(&n)).unwrap() else {
+                panic!("code {code} is a decision");
+            };
+            assert_eq!(facts.refused_by, Some(by));
+            assert_eq!(facts.retry_after_ms, Some(250));
+        }
+        let mut n = ADMITTED;
+        n[0] = 0;
+        n[1] = 6;
+        assert_eq!(admit_reply(array(&n)).unwrap(), AdmitReply::DuplicateLease);
+    }
+
+    #[test]
+    fn malformed_admission_replies_are_script_errors() {
+        let mut unknown_code = ADMITTED;
+        unknown_code[0] = 0;
+        unknown_code[1] = 9;
+        let mut contradiction = ADMITTED;
+        contradiction[1] = 2;
+        let mut negative_count = ADMITTED;
+        negative_count[5] = -1;
+        let mut bad_flag = ADMITTED;
+        bad_flag[9] = 2;
+        for bad in [
+            array(&ADMITTED[..14]),
+            array(&unknown_code),
+            array(&contradiction),
+            array(&negative_count),
+            array(&bad_flag),
+            Value::Int(1),
+            Value::Nil,
+            Value::Array(vec![Value::BulkString(b"1".to_vec()); ADMIT_REPLY_LEN]),
+        ] {
+            assert!(
+                matches!(admit_reply(bad.clone()), Err(LimiterError::Script(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn settle_replies_map_outcomes() {
+        let reply = settle_reply(array(&[1, 12, 1, 1, 7, 0, 5])).unwrap();
+        assert_eq!(reply.outcome, SettleOutcome::Settled);
+        assert_eq!(reply.estimate, 12);
+        assert!(reply.released_team && reply.released_account);
+        assert_eq!(
+            reply.position,
+            BudgetPosition {
+                charged: 7,
+                held: 0
+            }
+        );
+        let again = settle_reply(array(&[0, 0, 0, 0, 7, 0, 6])).unwrap();
+        assert_eq!(again.outcome, SettleOutcome::AlreadySettled);
+        let late = settle_reply(array(&[2, 0, 1, 0, 7, 0, 6])).unwrap();
+        assert_eq!(late.outcome, SettleOutcome::SettledAfterReclaim);
+        assert!(settle_reply(array(&[3, 0, 0, 0, 0, 0, 0])).is_err());
+        assert!(settle_reply(array(&[1, 0, 0])).is_err());
+    }
+
+    #[test]
+    fn small_replies_map_and_check_their_length() {
+        assert!(renew_reply(array(&[1, 5, 4])).unwrap().renewed);
+        assert!(!renew_reply(array(&[0, 0, 4])).unwrap().renewed);
+        assert!(renew_reply(array(&[1, 5])).is_err());
+        assert_eq!(
+            budget_position_reply(array(&[40, 8, 1])).unwrap(),
+            BudgetPosition {
+                charged: 40,
+                held: 8
+            }
+        );
+        let seeded = set_charged_reply(array(&[1, 40, 8, 1])).unwrap();
+        assert!(seeded.applied);
+        assert_eq!(seeded.position.charged, 40);
+        assert!(set_charged_reply(array(&[2, 40, 8, 1])).is_err());
+    }
+}

@@ -1,0 +1,35 @@
+//! The Lua scripts, loaded from `src/lua/` at compile time behind a shared prelude (Redis
+//! `TIME`, integer formatting, TTL helpers). `redis::Script` calls them by EVALSHA and loads
+//! them on NOSCRIPT.
+
+use redis::Script;
+
+macro_rules! limiter_script {
+    ($file:literal) => {
+        Script::new(concat!(
+            include_str!("../lua/prelude.lua"),
+            "\n",
+            include_str!(concat!("../lua/", $file))
+        ))
+    };
+}
+
+pub(crate) struct Scripts {
+    pub(crate) admit: Script,
+    pub(crate) settle: Script,
+    pub(crate) renew: Script,
+    pub(crate) budget_position: Script,
+    pub(crate) set_charged: Script,
+}
+
+impl Scripts {
+    pub(crate) fn load() -> Self {
+        Self {
+            admit: limiter_script!("admit.lua"),
+            settle: limiter_script!("settle.lua"),
+            renew: limiter_script!("renew.lua"),
+            budget_position: limiter_script!("budget_position.lua"),
+            set_charged: limiter_script!("set_charged.lua"),
+        }
+    }
+}

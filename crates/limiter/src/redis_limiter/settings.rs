@@ -1,0 +1,40 @@
+//! How a `RedisLimiter` names its keys and how long it waits for Redis.
+
+use std::time::Duration;
+
+/// Budget keys outlive their period by this much (late settlements, reconciliation).
+pub const DEFAULT_BUDGET_GRACE: Duration = Duration::from_secs(24 * 3600);
+/// Lease sets outlive their longest lease by this much.
+pub const DEFAULT_LEASE_SET_MARGIN: Duration = Duration::from_secs(60);
+/// Buckets outlive a full refill by this much (after that, a missing bucket is a full one).
+pub const DEFAULT_BUCKET_MARGIN: Duration = Duration::from_secs(5);
+/// A Redis call (pool wait included) that takes longer is `Unavailable`.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisLimiterSettings {
+    /// Prepended to every key (e.g. `cg:`, or `test:<uuid>:`); no `{` or `}`.
+    pub key_prefix: String,
+    /// The shared account's name: the Redis Cluster hash tag of every key.
+    pub account: String,
+    pub command_timeout: Duration,
+    pub budget_grace: Duration,
+    pub lease_set_margin: Duration,
+    pub bucket_margin: Duration,
+    /// Connections in the pool `RedisLimiter::connect` builds (each is multiplexed).
+    pub pool_size: usize,
+}
+
+impl RedisLimiterSettings {
+    pub fn new(key_prefix: impl Into<String>, account: impl Into<String>) -> Self {
+        Self {
+            key_prefix: key_prefix.into(),
+            account: account.into(),
+            command_timeout: DEFAULT_COMMAND_TIMEOUT,
+            budget_grace: DEFAULT_BUDGET_GRACE,
+            lease_set_margin: DEFAULT_LEASE_SET_MARGIN,
+            bucket_margin: DEFAULT_BUCKET_MARGIN,
+            pool_size: 16,
+        }
+    }
+}

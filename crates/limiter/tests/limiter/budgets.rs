@@ -1,0 +1,127 @@
+//! Credit holds against period budgets: a hard budget is never overrun under concurrency,
+//! a soft one admits and flags, settlement returns the difference exactly once, and the
+//! gateway can seed or correct a period's charged total from the ledger.
+
+use limiter::{RefusedBy, SettleOutcome};
+
+use crate::support::{TestLimiter, admit, admit_concurrently, again, request};
+
+behaviour_tests!(
+    a_hard_budget_admits_exactly_what_fits,
+    a_soft_budget_admits_and_flags,
+    settling_returns_the_difference_once,
+    no_budget_is_unlimited_but_tracked,
+    the_ledger_seeds_and_corrects_charged,
+);
+
+async fn a_hard_budget_admits_exactly_what_fits(limiter: &TestLimiter) {
+    for round in 0..3 {
+        let mut r = request(&format!("team-{round}"));
+        r.estimate = 7;
+        r.team.budget = Some(100);
+        let admissions = admit_concurrently(
+            std::slice::from_ref(&limiter.limiter),
+            (0..200).map(|_| again(&r)).collect(),
+        )
+        .await;
+        let admitted = admissions.iter().filter(|a| a.is_admitted()).count();
+        assert_eq!(admitted, 14, "round {round}: 14 x 7 = 98 <= 100 < 105");
+        for refused in admissions.iter().filter(|a| !a.is_admitted()) {
+            assert_eq!(refused.refused_by(), Some(RefusedBy::Budget));
+            assert!(refused.budget.over_budget);
+            assert_eq!(refused.budget_left(), Some(2));
+            // Waiting helps only when the period ends (within the test's hour).
+            let wait = refused.retry_after_ms().unwrap();
+            assert!((3_000_000..=3_600_000).contains(&wait), "{wait}");
+        }
+        let position = limiter
+            .budget_position(&r.team_id, &r.period)
+            .await
+            .unwrap();
+        assert_eq!((position.charged, position.held), (0, 98));
+    }
+}
+
+async fn a_soft_budget_admits_and_flags(limiter: &TestLimiter) {
+    let mut r = request("team-a");
+    r.estimate = 7;
+    r.team.budget = Some(10);
+    r.team.hard_budget = false;
+    let first = admit(&**limiter, &again(&r)).await;
+    assert!(first.is_admitted() && !first.budget.over_budget);
+    assert_eq!(first.budget_left(), Some(3));
+    let second = admit(&**limiter, &again(&r)).await;
+    assert!(second.is_admitted(), "{second:?}");
+    assert!(second.budget.over_budget);
+    assert_eq!(second.budget_left(), Some(-4));
+    assert!(!second.budget.hard);
+}
+
+async fn settling_returns_the_difference_once(limiter: &TestLimiter) {
+    let mut r = request("team-a");
+    r.estimate = 12;
+    r.team.budget = Some(100);
+    let admission = admit(&**limiter, &r).await;
+    assert_eq!(admission.budget_left(), Some(88));
+    let lease = admission.into_lease().unwrap();
+
+    let settled = limiter.settle(&lease, 7).await.unwrap();
+    assert_eq!(settled.outcome, SettleOutcome::Settled);
+    assert_eq!(settled.returned_to_budget, 5);
+    assert_eq!(settled.charged_now, 7);
+    assert_eq!(settled.budget_left, Some(93));
+    assert!(settled.released_team_slot && settled.released_account_slot);
+    assert_eq!((settled.position.charged, settled.position.held), (7, 0));
+
+    for again in [
+        limiter.settle(&lease, 7).await,
+        limiter.release(&lease).await,
+    ] {
+        let again = again.unwrap();
+        assert_eq!(again.outcome, SettleOutcome::AlreadySettled);
+        assert_eq!((again.charged_now, again.returned_to_budget), (0, 0));
+        assert!(!again.released_team_slot && !again.released_account_slot);
+        assert_eq!(again.budget_left, Some(93));
+    }
+    let position = limiter.budget_position("team-a", &r.period).await.unwrap();
+    assert_eq!((position.charged, position.held), (7, 0));
+
+    // The next admission sees the settled numbers.
+    let next = admit(&**limiter, &again(&r)).await;
+    assert_eq!(next.budget_left(), Some(100 - 7 - 12));
+    assert_eq!(next.team_concurrency.current, 1);
+}
+
+async fn no_budget_is_unlimited_but_tracked(limiter: &TestLimiter) {
+    let mut r = request("team-a");
+    r.estimate = limiter::MAX_CREDITS / 4;
+    for _ in 0..3 {
+        let admission = admit(&**limiter, &again(&r)).await;
+        assert!(admission.is_admitted());
+        assert_eq!(admission.budget_left(), None);
+        assert!(!admission.budget.over_budget);
+    }
+    let position = limiter.budget_position("team-a", &r.period).await.unwrap();
+    assert_eq!(position.held, 3 * (limiter::MAX_CREDITS / 4));
+}
+
+async fn the_ledger_seeds_and_corrects_charged(limiter: &TestLimiter) {
+    let mut r = request("team-a");
+    r.estimate = 7;
+    r.team.budget = Some(60);
+    assert!(limiter.seed_charged("team-a", &r.period, 50).await.unwrap());
+    // A second replica starting later does not overwrite it.
+    assert!(!limiter.seed_charged("team-a", &r.period, 70).await.unwrap());
+    let position = limiter.budget_position("team-a", &r.period).await.unwrap();
+    assert_eq!((position.charged, position.held), (50, 0));
+
+    let admitted = admit(&**limiter, &again(&r)).await;
+    assert!(admitted.is_admitted());
+    assert_eq!(admitted.budget_left(), Some(3));
+
+    let corrected = limiter.set_charged("team-a", &r.period, 55).await.unwrap();
+    assert_eq!((corrected.charged, corrected.held), (55, 7), "holds stay");
+    let refused = admit(&**limiter, &again(&r)).await;
+    assert_eq!(refused.refused_by(), Some(RefusedBy::Budget));
+    assert_eq!(refused.budget_left(), Some(-2));
+}

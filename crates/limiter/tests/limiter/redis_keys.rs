@@ -1,0 +1,89 @@
+//! Redis-only: every key the limiter writes has a TTL, and all of them share one Redis
+//! Cluster hash slot (the account's `{acct}` tag), so every script is single-slot.
+
+use std::time::Duration;
+
+use limiter::cluster_hash_slot;
+
+use crate::support::{ACCOUNT, TestLimiter, admit, again, connection, keys_under, period, request};
+
+/// Touches every kind of key: buckets, both lease sets, budgets (admitted, settled,
+/// reclaimed, seeded, set), renewed leases.
+async fn every_kind_of_key(limiter: &TestLimiter) {
+    let mut r = request("team-a");
+    r.team.budget = Some(1_000);
+    let settled = admit(&**limiter, &r).await.into_lease().unwrap();
+    limiter.settle(&settled, 3).await.unwrap();
+
+    let mut short = again(&r);
+    short.team_id = "team-b".into();
+    let renewed = admit(&**limiter, &short).await.into_lease().unwrap();
+    assert!(limiter.renew(&renewed).await.unwrap());
+    let mut expiring = again(&short);
+    expiring.endpoint = "google".into();
+    expiring.lease_ttl_ms = 100;
+    admit(&**limiter, &expiring).await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let reclaiming = admit(&**limiter, &again(&short)).await;
+    assert_eq!(reclaiming.reclaimed.team_slots, 1);
+
+    let mut goto = again(&r);
+    goto.team_id = "team-c".into();
+    goto.takes_account_slot = false;
+    admit(&**limiter, &goto).await;
+
+    let fresh = limiter::BudgetPeriod::new("2026-12", period().ends_at_ms + 1_000);
+    limiter.seed_charged("team-d", &fresh, 40).await.unwrap();
+    limiter.set_charged("team-e", &fresh, 40).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_key_has_a_ttl() {
+    let limiter = TestLimiter::redis();
+    every_kind_of_key(&limiter).await;
+    let prefix = limiter.redis_prefix.clone().unwrap();
+    let keys = keys_under(&prefix).await;
+    let base = format!("{prefix}{{{ACCOUNT}}}:");
+    for expected in [
+        "team:team-a:bucket",
+        // (team-a's lease set is gone: Redis drops a sorted set when its last lease settles)
+        "team:team-a:budget:2026-11",
+        "acct:bucket:chatgpt",
+        "acct:bucket:google",
+        "acct:leases",
+        "team:team-b:leases",
+        "team:team-c:bucket",
+        "team:team-d:budget:2026-12",
+        "team:team-e:budget:2026-12",
+    ] {
+        assert!(
+            keys.contains(&format!("{base}{expected}")),
+            "{expected} in {keys:?}"
+        );
+    }
+    let mut connection = connection().await;
+    for key in &keys {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        assert!(ttl > 0, "{key} has no TTL ({ttl})");
+    }
+    limiter.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_keys_share_one_hash_slot() {
+    let limiter = TestLimiter::redis();
+    every_kind_of_key(&limiter).await;
+    let keys = keys_under(limiter.redis_prefix.as_deref().unwrap()).await;
+    assert!(keys.len() >= 10, "{keys:?}");
+    let slot = cluster_hash_slot(ACCOUNT);
+    for key in &keys {
+        assert_eq!(cluster_hash_slot(key), slot, "{key}");
+        let tag = &key[key.find('{').unwrap()..=key.find('}').unwrap()];
+        assert_eq!(tag, format!("{{{ACCOUNT}}}"), "{key}");
+    }
+    limiter.cleanup().await;
+}
