@@ -73,6 +73,13 @@ impl Admitter {
         }
     }
 
+    /// The team's quota, or the configured default when it has none.
+    pub fn quota_of(&self, team: TeamId) -> accounting::quotas::QuotaValues {
+        self.directory
+            .quota(team)
+            .unwrap_or_else(|| self.settings.team_default.values())
+    }
+
     pub fn lease_renew_every(&self) -> Duration {
         Duration::from_secs(self.settings.lease_renew_secs)
     }
@@ -86,10 +93,7 @@ impl Admitter {
         estimate: i64,
         period: &Period,
     ) -> Result<Admitted, ApiError> {
-        let quota = self
-            .directory
-            .quota(team)
-            .unwrap_or_else(|| self.settings.team_default.values());
+        let quota = self.quota_of(team);
         let budget_period = budget_period(period);
         if quota.budget.is_some() {
             self.seed_from_ledger(team, &budget_period, period).await;

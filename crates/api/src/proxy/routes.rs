@@ -280,9 +280,11 @@ pub async fn credits(
         accounting::ledger::team_totals(&proxy.db, team.id, Some((period.start, period.end)))
             .await
             .map_err(ApiError::internal)?;
+    let budget = proxy.admission.quota_of(team.id).budget;
+    let used = totals.charged.get() + totals.pending_estimate.get();
     Ok(HttpResponse::Ok().json(TeamCredits {
-        remaining: None,
-        per_cycle: None,
+        remaining: budget.map(|b| (b - used).max(0)),
+        per_cycle: budget,
         cycle_resets_at: period
             .end
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

@@ -5,6 +5,10 @@
 -- KEYS[3] team lease set              zset  lease id -> expiry (unix ms)
 -- KEYS[4] account lease set           zset  lease id -> expiry (unix ms)
 -- KEYS[5] team budget (period)        hash  charged, held, hold:<lease>, reclaimed:<lease>
+-- KEYS[6] account slot teams          hash  account lease id -> team
+-- KEYS[7] wait queue                  zset  waiting lease id -> ticket (FIFO)
+-- KEYS[8] waiters alive               zset  waiting lease id -> drop-at (unix ms)
+-- KEYS[9] waiter info                 hash  waiting lease id -> "team weight deadline", :seq
 --
 -- ARGV[1]  lease id              ARGV[9]  estimate (credits)
 -- ARGV[2]  team rps              ARGV[10] budget mode: 0 none, 1 soft, 2 hard
@@ -14,6 +18,10 @@
 -- ARGV[6]  account burst         ARGV[14] budget key grace after the period end, ms
 -- ARGV[7]  account concurrency   ARGV[15] lease set margin ms (past the longest lease)
 -- ARGV[8]  takes account slot 0/1  ARGV[16] bucket margin ms (past a full refill)
+-- ARGV[17] team weight (fair share of the account's concurrency)
+-- ARGV[18] mode: 0 admit or refuse, 1 admit or join the wait queue, 2 claim (a queued waiter)
+-- ARGV[19] longest wait ms (mode 1)   ARGV[20] waiter liveness ms (dropped unless it polls)
+-- ARGV[21] team id
 --
 -- Returns 15 integers:
 --  1 admitted 0/1          2 refused by (0 none, 1 budget, 2 team rate, 3 team concurrency,
@@ -22,9 +30,11 @@
 --  6 team in flight        7 account in flight     8 charged   9 held
 -- 10 over budget 0/1      11 reclaimed team slots 12 reclaimed account slots
 -- 13 reclaimed hold credits   14 now (unix ms)    15 lease expiry (unix ms, 0 if refused)
+-- 16 queue state (0 not waiting, 1 waiting, 2 was no longer queued)   17 waiters queued
 
 local team_bucket, account_bucket = KEYS[1], KEYS[2]
 local team_leases, account_leases, budget = KEYS[3], KEYS[4], KEYS[5]
+local slot_teams, queue, alive, info = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 
 local lease_id = ARGV[1]
 local team_rps, team_burst = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -37,6 +47,9 @@ local budget_mode, budget_limit = tonumber(ARGV[10]), tonumber(ARGV[11])
 local lease_ttl = tonumber(ARGV[12])
 local period_end, grace = tonumber(ARGV[13]), tonumber(ARGV[14])
 local lease_set_margin, bucket_margin = tonumber(ARGV[15]), tonumber(ARGV[16])
+local weight, mode = tonumber(ARGV[17]), tonumber(ARGV[18])
+local max_wait, waiter_life = tonumber(ARGV[19]), tonumber(ARGV[20])
+local team_id = ARGV[21]
 
 local HOLD, RECLAIMED = 'hold:', 'reclaimed:'
 
@@ -57,7 +70,12 @@ end
 if reclaimed_team > 0 then
   redis.call('ZREMRANGEBYSCORE', team_leases, '-inf', int(now))
 end
+local expired_slots = redis.call('ZRANGEBYSCORE', account_leases, '-inf', int(now))
+for _, id in ipairs(expired_slots) do
+  redis.call('HDEL', slot_teams, id)
+end
 local reclaimed_account = redis.call('ZREMRANGEBYSCORE', account_leases, '-inf', int(now))
+prune_waiters(queue, alive, info)
 
 -- 2. Read everything.
 local function bucket_level(key, rps, burst)
@@ -94,7 +112,20 @@ local position = redis.call('HMGET', budget, 'charged', 'held')
 local charged = tonumber(position[1]) or 0
 local held = tonumber(position[2]) or 0
 
-local duplicate = redis.call('ZSCORE', team_leases, lease_id)
+local queued = redis.call('ZSCORE', queue, lease_id)
+if mode == 2 and not queued then
+  -- The waiter is gone (its deadline passed or it stopped polling): nothing to claim.
+  return {
+    0, 5, -1, math.floor(team_tokens), math.floor(account_tokens),
+    team_in_flight, account_in_flight, charged, held, 0, reclaimed_team, reclaimed_account,
+    reclaimed_credits, now, 0, 2, redis.call('ZCARD', queue),
+  }
+end
+local team_queued = team_waiting(queue, info, team_id, lease_id)
+local queue_length = redis.call('ZCARD', queue)
+
+local duplicate = (mode ~= 2 and queued)
+  or redis.call('ZSCORE', team_leases, lease_id)
   or redis.call('ZSCORE', account_leases, lease_id)
   or redis.call('HEXISTS', budget, HOLD .. lease_id) == 1
   or redis.call('HEXISTS', budget, RECLAIMED .. lease_id) == 1
@@ -112,12 +143,24 @@ elseif budget_mode == 2 and over_budget == 1 then
   refused, retry_after = 1, math.max(period_end - now, 0)
 elseif not has_token(team_tokens) then
   refused, retry_after = 2, ms_to_token(team_tokens, team_rps)
-elseif team_in_flight >= team_concurrency then
+elseif team_in_flight + team_queued >= team_concurrency then
+  -- A team's waiters count against its own concurrency, so a waiter's turn never finds
+  -- its team full.
   refused = 3
 elseif not has_token(account_tokens) then
   refused, retry_after = 4, ms_to_token(account_tokens, account_rps)
-elseif takes_account_slot and account_in_flight >= account_concurrency then
-  refused = 5
+elseif takes_account_slot then
+  local free = account_concurrency - account_in_flight
+  if free <= 0 then
+    refused = 5
+  elseif queue_length > 0 then
+    -- Free slots go to waiters in fair order first; this request gets one only if fewer
+    -- than `free` waiters come before it.
+    local usage = slot_usage(account_leases, slot_teams)
+    if fair_rank(queue, info, usage, lease_id, team_id, weight, free) >= free then
+      refused = 5
+    end
+  end
 end
 
 -- 4. Take everything, or nothing.
@@ -144,6 +187,8 @@ if refused == 0 then
   if takes_account_slot then
     redis.call('ZADD', account_leases, int(expires_at), lease_id)
     extend_ttl(account_leases, lease_ttl + lease_set_margin)
+    redis.call('HSET', slot_teams, lease_id, team_id)
+    extend_ttl(slot_teams, lease_ttl + lease_set_margin)
     account_in_flight = account_in_flight + 1
   end
 
@@ -151,6 +196,30 @@ if refused == 0 then
   redis.call('HSET', budget, HOLD .. lease_id, int(estimate))
   extend_until(budget, budget_until)
   held = held + estimate
+end
+
+-- 5. The wait queue: join it, stay in it, or leave it.
+local queue_state = 0
+local function keep_alive(deadline)
+  redis.call('ZADD', alive, int(math.min(deadline, now + waiter_life)), lease_id)
+  for _, key in ipairs({ queue, alive, info }) do
+    extend_ttl(key, deadline - now + lease_set_margin)
+  end
+end
+if mode == 1 and refused == 5 and max_wait > 0 then
+  local ticket = redis.call('HINCRBY', info, SEQ_FIELD, 1)
+  local deadline = now + max_wait
+  redis.call('ZADD', queue, ticket, lease_id)
+  redis.call('HSET', info, lease_id, team_id .. ' ' .. int(weight) .. ' ' .. int(deadline))
+  keep_alive(deadline)
+  queue_state = 1
+elseif mode == 2 and (refused == 5 or refused == 4) then
+  -- Only the account is in the way (a slot, or the next token): keep waiting.
+  local _, _, deadline = parse_waiter(redis.call('HGET', info, lease_id))
+  keep_alive(deadline or now)
+  queue_state = 1
+elseif mode == 2 then
+  forget_waiter(queue, alive, info, lease_id)
 end
 
 local admitted = 0
@@ -162,5 +231,5 @@ return {
   math.floor(team_tokens), math.floor(account_tokens),
   team_in_flight, account_in_flight, charged, held, over_budget,
   reclaimed_team, reclaimed_account, reclaimed_credits,
-  now, expires_at,
+  now, expires_at, queue_state, redis.call('ZCARD', queue),
 }

@@ -1,7 +1,7 @@
 -- renew.lua: extend a live lease (team and, if held, account) to now + ttl.
 -- A lease that has expired is not revived: its slot may already be someone else's.
 --
--- KEYS[1] team lease set   KEYS[2] account lease set
+-- KEYS[1] team lease set   KEYS[2] account lease set   KEYS[3] account slot teams (hash)
 -- ARGV[1] lease id   ARGV[2] lease ttl ms   ARGV[3] holds account slot 0/1
 -- ARGV[4] lease set margin ms
 --
@@ -26,5 +26,6 @@ extend_ttl(team_leases, ttl + margin)
 if holds_account_slot then
   redis.call('ZADD', account_leases, 'XX', int(expires_at), lease_id)
   extend_ttl(account_leases, ttl + margin)
+  extend_ttl(KEYS[3], ttl + margin)
 end
 return { 1, expires_at, now }
