@@ -188,7 +188,10 @@ async fn a_hard_budget_refuses_and_a_soft_one_allows() {
 async fn two_replicas_hold_the_account_concurrency_together() {
     let app = TestApp::builder()
         .sim(slow_sim())
-        .settings(|s| s.limits.account_concurrency = 3)
+        .settings(|s| {
+            s.limits.account_concurrency = 3;
+            s.limits.account_queue_wait_ms = 0;
+        })
         .spawn()
         .await
         .unwrap();
@@ -298,4 +301,125 @@ async fn redis_down_fails_closed_by_default_and_open_when_configured() {
     assert_eq!(response.status(), 200);
     assert_eq!(entries_for(&open, "alpha").await.len(), 1, "still booked");
     open.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_never_overshoot_a_hard_budget() {
+    let app = TestApp::spawn().await.unwrap();
+    let team = app.create_team("alpha").await;
+    set_quota(&app, team.id, quota(1000.0, 1000, 100, Some(50), true)).await;
+    let token = app.team_token("alpha").await;
+    for round in 0..3 {
+        let calls = (0..40).map(|_| {
+            app.post_json("/v1/monitor/chatgpt", &token, &chatgpt())
+                .send()
+        });
+        let mut ok = 0;
+        for response in futures::future::join_all(calls).await {
+            let response = response.unwrap();
+            if response.status() == 200 {
+                ok += 1;
+            } else {
+                assert_eq!(
+                    outcome(response).await,
+                    (403, "INSUFFICIENT_CREDITS".into(), "team".into())
+                );
+            }
+        }
+        let expected = if round == 0 { 7 } else { 0 };
+        assert_eq!(
+            ok, expected,
+            "round {round}: 7 × 7 credits fit in 50, no more"
+        );
+    }
+    let posted: i64 = entries_for(&app, "alpha")
+        .await
+        .iter()
+        .filter_map(|e| e.charged)
+        .map(|c| c.get())
+        .sum();
+    assert_eq!(posted, 49);
+    assert_eq!(app.sim.stats().credits_charged, 49);
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_wait_for_a_free_account_slot_in_the_fair_queue() {
+    let app = TestApp::builder()
+        .sim(SimConfig {
+            latency: "fixed:300ms".parse().unwrap(),
+            ..SimConfig::default()
+        })
+        .settings(|s| {
+            s.limits.account_concurrency = 1;
+            s.limits.account_queue_wait_ms = 5000;
+        })
+        .spawn()
+        .await
+        .unwrap();
+    app.create_team("alpha").await;
+    app.create_team("beta").await;
+    let replica = app.replica().await.unwrap();
+    let alpha = app.team_token("alpha").await;
+    let beta = app.team_token("beta").await;
+    let mut calls = Vec::new();
+    for i in 0..4 {
+        let (url, token) = if i % 2 == 0 {
+            (app.url("/v1/monitor/chatgpt"), &alpha)
+        } else {
+            (replica.url("/v1/monitor/chatgpt"), &beta)
+        };
+        calls.push(
+            app.http
+                .post(url)
+                .bearer_auth(token)
+                .json(&chatgpt())
+                .send(),
+        );
+    }
+    for response in futures::future::join_all(calls).await {
+        assert_eq!(
+            response.unwrap().status(),
+            200,
+            "each waits its turn instead of failing"
+        );
+    }
+    let stats = app.sim.stats();
+    assert_eq!(stats.peak_concurrency, 1, "one at a time upstream");
+    assert_eq!(stats.responses_429, 0);
+
+    // A wait longer than the deadline ends in the account's 429.
+    let impatient = TestApp::builder()
+        .sim(SimConfig {
+            latency: "fixed:1500ms".parse().unwrap(),
+            ..SimConfig::default()
+        })
+        .settings(|s| {
+            s.limits.account_concurrency = 1;
+            s.limits.account_queue_wait_ms = 200;
+        })
+        .spawn()
+        .await
+        .unwrap();
+    impatient.create_team("alpha").await;
+    let token = impatient.team_token("alpha").await;
+    let first = impatient
+        .post_json("/v1/monitor/chatgpt", &token, &chatgpt())
+        .send();
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        impatient
+            .post_json("/v1/monitor/chatgpt", &token, &chatgpt())
+            .send()
+            .await
+    };
+    let (first, second) = tokio::join!(first, second);
+    assert_eq!(first.unwrap().status(), 200);
+    assert_eq!(
+        outcome(second.unwrap()).await,
+        (429, "CONCURRENT_LIMIT_EXCEEDED".into(), "account".into())
+    );
+    impatient.shutdown().await.unwrap();
+    replica.stop().await;
+    app.shutdown().await.unwrap();
 }

@@ -59,6 +59,7 @@ pub struct LimitSettings {
     pub account_name: String,
     pub lease_ttl_secs: u64,
     pub lease_renew_secs: u64,
+    pub account_queue_wait_ms: u64,
     pub redis_failure_policy: FailurePolicy,
     pub team_default: TeamDefaultQuota,
 }

@@ -4,6 +4,8 @@
 
 mod admission;
 mod error;
+mod fair_share;
+mod fair_wait;
 mod lease;
 mod limiter;
 mod memory_limiter;
@@ -17,13 +19,14 @@ pub use admission::{
     RefusedBy,
 };
 pub use error::{BoxError, LimiterError};
+pub use fair_share::MAX_WEIGHT;
 pub use lease::Lease;
 pub use limiter::Limiter;
 pub use memory_limiter::MemoryLimiter;
 pub use reclaim_stats::ReclaimStats;
 pub use redis_limiter::{
     DEFAULT_BUCKET_MARGIN, DEFAULT_BUDGET_GRACE, DEFAULT_COMMAND_TIMEOUT, DEFAULT_LEASE_SET_MARGIN,
-    RedisLimiter, RedisLimiterSettings, cluster_hash_slot,
+    DEFAULT_WAITER_TTL, RedisLimiter, RedisLimiterSettings, cluster_hash_slot,
 };
 pub use request::{
     AccountLimits, AdmissionRequest, BudgetPeriod, DEFAULT_ACCOUNT_RPS_PER_ENDPOINT, MAX_CREDITS,

@@ -1,6 +1,8 @@
 //! The `Limiter` trait the gateway talks to; `RedisLimiter` shares limits across replicas,
 //! `MemoryLimiter` keeps the same semantics in one process.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 
 use crate::admission::Admission;
@@ -16,6 +18,22 @@ pub trait Limiter: Send + Sync {
     /// lease, account lease (if `takes_account_slot`), credit hold. A refusal takes nothing.
     /// Expired leases found on the way are reclaimed first (see `Admission::reclaimed`).
     async fn admit(&self, request: &AdmissionRequest) -> Result<Admission, LimiterError>;
+
+    /// `admit` with the team's `weight` in the account's fair share, and, if only the
+    /// account's concurrency is full, a wait of up to `max_wait` in the account-wide fair
+    /// queue (shared by every replica) instead of an immediate refusal. Free slots go to the
+    /// waiting team with the fewest account slots per unit of weight (ties: the oldest
+    /// waiter), each team's waiters in arrival order; a team's waiters count against its own
+    /// concurrency. Any other refusal (budget, team rate or concurrency, and account rate at
+    /// arrival) returns at once. At the deadline the request leaves the queue and is refused
+    /// as `AccountConcurrency`. `max_wait` zero: a weighted `admit` that never waits. Plain
+    /// `admit` counts as weight 1. `weight` must be within `1..=MAX_WEIGHT`.
+    async fn admit_or_wait(
+        &self,
+        request: &AdmissionRequest,
+        weight: u32,
+        max_wait: Duration,
+    ) -> Result<Admission, LimiterError>;
 
     /// Extends both leases to now + the lease TTL. `false` if the lease already expired or
     /// was settled: its slots (and hold) may have gone to someone else.

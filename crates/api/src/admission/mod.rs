@@ -1,5 +1,6 @@
 //! Admission on the request path: the team's quota and the account's limits are decided in
-//! one limiter call before anything is recorded or sent; a refusal answers in cloro's terms
+//! one limiter call before anything is recorded or sent (waiting in the weighted fair queue
+//! when only the account's concurrency is full); a refusal answers in cloro's terms
 //! (429 RATE_LIMIT_EXCEEDED / CONCURRENT_LIMIT_EXCEEDED, 403 INSUFFICIENT_CREDITS) naming
 //! the limit that refused. Settlement turns the hold into the real charge. Redis failures
 //! follow the configured policy.
@@ -119,7 +120,9 @@ impl Admitter {
             period: budget_period,
             lease_ttl_ms: self.settings.lease_ttl_secs * 1000,
         };
-        match self.limiter.admit(&request).await {
+        let weight = u32::try_from(quota.weight).unwrap_or(1);
+        let max_wait = Duration::from_millis(self.settings.account_queue_wait_ms);
+        match self.limiter.admit_or_wait(&request, weight, max_wait).await {
             Ok(admission) => decide(admission, estimate),
             Err(err) => self.on_failure(&request, err).await,
         }

@@ -16,6 +16,7 @@ async fn a_replica_killed_mid_request_leaks_no_slot_and_loses_no_entry() {
         &[
             ("CLORO_GATEWAY__LIMITS__ACCOUNT_CONCURRENCY", "1"),
             ("CLORO_GATEWAY__LIMITS__LEASE_TTL_SECS", "2"),
+            ("CLORO_GATEWAY__LIMITS__ACCOUNT_QUEUE_WAIT_MS", "0"),
             ("CLORO_GATEWAY__LIMITS__LEASE_RENEW_SECS", "1"),
             ("CLORO_GATEWAY__UPSTREAM__REQUEST_TIMEOUT_SECS", "3"),
             ("CLORO_GATEWAY__LEDGER__PENDING_DEADLINE_SECS", "4"),

@@ -16,6 +16,10 @@ local function forget_waiter(queue, alive, info, id)
   redis.call('ZREM', queue, id)
   redis.call('ZREM', alive, id)
   redis.call('HDEL', info, id)
+  if redis.call('ZCARD', queue) == 0 then
+    -- Nothing waits: drop the ticket counter too (tickets only order present waiters).
+    redis.call('DEL', info)
+  end
 end
 
 -- Drops waiters whose deadline passed or whose caller stopped polling.
@@ -45,8 +49,9 @@ end
 
 -- Where the candidate stands in the weighted max-min fair order: 0 if it is next, k if k
 -- other waiters get a slot before it; `limit` if it is not within the first `limit`.
--- The order: repeatedly, the team with waiters whose slots in use / weight is lowest (ties:
--- oldest head ticket) gives a slot to its oldest waiter. A candidate that is not yet queued
+-- The order: repeatedly, the team with waiters whose (slots in use + 1/2) / weight is lowest
+-- (Sainte-Lague: integer slots average out to exact weighted shares; ties: oldest head
+-- ticket) gives a slot to its oldest waiter. A candidate that is not yet queued
 -- has ticket math.huge (behind its own team's waiters).
 local function fair_rank(queue, info, usage, cand_id, cand_team, cand_weight, limit)
   local entries = redis.call('ZRANGE', queue, 0, -1, 'WITHSCORES')
@@ -91,7 +96,8 @@ local function fair_rank(queue, info, usage, cand_id, cand_team, cand_weight, li
         if best_t == nil then
           best, best_t = name, t
         else
-          local lhs, rhs = t.used * best_t.weight, best_t.used * t.weight
+          local lhs = (2 * t.used + 1) * best_t.weight
+          local rhs = (2 * best_t.used + 1) * t.weight
           if lhs < rhs or (lhs == rhs and t.tickets[t.head] < best_t.tickets[best_t.head]) then
             best, best_t = name, t
           end

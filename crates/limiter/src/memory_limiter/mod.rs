@@ -3,6 +3,7 @@
 
 mod bucket;
 mod state;
+mod wait_queue;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +13,8 @@ use async_trait::async_trait;
 
 use crate::admission::Admission;
 use crate::error::LimiterError;
+use crate::fair_share::{QueueMode, QueueState};
+use crate::fair_wait::{self, FairQueueBackend, validate_weight};
 use crate::lease::Lease;
 use crate::limiter::Limiter;
 use crate::reclaim_stats::{ReclaimCounters, ReclaimStats};
@@ -58,6 +61,7 @@ impl MemoryLimiter {
             now_ms: now_ms(),
             budget_grace_ms: millis(self.budget_grace),
             min_budget_life_ms: millis(self.min_budget_life),
+            waiter_ttl_ms: millis(crate::redis_limiter::DEFAULT_WAITER_TTL),
         }
     }
 
@@ -75,18 +79,16 @@ impl MemoryLimiter {
 #[async_trait]
 impl Limiter for MemoryLimiter {
     async fn admit(&self, request: &AdmissionRequest) -> Result<Admission, LimiterError> {
-        request.validate()?;
-        let timing = self.timing();
-        let prune = self.admissions.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == 0;
-        let facts = self.with_state(|state| {
-            if prune {
-                state.prune(timing.now_ms);
-            }
-            state.admit(request, timing)
-        });
-        let facts = facts.ok_or_else(|| LimiterError::invalid("lease id already in use"))?;
-        self.reclaims.record(&facts.reclaimed);
-        Ok(Admission::from_facts(request, facts))
+        Ok(self.decide(request, 1, QueueMode::Refuse).await?.0)
+    }
+
+    async fn admit_or_wait(
+        &self,
+        request: &AdmissionRequest,
+        weight: u32,
+        max_wait: Duration,
+    ) -> Result<Admission, LimiterError> {
+        fair_wait::admit_or_wait(self, request, weight, max_wait).await
     }
 
     async fn renew(&self, lease: &Lease) -> Result<bool, LimiterError> {
@@ -174,6 +176,36 @@ impl Limiter for MemoryLimiter {
 
     fn reclaim_stats(&self) -> ReclaimStats {
         self.reclaims.snapshot()
+    }
+}
+
+#[async_trait]
+impl FairQueueBackend for MemoryLimiter {
+    async fn decide(
+        &self,
+        request: &AdmissionRequest,
+        weight: u32,
+        mode: QueueMode,
+    ) -> Result<(Admission, QueueState), LimiterError> {
+        request.validate()?;
+        validate_weight(weight)?;
+        let timing = self.timing();
+        let prune = self.admissions.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == 0;
+        let decided = self.with_state(|state| {
+            if prune {
+                state.prune(timing.now_ms);
+            }
+            state.admit(request, weight, mode, timing)
+        });
+        let (facts, queue_state) =
+            decided.ok_or_else(|| LimiterError::invalid("lease id already in use"))?;
+        self.reclaims.record(&facts.reclaimed);
+        Ok((Admission::from_facts(request, facts), queue_state))
+    }
+
+    async fn leave_queue(&self, request: &AdmissionRequest) -> Result<(), LimiterError> {
+        self.with_state(|state| state.leave_queue(&request.lease_id));
+        Ok(())
     }
 }
 

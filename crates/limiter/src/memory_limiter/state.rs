@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use super::bucket::Bucket;
+use super::wait_queue::WaitQueue;
 use crate::admission::{AdmissionFacts, Reclaimed, RefusedBy};
+use crate::fair_share::{QueueMode, QueueState};
 use crate::request::{AdmissionRequest, BudgetPeriod};
 use crate::settlement::{BudgetPosition, SettleOutcome};
 
@@ -42,6 +44,9 @@ pub(super) struct State {
     account_buckets: HashMap<String, Bucket>,
     team_leases: HashMap<String, HashMap<String, i64>>,
     account_leases: HashMap<String, i64>,
+    /// Account lease id -> team (account slots in use per team).
+    slot_teams: HashMap<String, String>,
+    queue: WaitQueue,
     budgets: HashMap<(String, String), PeriodBudget>,
 }
 
@@ -51,6 +56,8 @@ pub(super) struct Timing {
     pub now_ms: i64,
     pub budget_grace_ms: i64,
     pub min_budget_life_ms: i64,
+    /// A waiter that stops polling is dropped after this.
+    pub waiter_ttl_ms: i64,
 }
 
 impl Timing {
@@ -61,8 +68,15 @@ impl Timing {
 }
 
 impl State {
-    /// The admission decision; `None` means the lease id is already in use.
-    pub(super) fn admit(&mut self, r: &AdmissionRequest, t: Timing) -> Option<AdmissionFacts> {
+    /// The admission decision and where the request stands with the wait queue; `None`
+    /// means the lease id is already in use.
+    pub(super) fn admit(
+        &mut self,
+        r: &AdmissionRequest,
+        weight: u32,
+        mode: QueueMode,
+        t: Timing,
+    ) -> Option<(AdmissionFacts, QueueState)> {
         let now = t.now_ms;
         let budget_key = (r.team_id.clone(), r.period.id.clone());
 
@@ -86,8 +100,16 @@ impl State {
             }
         }
         let before = self.account_leases.len();
-        self.account_leases.retain(|_, &mut expiry| expiry > now);
+        let slot_teams = &mut self.slot_teams;
+        self.account_leases.retain(|id, &mut expiry| {
+            let live = expiry > now;
+            if !live {
+                slot_teams.remove(id);
+            }
+            live
+        });
         reclaimed.account_slots = u32::try_from(before - self.account_leases.len()).unwrap_or(0);
+        self.queue.prune(now);
 
         // 2. Read everything.
         let team_bucket = self.team_buckets.get(&r.team_id);
@@ -100,7 +122,10 @@ impl State {
         let account_in_flight = self.account_leases.len();
         let budget = self.budgets.get(&budget_key);
         let position = budget.map(PeriodBudget::position).unwrap_or_default();
-        let duplicate = team_leases.contains_key(&r.lease_id)
+        let queued = self.queue.contains(&r.lease_id);
+        let team_waiting = self.queue.team_waiting(&r.team_id, &r.lease_id);
+        let duplicate = (mode != QueueMode::Claim && queued)
+            || team_leases.contains_key(&r.lease_id)
             || self.account_leases.contains_key(&r.lease_id)
             || budget.is_some_and(|b| {
                 b.holds.contains_key(&r.lease_id) || b.reclaimed.contains_key(&r.lease_id)
@@ -122,15 +147,21 @@ impl State {
         } else if !Bucket::has_token(team_tokens) {
             let wait = Bucket::ms_to_token(team_tokens, r.team.rps);
             Some((RefusedBy::TeamRate, Some(wait)))
-        } else if team_in_flight >= r.team.concurrency as usize {
+        } else if team_in_flight + team_waiting >= r.team.concurrency as usize {
             Some((RefusedBy::TeamConcurrency, None))
         } else if !Bucket::has_token(account_tokens) {
             let wait = Bucket::ms_to_token(account_tokens, account_rps);
             Some((RefusedBy::AccountRate, Some(wait)))
-        } else if r.takes_account_slot && account_in_flight >= r.account.concurrency as usize {
+        } else if r.takes_account_slot && !self.account_slot_is_ours(r, weight, account_in_flight) {
             Some((RefusedBy::AccountConcurrency, None))
         } else {
             None
+        };
+        let gone = mode == QueueMode::Claim && !queued;
+        let refusal = if gone {
+            Some((RefusedBy::AccountConcurrency, None))
+        } else {
+            refusal
         };
 
         let mut facts = AdmissionFacts {
@@ -147,8 +178,12 @@ impl State {
             now_ms: now,
             lease_expires_at_ms: 0,
         };
-        if refusal.is_some() {
-            return Some(facts);
+        if let Some((by, _)) = refusal {
+            let state = self.after_refusal(r, weight, mode, by, gone, t);
+            return Some((facts, state));
+        }
+        if mode == QueueMode::Claim {
+            self.queue.leave(&r.lease_id);
         }
 
         // 4. Take everything.
@@ -159,10 +194,13 @@ impl State {
             Bucket::after_taking(account_tokens, now, account_rps, r.account.burst);
         self.account_buckets
             .insert(r.endpoint.clone(), account_bucket);
+        let team_leases = self.team_leases.entry(r.team_id.clone()).or_default();
         team_leases.insert(r.lease_id.clone(), expires_at);
         facts.team_in_flight += 1;
         if r.takes_account_slot {
             self.account_leases.insert(r.lease_id.clone(), expires_at);
+            self.slot_teams
+                .insert(r.lease_id.clone(), r.team_id.clone());
             facts.account_in_flight += 1;
         }
         let budget = self.budgets.entry(budget_key).or_default();
@@ -173,7 +211,64 @@ impl State {
         facts.team_tokens = (team_tokens - 1.0).max(0.0).floor() as u64;
         facts.account_tokens = (account_tokens - 1.0).max(0.0).floor() as u64;
         facts.lease_expires_at_ms = expires_at;
-        Some(facts)
+        Some((facts, QueueState::NotWaiting))
+    }
+
+    /// A free account slot this request may take: one is free, and fewer waiters than free
+    /// slots come before it in the fair order.
+    fn account_slot_is_ours(&self, r: &AdmissionRequest, weight: u32, in_flight: usize) -> bool {
+        let free = (r.account.concurrency as usize).saturating_sub(in_flight);
+        if free == 0 {
+            return false;
+        }
+        if self.queue.len() == 0 {
+            return true;
+        }
+        let mut usage: HashMap<&str, u32> = HashMap::new();
+        for id in self.account_leases.keys() {
+            if let Some(team) = self.slot_teams.get(id) {
+                *usage.entry(team.as_str()).or_default() += 1;
+            }
+        }
+        self.queue
+            .rank(&r.lease_id, &r.team_id, weight, &usage, free)
+            < free
+    }
+
+    /// Joins, stays in or leaves the wait queue after a refusal.
+    fn after_refusal(
+        &mut self,
+        r: &AdmissionRequest,
+        weight: u32,
+        mode: QueueMode,
+        by: RefusedBy,
+        gone: bool,
+        t: Timing,
+    ) -> QueueState {
+        let now = t.now_ms;
+        match mode {
+            _ if gone => QueueState::Gone,
+            QueueMode::Join { max_wait_ms } if by == RefusedBy::AccountConcurrency => {
+                let deadline = now.saturating_add(i64::try_from(max_wait_ms).unwrap_or(i64::MAX));
+                let alive_until = now.saturating_add(t.waiter_ttl_ms);
+                self.queue
+                    .join(&r.lease_id, &r.team_id, weight, deadline, alive_until);
+                QueueState::Waiting
+            }
+            QueueMode::Claim if by.is_account_limit() => {
+                self.queue.keep_alive(&r.lease_id, now, t.waiter_ttl_ms);
+                QueueState::Waiting
+            }
+            QueueMode::Claim => {
+                self.queue.leave(&r.lease_id);
+                QueueState::NotWaiting
+            }
+            _ => QueueState::NotWaiting,
+        }
+    }
+
+    pub(super) fn leave_queue(&mut self, lease_id: &str) -> bool {
+        self.queue.leave(lease_id)
     }
 
     pub(super) fn settle(
@@ -189,6 +284,7 @@ impl State {
             .get_mut(team_id)
             .is_some_and(|leases| leases.remove(lease_id).is_some());
         let released_account = self.account_leases.remove(lease_id).is_some();
+        self.slot_teams.remove(lease_id);
         let key = (team_id.to_owned(), period.id.clone());
         let mut outcome = SettleOutcome::AlreadySettled;
         let mut estimate = 0;
@@ -344,6 +440,7 @@ mod tests {
             now_ms,
             budget_grace_ms: 0,
             min_budget_life_ms: 0,
+            waiter_ttl_ms: 1_000,
         }
     }
 
@@ -352,21 +449,28 @@ mod tests {
         let mut state = State::default();
         assert!(
             state
-                .admit(&request("a"), at(0))
+                .admit(&request("a"), 1, QueueMode::Refuse, at(0))
                 .unwrap()
+                .0
                 .refused_by
                 .is_none()
         );
-        let b = state.admit(&request("b"), at(0)).unwrap();
+        let b = state
+            .admit(&request("b"), 1, QueueMode::Refuse, at(0))
+            .unwrap()
+            .0;
         assert_eq!(b.team_tokens, 0);
-        let c = state.admit(&request("c"), at(250)).unwrap();
+        let c = state
+            .admit(&request("c"), 1, QueueMode::Refuse, at(250))
+            .unwrap()
+            .0;
         assert_eq!(c.refused_by, Some(RefusedBy::TeamRate));
         assert_eq!(c.retry_after_ms, Some(250), "half a token at 2 rps");
         // A budget of 25 with a (10) + b (10) held: a third 10 would overrun, and the
         // budget is checked first even though the bucket has a token again.
         let mut d = request("d");
         d.team.budget = Some(25);
-        let d = state.admit(&d, at(500)).unwrap();
+        let d = state.admit(&d, 1, QueueMode::Refuse, at(500)).unwrap().0;
         assert_eq!(d.refused_by, Some(RefusedBy::Budget));
         assert_eq!(d.retry_after_ms, Some(10_000_000 - 500));
     }
@@ -374,14 +478,19 @@ mod tests {
     #[test]
     fn an_expired_lease_returns_its_slot_and_hold_once() {
         let mut state = State::default();
-        state.admit(&request("a"), at(0)).unwrap();
+        state
+            .admit(&request("a"), 1, QueueMode::Refuse, at(0))
+            .unwrap();
         assert_eq!(state.budget_position("t", "p", 999).held, 10);
         assert_eq!(
             state.budget_position("t", "p", 1_000).held,
             0,
             "expired at its ttl"
         );
-        let b = state.admit(&request("b"), at(1_000)).unwrap();
+        let b = state
+            .admit(&request("b"), 1, QueueMode::Refuse, at(1_000))
+            .unwrap()
+            .0;
         assert_eq!(b.reclaimed.team_slots, 1);
         assert_eq!(b.reclaimed.account_slots, 1);
         assert_eq!(b.reclaimed.hold_credits, 10);

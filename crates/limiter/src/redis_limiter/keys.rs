@@ -6,7 +6,8 @@ use crate::request::validate_id;
 
 /// `<prefix>{<account>}:` followed by one of:
 /// `team:<team>:bucket`, `team:<team>:leases`, `team:<team>:budget:<period>`,
-/// `acct:bucket:<endpoint>`, `acct:leases`.
+/// `acct:bucket:<endpoint>`, `acct:leases`, `acct:slot_teams`, `acct:queue`,
+/// `acct:queue:alive`, `acct:queue:info`.
 #[derive(Debug, Clone)]
 pub(crate) struct KeyLayout {
     base: String,
@@ -45,6 +46,26 @@ impl KeyLayout {
 
     pub(crate) fn account_leases(&self) -> String {
         format!("{}acct:leases", self.base)
+    }
+
+    /// Hash: account lease id -> team (account slots in use per team, for fair sharing).
+    pub(crate) fn slot_teams(&self) -> String {
+        format!("{}acct:slot_teams", self.base)
+    }
+
+    /// Zset: waiting lease id -> ticket (arrival order).
+    pub(crate) fn queue(&self) -> String {
+        format!("{}acct:queue", self.base)
+    }
+
+    /// Zset: waiting lease id -> when it is dropped unless it polls again (unix ms).
+    pub(crate) fn queue_alive(&self) -> String {
+        format!("{}acct:queue:alive", self.base)
+    }
+
+    /// Hash: waiting lease id -> "team weight deadline"; `:seq` the ticket counter.
+    pub(crate) fn queue_info(&self) -> String {
+        format!("{}acct:queue:info", self.base)
     }
 }
 
@@ -121,6 +142,10 @@ mod tests {
             keys.team_budget("t3", "2026-11"),
             keys.account_bucket("/v1/monitor/chatgpt"),
             keys.account_leases(),
+            keys.slot_teams(),
+            keys.queue(),
+            keys.queue_alive(),
+            keys.queue_info(),
         ] {
             assert!(key.starts_with("cg:{main}:"), "{key}");
             assert_eq!(cluster_hash_slot(&key), slot, "{key}");

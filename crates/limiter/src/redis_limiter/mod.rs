@@ -15,6 +15,8 @@ use redis::{ScriptInvocation, Value};
 
 use crate::admission::Admission;
 use crate::error::LimiterError;
+use crate::fair_share::{QueueMode, QueueState};
+use crate::fair_wait::{self, FairQueueBackend, validate_weight};
 use crate::lease::Lease;
 use crate::limiter::Limiter;
 use crate::reclaim_stats::{ReclaimCounters, ReclaimStats};
@@ -28,7 +30,7 @@ use scripts::Scripts;
 pub use keys::cluster_hash_slot;
 pub use settings::{
     DEFAULT_BUCKET_MARGIN, DEFAULT_BUDGET_GRACE, DEFAULT_COMMAND_TIMEOUT, DEFAULT_LEASE_SET_MARGIN,
-    RedisLimiterSettings,
+    DEFAULT_WAITER_TTL, RedisLimiterSettings,
 };
 
 pub struct RedisLimiter {
@@ -104,43 +106,16 @@ impl RedisLimiter {
 #[async_trait]
 impl Limiter for RedisLimiter {
     async fn admit(&self, request: &AdmissionRequest) -> Result<Admission, LimiterError> {
-        request.validate()?;
-        let r = request;
-        let (budget_mode, budget) = match r.team.budget {
-            None => (0, 0),
-            Some(b) if r.team.hard_budget => (2, b),
-            Some(b) => (1, b),
-        };
-        let mut invocation = self.scripts.admit.prepare_invoke();
-        invocation
-            .key(self.keys.team_bucket(&r.team_id))
-            .key(self.keys.account_bucket(&r.endpoint))
-            .key(self.keys.team_leases(&r.team_id))
-            .key(self.keys.account_leases())
-            .key(self.keys.team_budget(&r.team_id, &r.period.id))
-            .arg(&r.lease_id)
-            .arg(r.team.rps.to_string())
-            .arg(r.team.burst)
-            .arg(r.team.concurrency)
-            .arg(r.account.rps_per_endpoint.to_string())
-            .arg(r.account.burst)
-            .arg(r.account.concurrency)
-            .arg(u8::from(r.takes_account_slot))
-            .arg(r.estimate)
-            .arg(budget_mode)
-            .arg(budget)
-            .arg(r.lease_ttl_ms)
-            .arg(r.period.ends_at_ms)
-            .arg(Self::millis(self.settings.budget_grace))
-            .arg(Self::millis(self.settings.lease_set_margin))
-            .arg(Self::millis(self.settings.bucket_margin));
-        match reply::admit_reply(self.call(&invocation).await?)? {
-            AdmitReply::DuplicateLease => Err(LimiterError::invalid("lease id already in use")),
-            AdmitReply::Decided(facts) => {
-                self.reclaims.record(&facts.reclaimed);
-                Ok(Admission::from_facts(request, facts))
-            }
-        }
+        Ok(self.decide(request, 1, QueueMode::Refuse).await?.0)
+    }
+
+    async fn admit_or_wait(
+        &self,
+        request: &AdmissionRequest,
+        weight: u32,
+        max_wait: Duration,
+    ) -> Result<Admission, LimiterError> {
+        fair_wait::admit_or_wait(self, request, weight, max_wait).await
     }
 
     async fn renew(&self, lease: &Lease) -> Result<bool, LimiterError> {
@@ -149,6 +124,7 @@ impl Limiter for RedisLimiter {
         invocation
             .key(self.keys.team_leases(lease.team_id()))
             .key(self.keys.account_leases())
+            .key(self.keys.slot_teams())
             .arg(lease.lease_id())
             .arg(lease.lease_ttl_ms())
             .arg(u8::from(lease.holds_account_slot()))
@@ -164,6 +140,7 @@ impl Limiter for RedisLimiter {
             .key(self.keys.team_leases(lease.team_id()))
             .key(self.keys.account_leases())
             .key(self.keys.team_budget(lease.team_id(), &lease.period().id))
+            .key(self.keys.slot_teams())
             .arg(lease.lease_id())
             .arg(actual_charge)
             .arg(lease.period().ends_at_ms)
@@ -217,6 +194,75 @@ impl Limiter for RedisLimiter {
 
     fn reclaim_stats(&self) -> ReclaimStats {
         self.reclaims.snapshot()
+    }
+}
+
+#[async_trait]
+impl FairQueueBackend for RedisLimiter {
+    async fn decide(
+        &self,
+        request: &AdmissionRequest,
+        weight: u32,
+        mode: QueueMode,
+    ) -> Result<(Admission, QueueState), LimiterError> {
+        request.validate()?;
+        validate_weight(weight)?;
+        let r = request;
+        let (budget_mode, budget) = match r.team.budget {
+            None => (0, 0),
+            Some(b) if r.team.hard_budget => (2, b),
+            Some(b) => (1, b),
+        };
+        let mut invocation = self.scripts.admit.prepare_invoke();
+        invocation
+            .key(self.keys.team_bucket(&r.team_id))
+            .key(self.keys.account_bucket(&r.endpoint))
+            .key(self.keys.team_leases(&r.team_id))
+            .key(self.keys.account_leases())
+            .key(self.keys.team_budget(&r.team_id, &r.period.id))
+            .key(self.keys.slot_teams())
+            .key(self.keys.queue())
+            .key(self.keys.queue_alive())
+            .key(self.keys.queue_info())
+            .arg(&r.lease_id)
+            .arg(r.team.rps.to_string())
+            .arg(r.team.burst)
+            .arg(r.team.concurrency)
+            .arg(r.account.rps_per_endpoint.to_string())
+            .arg(r.account.burst)
+            .arg(r.account.concurrency)
+            .arg(u8::from(r.takes_account_slot))
+            .arg(r.estimate)
+            .arg(budget_mode)
+            .arg(budget)
+            .arg(r.lease_ttl_ms)
+            .arg(r.period.ends_at_ms)
+            .arg(Self::millis(self.settings.budget_grace))
+            .arg(Self::millis(self.settings.lease_set_margin))
+            .arg(Self::millis(self.settings.bucket_margin))
+            .arg(weight)
+            .arg(mode.code())
+            .arg(mode.max_wait_ms())
+            .arg(Self::millis(self.settings.waiter_ttl).max(1))
+            .arg(&r.team_id);
+        match reply::admit_reply(self.call(&invocation).await?)? {
+            AdmitReply::DuplicateLease => Err(LimiterError::invalid("lease id already in use")),
+            AdmitReply::Decided(facts, queue_state) => {
+                self.reclaims.record(&facts.reclaimed);
+                Ok((Admission::from_facts(request, facts), queue_state))
+            }
+        }
+    }
+
+    async fn leave_queue(&self, request: &AdmissionRequest) -> Result<(), LimiterError> {
+        let mut invocation = self.scripts.leave_queue.prepare_invoke();
+        invocation
+            .key(self.keys.queue())
+            .key(self.keys.queue_alive())
+            .key(self.keys.queue_info())
+            .arg(&request.lease_id);
+        reply::leave_queue_reply(self.call(&invocation).await?)?;
+        Ok(())
     }
 }
 

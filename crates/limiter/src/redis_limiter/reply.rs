@@ -5,15 +5,16 @@ use redis::Value;
 
 use crate::admission::{AdmissionFacts, Reclaimed, RefusedBy};
 use crate::error::LimiterError;
+use crate::fair_share::QueueState;
 use crate::settlement::{BudgetPosition, SettleOutcome};
 
-/// The admission script's 15 integers (see `lua/admit.lua`).
-pub(crate) const ADMIT_REPLY_LEN: usize = 15;
+/// The admission script's 17 integers (see `lua/admit.lua`).
+pub(crate) const ADMIT_REPLY_LEN: usize = 17;
 
 /// What admit.lua answered: a decision, or "this lease id is already in use".
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum AdmitReply {
-    Decided(AdmissionFacts),
+    Decided(AdmissionFacts, QueueState),
     DuplicateLease,
 }
 
@@ -76,24 +77,34 @@ pub(crate) fn admit_reply(value: Value) -> Result<AdmitReply, LimiterError> {
             format!("admitted={} contradicts refusal code {}", n[0], n[1]),
         ));
     }
-    Ok(AdmitReply::Decided(AdmissionFacts {
-        refused_by,
-        retry_after_ms: u64::try_from(n[2]).ok(),
-        team_tokens: non_negative(n[3], "admit")?,
-        account_tokens: non_negative(n[4], "admit")?,
-        team_in_flight: count(n[5], "admit")?,
-        account_in_flight: count(n[6], "admit")?,
-        charged: n[7],
-        held: n[8],
-        over_budget: flag(n[9], "admit")?,
-        reclaimed: Reclaimed {
-            team_slots: count(n[10], "admit")?,
-            account_slots: count(n[11], "admit")?,
-            hold_credits: n[12],
+    let queue_state = match n[15] {
+        0 => QueueState::NotWaiting,
+        1 if !admitted => QueueState::Waiting,
+        2 if !admitted => QueueState::Gone,
+        other => return Err(shape("admit", format!("unexpected queue state {other}"))),
+    };
+    count(n[16], "admit")?;
+    Ok(AdmitReply::Decided(
+        AdmissionFacts {
+            refused_by,
+            retry_after_ms: u64::try_from(n[2]).ok(),
+            team_tokens: non_negative(n[3], "admit")?,
+            account_tokens: non_negative(n[4], "admit")?,
+            team_in_flight: count(n[5], "admit")?,
+            account_in_flight: count(n[6], "admit")?,
+            charged: n[7],
+            held: n[8],
+            over_budget: flag(n[9], "admit")?,
+            reclaimed: Reclaimed {
+                team_slots: count(n[10], "admit")?,
+                account_slots: count(n[11], "admit")?,
+                hold_credits: n[12],
+            },
+            now_ms: n[13],
+            lease_expires_at_ms: n[14],
         },
-        now_ms: n[13],
-        lease_expires_at_ms: n[14],
-    }))
+        queue_state,
+    ))
 }
 
 pub(crate) fn settle_reply(value: Value) -> Result<SettleReply, LimiterError> {
@@ -114,6 +125,11 @@ pub(crate) fn settle_reply(value: Value) -> Result<SettleReply, LimiterError> {
             held: n[5],
         },
     })
+}
+
+pub(crate) fn leave_queue_reply(value: Value) -> Result<bool, LimiterError> {
+    let n = integers(value, 2, "leave_queue")?;
+    flag(n[0], "leave_queue")
 }
 
 pub(crate) fn renew_reply(value: Value) -> Result<RenewReply, LimiterError> {
@@ -188,6 +204,8 @@ mod tests {
         5,
         1_700_000_000_123,
         1_700_000_030_123,
+        0,
+        3,
     ];
 
     #[test]
@@ -195,24 +213,27 @@ mod tests {
         let reply = admit_reply(array(&ADMITTED)).unwrap();
         assert_eq!(
             reply,
-            AdmitReply::Decided(AdmissionFacts {
-                refused_by: None,
-                retry_after_ms: None,
-                team_tokens: 4,
-                account_tokens: 99,
-                team_in_flight: 2,
-                account_in_flight: 7,
-                charged: 30,
-                held: 12,
-                over_budget: false,
-                reclaimed: Reclaimed {
-                    team_slots: 1,
-                    account_slots: 3,
-                    hold_credits: 5,
+            AdmitReply::Decided(
+                AdmissionFacts {
+                    refused_by: None,
+                    retry_after_ms: None,
+                    team_tokens: 4,
+                    account_tokens: 99,
+                    team_in_flight: 2,
+                    account_in_flight: 7,
+                    charged: 30,
+                    held: 12,
+                    over_budget: false,
+                    reclaimed: Reclaimed {
+                        team_slots: 1,
+                        account_slots: 3,
+                        hold_credits: 5,
+                    },
+                    now_ms: 1_700_000_000_123,
+                    lease_expires_at_ms: 1_700_000_030_123,
                 },
-                now_ms: 1_700_000_000_123,
-                lease_expires_at_ms: 1_700_000_030_123,
-            })
+                QueueState::NotWaiting
+            )
         );
     }
 
@@ -229,7 +250,7 @@ mod tests {
             n[0] = 0;
             n[1] = code;
             n[2] = 250;
-            let AdmitReply::Decided(facts) = admit_reply(array(&n)).unwrap() else {
+            let AdmitReply::Decided(facts, _) = admit_reply(array(&n)).unwrap() else {
                 panic!("code {code} is a decision");
             };
             assert_eq!(facts.refused_by, Some(by));
@@ -239,6 +260,12 @@ mod tests {
         n[0] = 0;
         n[1] = 6;
         assert_eq!(admit_reply(array(&n)).unwrap(), AdmitReply::DuplicateLease);
+        n[1] = 5;
+        n[15] = 1;
+        let AdmitReply::Decided(_, state) = admit_reply(array(&n)).unwrap() else {
+            panic!("a queued refusal is a decision");
+        };
+        assert_eq!(state, QueueState::Waiting);
     }
 
     #[test]
@@ -252,12 +279,15 @@ mod tests {
         negative_count[5] = -1;
         let mut bad_flag = ADMITTED;
         bad_flag[9] = 2;
+        let mut admitted_yet_waiting = ADMITTED;
+        admitted_yet_waiting[15] = 1;
         for bad in [
             array(&ADMITTED[..14]),
             array(&unknown_code),
             array(&contradiction),
             array(&negative_count),
             array(&bad_flag),
+            array(&admitted_yet_waiting),
             Value::Int(1),
             Value::Nil,
             Value::Array(vec![Value::BulkString(b"1".to_vec()); ADMIT_REPLY_LEN]),

@@ -1,5 +1,5 @@
 //! The Lua scripts, loaded from `src/lua/` at compile time behind a shared prelude (Redis
-//! `TIME`, integer formatting, TTL helpers). `redis::Script` calls them by EVALSHA and loads
+//! `TIME`, integer formatting, TTL helpers) and the fair queue's helpers. `redis::Script` calls them by EVALSHA and loads
 //! them on NOSCRIPT.
 
 use redis::Script;
@@ -8,6 +8,8 @@ macro_rules! limiter_script {
     ($file:literal) => {
         Script::new(concat!(
             include_str!("../lua/prelude.lua"),
+            "\n",
+            include_str!("../lua/fair_queue.lua"),
             "\n",
             include_str!(concat!("../lua/", $file))
         ))
@@ -20,6 +22,7 @@ pub(crate) struct Scripts {
     pub(crate) renew: Script,
     pub(crate) budget_position: Script,
     pub(crate) set_charged: Script,
+    pub(crate) leave_queue: Script,
 }
 
 impl Scripts {
@@ -30,6 +33,7 @@ impl Scripts {
             renew: limiter_script!("renew.lua"),
             budget_position: limiter_script!("budget_position.lua"),
             set_charged: limiter_script!("set_charged.lua"),
+            leave_queue: limiter_script!("leave_queue.lua"),
         }
     }
 }

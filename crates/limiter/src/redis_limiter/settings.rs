@@ -8,6 +8,8 @@ pub const DEFAULT_BUDGET_GRACE: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_LEASE_SET_MARGIN: Duration = Duration::from_secs(60);
 /// Buckets outlive a full refill by this much (after that, a missing bucket is a full one).
 pub const DEFAULT_BUCKET_MARGIN: Duration = Duration::from_secs(5);
+/// A queued waiter that stops polling (its replica died) is dropped after this.
+pub const DEFAULT_WAITER_TTL: Duration = Duration::from_secs(1);
 /// A Redis call (pool wait included) that takes longer is `Unavailable`.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_millis(250);
 
@@ -21,6 +23,9 @@ pub struct RedisLimiterSettings {
     pub budget_grace: Duration,
     pub lease_set_margin: Duration,
     pub bucket_margin: Duration,
+    /// A waiter that has not polled for this long is dropped from the fair queue (it polls
+    /// every 10–25 ms; keep this well above the command timeout).
+    pub waiter_ttl: Duration,
     /// Connections in the pool `RedisLimiter::connect` builds (each is multiplexed).
     pub pool_size: usize,
 }
@@ -34,6 +39,7 @@ impl RedisLimiterSettings {
             budget_grace: DEFAULT_BUDGET_GRACE,
             lease_set_margin: DEFAULT_LEASE_SET_MARGIN,
             bucket_margin: DEFAULT_BUCKET_MARGIN,
+            waiter_ttl: DEFAULT_WAITER_TTL,
             pool_size: 16,
         }
     }

@@ -8,7 +8,7 @@ use limiter::cluster_hash_slot;
 use crate::support::{ACCOUNT, TestLimiter, admit, again, connection, keys_under, period, request};
 
 /// Touches every kind of key: buckets, both lease sets, budgets (admitted, settled,
-/// reclaimed, seeded, set), renewed leases.
+/// reclaimed, seeded, set), renewed leases, the slot owners and the fair wait queue.
 async fn every_kind_of_key(limiter: &TestLimiter) {
     let mut r = request("team-a");
     r.team.budget = Some(1_000);
@@ -31,6 +31,20 @@ async fn every_kind_of_key(limiter: &TestLimiter) {
     goto.team_id = "team-c".into();
     goto.takes_account_slot = false;
     admit(&**limiter, &goto).await;
+
+    // A waiter whose caller vanished (task aborted): the fair queue's keys stay until it
+    // is dropped, and have TTLs meanwhile.
+    let mut waiting = again(&r);
+    waiting.team_id = "team-f".into();
+    waiting.account.concurrency = 1;
+    let waiter = limiter.limiter.clone();
+    let task = tokio::spawn(async move {
+        waiter
+            .admit_or_wait(&waiting, 2, Duration::from_secs(30))
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    task.abort();
 
     let fresh = limiter::BudgetPeriod::new("2026-12", period().ends_at_ms + 1_000);
     limiter.seed_charged("team-d", &fresh, 40).await.unwrap();
@@ -55,6 +69,10 @@ async fn every_key_has_a_ttl() {
         "team:team-c:bucket",
         "team:team-d:budget:2026-12",
         "team:team-e:budget:2026-12",
+        "acct:slot_teams",
+        "acct:queue",
+        "acct:queue:alive",
+        "acct:queue:info",
     ] {
         assert!(
             keys.contains(&format!("{base}{expected}")),
