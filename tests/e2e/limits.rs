@@ -6,8 +6,8 @@ use accounting::TeamId;
 use accounting::quotas::{self, QuotaValues};
 use cloro_gateway::config::FailurePolicy;
 use cloro_sim::SimConfig;
-use e2e_tests::TestApp;
 use e2e_tests::ledger::entries_for;
+use e2e_tests::{Replica, TestApp};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -184,6 +184,36 @@ async fn a_hard_budget_refuses_and_a_soft_one_allows() {
     app.shutdown().await.unwrap();
 }
 
+/// `calls` concurrent chatgpt calls, alternating team alpha on `app` and team beta on
+/// `replica` (both teams are created here).
+async fn two_teams_on_two_replicas(
+    app: &TestApp,
+    replica: &Replica,
+    calls: usize,
+) -> Vec<reqwest::Response> {
+    app.create_team("alpha").await;
+    app.create_team("beta").await;
+    let alpha = app.team_token("alpha").await;
+    let beta = app.team_token("beta").await;
+    let requests = (0..calls).map(|i| {
+        let (url, token) = if i % 2 == 0 {
+            (app.url("/v1/monitor/chatgpt"), &alpha)
+        } else {
+            (replica.url("/v1/monitor/chatgpt"), &beta)
+        };
+        app.http
+            .post(url)
+            .bearer_auth(token)
+            .json(&chatgpt())
+            .send()
+    });
+    futures::future::join_all(requests)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_hold_the_account_concurrency_together() {
     let app = TestApp::builder()
@@ -195,29 +225,9 @@ async fn two_replicas_hold_the_account_concurrency_together() {
         .spawn()
         .await
         .unwrap();
-    app.create_team("alpha").await;
-    app.create_team("beta").await;
     let replica = app.replica().await.unwrap();
-    let alpha = app.team_token("alpha").await;
-    let beta = app.team_token("beta").await;
-    let mut calls = Vec::new();
-    for i in 0..8 {
-        let (url, token) = if i % 2 == 0 {
-            (app.url("/v1/monitor/chatgpt"), &alpha)
-        } else {
-            (replica.url("/v1/monitor/chatgpt"), &beta)
-        };
-        calls.push(
-            app.http
-                .post(url)
-                .bearer_auth(token)
-                .json(&chatgpt())
-                .send(),
-        );
-    }
     let mut ok = 0;
-    for response in futures::future::join_all(calls).await {
-        let response = response.unwrap();
+    for response in two_teams_on_two_replicas(&app, &replica, 8).await {
         if response.status() == 200 {
             ok += 1;
         } else {
@@ -357,29 +367,10 @@ async fn requests_wait_for_a_free_account_slot_in_the_fair_queue() {
         .spawn()
         .await
         .unwrap();
-    app.create_team("alpha").await;
-    app.create_team("beta").await;
     let replica = app.replica().await.unwrap();
-    let alpha = app.team_token("alpha").await;
-    let beta = app.team_token("beta").await;
-    let mut calls = Vec::new();
-    for i in 0..4 {
-        let (url, token) = if i % 2 == 0 {
-            (app.url("/v1/monitor/chatgpt"), &alpha)
-        } else {
-            (replica.url("/v1/monitor/chatgpt"), &beta)
-        };
-        calls.push(
-            app.http
-                .post(url)
-                .bearer_auth(token)
-                .json(&chatgpt())
-                .send(),
-        );
-    }
-    for response in futures::future::join_all(calls).await {
+    for response in two_teams_on_two_replicas(&app, &replica, 4).await {
         assert_eq!(
-            response.unwrap().status(),
+            response.status(),
             200,
             "each waits its turn instead of failing"
         );

@@ -20,20 +20,8 @@ async fn operator_commands_serve_and_sigterm_never_print_secrets() {
 
     let created = deployment.run("team", &["team", "create", "acme", "--name", "Acme"]);
     assert!(String::from_utf8_lossy(&created.stdout).contains("created team acme"));
-    let minted = deployment.run(
-        "token",
-        &[
-            "token", "mint", "--team", "acme", "--role", "team", "--ttl", "1h",
-        ],
-    );
-    let token = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
+    let (token, jti) = deployment.mint("acme");
     assert_eq!(token.split('.').count(), 3, "a JWT on stdout");
-    let jti = String::from_utf8_lossy(&minted.stderr)
-        .split_whitespace()
-        .skip_while(|word| *word != "jti")
-        .nth(1)
-        .expect("the jti on stderr")
-        .to_owned();
 
     let (mut server, base) = deployment.serve("serve").await;
     let http = reqwest::Client::new();

@@ -109,6 +109,11 @@ impl Deployment {
     /// Creates a team and mints a token for it; returns (token, jti).
     pub fn team_with_token(&self, slug: &str) -> (String, String) {
         self.run("team", &["team", "create", slug]);
+        self.mint(slug)
+    }
+
+    /// `token mint` for the team: the token from stdout, the jti from stderr.
+    pub fn mint(&self, slug: &str) -> (String, String) {
         let minted = self.run(
             "token",
             &[
