@@ -414,3 +414,69 @@ async fn requests_wait_for_a_free_account_slot_in_the_fair_queue() {
     replica.stop().await;
     app.shutdown().await.unwrap();
 }
+
+/// A gauge or counter from `/metrics`.
+async fn metric(app: &TestApp, name: &str) -> u64 {
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_concurrency_429s_lower_the_account_limit_until_they_stop() {
+    // cloro's plan allows 2, but the gateway was told 8 (its async tasks, say, use the rest).
+    let app = TestApp::builder()
+        .sim(SimConfig {
+            concurrency_limit: 2,
+            latency: "fixed:200ms".parse().unwrap(),
+            ..SimConfig::default()
+        })
+        .settings(|s| {
+            s.limits.account_concurrency = 8;
+            s.limits.adaptive_recover_secs = 3600;
+            s.upstream.retry_base_ms = 50;
+        })
+        .spawn()
+        .await
+        .unwrap();
+    app.create_team("alpha").await;
+    let token = app.team_token("alpha").await;
+    assert_eq!(
+        metric(&app, "cloro_gateway_account_concurrency_limit").await,
+        8
+    );
+    let mut last_429s = 0;
+    let mut quiet_burst = false;
+    for _ in 0..8 {
+        let calls = (0..8).map(|_| {
+            app.post_json("/v1/monitor/chatgpt", &token, &chatgpt())
+                .send()
+        });
+        futures::future::join_all(calls).await;
+        let seen = app.sim.stats().responses_429;
+        if seen == last_429s {
+            quiet_burst = true;
+            break;
+        }
+        last_429s = seen;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    assert!(last_429s > 0, "the mismatch was noticed");
+    assert!(
+        quiet_burst,
+        "the gateway stopped sending more than cloro takes"
+    );
+    assert!(metric(&app, "cloro_gateway_account_concurrency_limit").await <= 2);
+    assert!(metric(&app, "cloro_gateway_upstream_concurrency_429_total").await > 0);
+    assert!(metric(&app, "cloro_gateway_ledger_pending_entries_total").await >= 8);
+    app.shutdown().await.unwrap();
+}

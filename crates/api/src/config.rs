@@ -60,6 +60,7 @@ pub struct LimitSettings {
     pub lease_ttl_secs: u64,
     pub lease_renew_secs: u64,
     pub account_queue_wait_ms: u64,
+    pub adaptive_recover_secs: u64,
     pub redis_failure_policy: FailurePolicy,
     pub team_default: TeamDefaultQuota,
 }

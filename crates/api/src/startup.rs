@@ -135,6 +135,7 @@ pub fn configure_routes(cfg: &mut ServiceConfig) {
     use crate::proxy::routes as cloro;
     cfg.service(routes::health::healthz)
         .service(routes::health::readyz)
+        .service(routes::metrics::metrics)
         .service(cloro::chatgpt)
         .service(cloro::perplexity)
         .service(cloro::copilot)

@@ -5,7 +5,10 @@
 //! the limit that refused. Settlement turns the hold into the real charge. Redis failures
 //! follow the configured policy.
 
+mod adaptive;
 mod headers;
+
+pub use adaptive::AdaptiveLimit;
 
 pub use headers::{LimitHeaders, limit_headers};
 
@@ -22,9 +25,18 @@ use limiter::{
 };
 use sqlx::PgPool;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
+
+/// What `/metrics` reports about admission.
+#[derive(Debug, Clone, Copy)]
+pub struct AdmissionStats {
+    pub account_limit: u32,
+    pub upstream_concurrency_429s: u64,
+    pub reclaimed: limiter::ReclaimStats,
+}
 
 /// A request let through: its lease (none when Redis was down and the policy is open) and
 /// the headers to send with the answer.
@@ -54,6 +66,9 @@ pub struct Admitter {
     directory: Arc<Directory>,
     db: PgPool,
     settings: LimitSettings,
+    account_limit: AdaptiveLimit,
+    /// Calls cloro refused for concurrency after the gateway admitted them.
+    upstream_concurrency_429s: AtomicU64,
     /// (team, period) pairs whose charged total this replica has seeded from the ledger.
     seeded: Mutex<HashSet<(Uuid, String)>>,
 }
@@ -65,11 +80,17 @@ impl Admitter {
         db: PgPool,
         settings: LimitSettings,
     ) -> Self {
+        let account_limit = AdaptiveLimit::new(
+            settings.account_concurrency,
+            Duration::from_secs(settings.adaptive_recover_secs),
+        );
         Self {
             limiter,
             directory,
             db,
             settings,
+            account_limit,
+            upstream_concurrency_429s: AtomicU64::new(0),
             seeded: Mutex::new(HashSet::new()),
         }
     }
@@ -114,7 +135,7 @@ impl Admitter {
             account: AccountLimits {
                 rps_per_endpoint: self.settings.account_rps_per_endpoint,
                 burst: self.settings.account_burst,
-                concurrency: self.settings.account_concurrency,
+                concurrency: self.account_limit.current(),
             },
             takes_account_slot: endpoint.takes_concurrency_slot(),
             period: budget_period,
@@ -125,6 +146,23 @@ impl Admitter {
         match self.limiter.admit_or_wait(&request, weight, max_wait).await {
             Ok(admission) => decide(admission, estimate),
             Err(err) => self.on_failure(&request, err).await,
+        }
+    }
+
+    /// cloro refused a call for concurrency although the gateway admitted it: something else
+    /// uses the plan's slots, so trust a lower account limit for a while.
+    pub fn upstream_refused_for_concurrency(&self) {
+        self.upstream_concurrency_429s
+            .fetch_add(1, Ordering::Relaxed);
+        self.account_limit.on_concurrency_429();
+    }
+
+    /// Counters for `/metrics`.
+    pub fn stats(&self) -> AdmissionStats {
+        AdmissionStats {
+            account_limit: self.account_limit.current(),
+            upstream_concurrency_429s: self.upstream_concurrency_429s.load(Ordering::Relaxed),
+            reclaimed: self.limiter.reclaim_stats(),
         }
     }
 

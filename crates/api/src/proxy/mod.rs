@@ -228,6 +228,12 @@ async fn forward_and_settle(
             call.request_id.as_str(),
         )
         .await;
+    if outcome
+        .as_ref()
+        .is_ok_and(|reply| reply.concurrency_429s > 0)
+    {
+        proxy.admission.upstream_refused_for_concurrency();
+    }
     let settlement = settle::decide(call.entry_id, &outcome, call.estimate);
     let charged = match &settlement.settlement {
         Settlement::Post { charged, .. } => charged.get(),

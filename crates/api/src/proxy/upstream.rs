@@ -16,6 +16,8 @@ pub struct UpstreamReply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// How many answers during this call (retries included) were cloro's concurrency 429.
+    pub concurrency_429s: u32,
 }
 
 /// Why no reply came.
@@ -65,6 +67,7 @@ impl Upstream {
         let deadline = Instant::now() + self.deadline;
         let url = format!("{}{}", self.base_url, path_and_query);
         let mut attempt = 0;
+        let mut concurrency_429s = 0;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
@@ -81,11 +84,15 @@ impl Upstream {
                     .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
                     .body(body.clone());
             }
-            let reply = match request.send().await {
+            let mut reply = match request.send().await {
                 Ok(response) => read(response).await?,
                 Err(err) if err.is_timeout() => return Err(UpstreamFailure::Timeout),
                 Err(err) => return Err(UpstreamFailure::Unreachable(describe(&err))),
             };
+            if is_concurrency_429(&reply) {
+                concurrency_429s += 1;
+            }
+            reply.concurrency_429s = concurrency_429s;
             let retryable = matches!(
                 reply.status,
                 StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
@@ -137,7 +144,15 @@ async fn read(response: reqwest::Response) -> Result<UpstreamReply, UpstreamFail
         status,
         headers,
         body,
+        concurrency_429s: 0,
     })
+}
+
+/// cloro's "all slots busy" 429 (spelled CONCURRENT_ or CONCURRENCY_LIMIT_EXCEEDED), as
+/// opposed to its rate-limit or queue 429s.
+fn is_concurrency_429(reply: &UpstreamReply) -> bool {
+    reply.status == StatusCode::TOO_MANY_REQUESTS
+        && reply.body.windows(9).any(|w| w == b"CONCURREN")
 }
 
 /// `Retry-After` in seconds (cloro sends integers), capped at a minute.

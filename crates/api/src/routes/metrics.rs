@@ -1,0 +1,85 @@
+//! `/metrics` in the Prometheus text format: admission (the account limit in force, upstream
+//! concurrency refusals, slots and holds reclaimed from expired leases) and the ledger's
+//! group-commit writers. No team names or ids appear, only totals.
+
+use crate::proxy::Proxy;
+use actix_web::{HttpResponse, get, web};
+use std::fmt::Write;
+
+/// Counters and gauges of this replica.
+#[utoipa::path(
+    tag = "health",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"))
+)]
+#[get("/metrics")]
+pub async fn metrics(proxy: web::Data<Proxy>) -> HttpResponse {
+    let admission = proxy.admission.stats();
+    let pending = proxy.ledger.stats();
+    let settled = proxy.settlements.stats();
+    let samples: [(&str, &str, &str, u64); 9] = [
+        (
+            "cloro_gateway_account_concurrency_limit",
+            "gauge",
+            "Account concurrency limit admissions use now (lowered after upstream concurrency 429s)",
+            u64::from(admission.account_limit),
+        ),
+        (
+            "cloro_gateway_upstream_concurrency_429_total",
+            "counter",
+            "Calls cloro refused for concurrency after the gateway admitted them",
+            admission.upstream_concurrency_429s,
+        ),
+        (
+            "cloro_gateway_reclaimed_team_slots_total",
+            "counter",
+            "Team concurrency slots reclaimed from expired leases",
+            admission.reclaimed.team_slots,
+        ),
+        (
+            "cloro_gateway_reclaimed_account_slots_total",
+            "counter",
+            "Account concurrency slots reclaimed from expired leases",
+            admission.reclaimed.account_slots,
+        ),
+        (
+            "cloro_gateway_reclaimed_hold_credits_total",
+            "counter",
+            "Credits of holds returned with expired leases",
+            admission.reclaimed.hold_credits,
+        ),
+        (
+            "cloro_gateway_ledger_pending_batches_total",
+            "counter",
+            "Transactions that recorded PENDING entries",
+            pending.batches_committed,
+        ),
+        (
+            "cloro_gateway_ledger_pending_entries_total",
+            "counter",
+            "PENDING entries recorded",
+            pending.entries_inserted,
+        ),
+        (
+            "cloro_gateway_ledger_settlement_batches_total",
+            "counter",
+            "Transactions that settled entries",
+            settled.batches_committed,
+        ),
+        (
+            "cloro_gateway_ledger_settled_entries_total",
+            "counter",
+            "Entries settled",
+            settled.entries_settled,
+        ),
+    ];
+    let mut body = String::new();
+    for (name, kind, help, value) in samples {
+        let _ = writeln!(
+            body,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(body)
+}
