@@ -123,6 +123,7 @@ pub struct DatabaseSettings {
 #[serde(deny_unknown_fields)]
 pub struct RedisSettings {
     pub url: Secret,
+    pub cluster_nodes: Vec<Secret>,
     pub key_prefix: String,
     pub pool_size: usize,
     pub timeout_ms: u64,

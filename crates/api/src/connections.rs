@@ -1,9 +1,9 @@
 //! Opening the gateway's connections: the Postgres pool (creating the database if asked
-//! and running migrations) and the Redis pool, each with bounded timeouts.
+//! and running migrations) and the Redis limiter, each with bounded timeouts.
 
-use crate::config::{DatabaseSettings, RedisSettings};
+use crate::config::{DatabaseSettings, LimitSettings, RedisSettings};
 use anyhow::Context;
-use deadpool_redis::{Pool as RedisPool, Runtime, Timeouts};
+use limiter::{RedisLimiter, RedisLimiterSettings};
 use sqlx::PgPool;
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -36,18 +36,25 @@ pub async fn migrate(db: &PgPool) -> anyhow::Result<()> {
     accounting::migrate(db).await.context("running migrations")
 }
 
-/// Builds the Redis pool. Connections are made lazily; `readyz` tells whether Redis answers.
-pub fn redis_pool(settings: &RedisSettings) -> anyhow::Result<RedisPool> {
-    let timeout = Duration::from_millis(settings.timeout_ms);
-    let mut config = deadpool_redis::Config::from_url(settings.url.expose());
-    let mut pool_config = deadpool_redis::PoolConfig::new(settings.pool_size);
-    pool_config.timeouts = Timeouts {
-        wait: Some(timeout),
-        create: Some(timeout),
-        recycle: Some(timeout),
+/// The Redis limiter: one Redis at `redis.url`, or a Redis Cluster when `redis.cluster_nodes`
+/// lists some of its nodes. Connections are made lazily; `readyz` tells whether Redis answers.
+pub fn redis_limiter(
+    redis: &RedisSettings,
+    limits: &LimitSettings,
+) -> anyhow::Result<RedisLimiter> {
+    let mut settings =
+        RedisLimiterSettings::new(redis.key_prefix.clone(), limits.account_name.clone());
+    settings.command_timeout = Duration::from_millis(redis.timeout_ms);
+    settings.pool_size = redis.pool_size;
+    let limiter = if redis.cluster_nodes.is_empty() {
+        RedisLimiter::connect(redis.url.expose(), settings)
+    } else {
+        let nodes: Vec<String> = redis
+            .cluster_nodes
+            .iter()
+            .map(|n| n.expose().to_owned())
+            .collect();
+        RedisLimiter::connect_cluster(&nodes, settings)
     };
-    config.pool = Some(pool_config);
-    config
-        .create_pool(Some(Runtime::Tokio1))
-        .context("building the Redis pool")
+    limiter.context("building the Redis limiter")
 }

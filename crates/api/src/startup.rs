@@ -17,7 +17,6 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use limiter::{RedisLimiter, RedisLimiterSettings};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +38,10 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = connections::connect_postgres(&settings.database).await?;
         connections::migrate(&db).await?;
-        let redis = connections::redis_pool(&settings.redis)?;
+        let limiter = Arc::new(connections::redis_limiter(
+            &settings.redis,
+            &settings.limits,
+        )?);
         maintenance::start_partition_upkeep(db.clone()).await?;
         let directory = Directory::start(
             db.clone(),
@@ -47,14 +49,8 @@ impl Application {
         )
         .await?;
         let authenticator = Authenticator::build(&settings.auth, directory.clone()).await?;
-        let mut limiter_settings = RedisLimiterSettings::new(
-            settings.redis.key_prefix.clone(),
-            settings.limits.account_name.clone(),
-        );
-        limiter_settings.command_timeout = Duration::from_millis(settings.redis.timeout_ms);
-        let limiter = RedisLimiter::new(redis.clone(), limiter_settings)?;
         let admission = Admitter::new(
-            Arc::new(limiter),
+            limiter.clone(),
             directory,
             db.clone(),
             settings.limits.clone(),
@@ -71,7 +67,7 @@ impl Application {
         let state = AppState {
             settings: Arc::new(settings),
             db,
-            redis,
+            limiter,
         };
         let server = serve(
             state,

@@ -1,8 +1,8 @@
-//! What every handler can reach: the settings, the Postgres pool and the Redis pool.
+//! What every handler can reach: the settings, the Postgres pool and the Redis limiter.
 //! Built once by `startup` and shared by reference across workers.
 
 use crate::config::Settings;
-use deadpool_redis::Pool as RedisPool;
+use limiter::RedisLimiter;
 use sqlx::PgPool;
 use std::sync::Arc;
 
@@ -10,5 +10,6 @@ use std::sync::Arc;
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub db: PgPool,
-    pub redis: RedisPool,
+    /// The Redis limiter, also the readiness probe's way to Redis.
+    pub limiter: Arc<RedisLimiter>,
 }

@@ -70,15 +70,8 @@ async fn probe_postgres(state: &AppState) -> String {
 }
 
 async fn probe_redis(state: &AppState) -> String {
-    let probe = async {
-        let mut conn = state.redis.get().await.map_err(|e| e.to_string())?;
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .map_err(|e| e.to_string())
-    };
-    match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
-        Ok(Ok(_)) => "ok".into(),
+    match tokio::time::timeout(PROBE_TIMEOUT, state.limiter.ping()).await {
+        Ok(Ok(())) => "ok".into(),
         Ok(Err(err)) => format!("error: {err}"),
         Err(_) => "error: timed out".into(),
     }

@@ -1,5 +1,6 @@
 //! `RedisLimiter`: the limits shared by every gateway replica, each operation one Lua script
-//! (EVALSHA) on a deadpool-redis pool, bounded by a short timeout.
+//! (EVALSHA) on a deadpool-redis pool (one Redis, or a Redis Cluster: every key shares one
+//! hash slot, so each script runs on the one node that owns it), bounded by a short timeout.
 
 mod keys;
 mod redis_errors;
@@ -33,8 +34,14 @@ pub use settings::{
     DEFAULT_WAITER_TTL, RedisLimiterSettings,
 };
 
+/// Where the scripts run: one Redis (or a Sentinel-managed primary), or a Redis Cluster.
+enum Connections {
+    Single(Pool),
+    Cluster(deadpool_redis::cluster::Pool),
+}
+
 pub struct RedisLimiter {
-    pool: Pool,
+    pool: Connections,
     keys: KeyLayout,
     settings: RedisLimiterSettings,
     scripts: Scripts,
@@ -52,6 +59,13 @@ impl std::fmt::Debug for RedisLimiter {
 impl RedisLimiter {
     /// Uses an existing pool (e.g. shared with other Redis users of the gateway).
     pub fn new(pool: Pool, settings: RedisLimiterSettings) -> Result<Self, LimiterError> {
+        Self::with_connections(Connections::Single(pool), settings)
+    }
+
+    fn with_connections(
+        pool: Connections,
+        settings: RedisLimiterSettings,
+    ) -> Result<Self, LimiterError> {
         let keys = KeyLayout::new(&settings.key_prefix, &settings.account)
             .map_err(|e| LimiterError::Config(e.to_string()))?;
         Ok(Self {
@@ -81,17 +95,74 @@ impl RedisLimiter {
         Self::new(pool, settings)
     }
 
+    /// Builds a Redis Cluster pool from some of the cluster's node URLs (the rest are
+    /// discovered). Connects lazily, like [`RedisLimiter::connect`].
+    pub fn connect_cluster(
+        node_urls: &[String],
+        settings: RedisLimiterSettings,
+    ) -> Result<Self, LimiterError> {
+        let timeout = Some(settings.command_timeout);
+        let mut pool_config = PoolConfig::new(settings.pool_size.max(1));
+        pool_config.timeouts = Timeouts {
+            wait: timeout,
+            create: timeout,
+            recycle: timeout,
+        };
+        let mut config = deadpool_redis::cluster::Config::from_urls(node_urls.to_vec());
+        config.pool = Some(pool_config);
+        let pool = config
+            .create_pool(Some(Runtime::Tokio1))
+            .map_err(|e| LimiterError::Config(format!("redis cluster pool: {e}")))?;
+        Self::with_connections(Connections::Cluster(pool), settings)
+    }
+
+    /// Whether Redis answers (a PING, within the command timeout).
+    pub async fn ping(&self) -> Result<(), LimiterError> {
+        let ping = redis::cmd("PING");
+        let work = async {
+            match &self.pool {
+                Connections::Single(pool) => {
+                    let mut connection = pool.get().await.map_err(from_pool)?;
+                    ping.query_async::<String>(&mut connection)
+                        .await
+                        .map_err(from_redis)
+                }
+                Connections::Cluster(pool) => {
+                    let mut connection = pool.get().await.map_err(from_pool)?;
+                    ping.query_async::<String>(&mut connection)
+                        .await
+                        .map_err(from_redis)
+                }
+            }
+        };
+        tokio::time::timeout(self.settings.command_timeout, work)
+            .await
+            .map_err(timed_out)?
+            .map(|_| ())
+    }
+
     pub fn settings(&self) -> &RedisLimiterSettings {
         &self.settings
     }
 
     async fn call(&self, invocation: &ScriptInvocation<'_>) -> Result<Value, LimiterError> {
         let work = async {
-            let mut connection = self.pool.get().await.map_err(from_pool)?;
-            invocation
-                .invoke_async::<Value>(&mut connection)
-                .await
-                .map_err(from_redis)
+            match &self.pool {
+                Connections::Single(pool) => {
+                    let mut connection = pool.get().await.map_err(from_pool)?;
+                    invocation
+                        .invoke_async::<Value>(&mut connection)
+                        .await
+                        .map_err(from_redis)
+                }
+                Connections::Cluster(pool) => {
+                    let mut connection = pool.get().await.map_err(from_pool)?;
+                    invocation
+                        .invoke_async::<Value>(&mut connection)
+                        .await
+                        .map_err(from_redis)
+                }
+            }
         };
         tokio::time::timeout(self.settings.command_timeout, work)
             .await

@@ -71,7 +71,7 @@ async fn two_replicas_hold_the_account_concurrency_together() {
 }
 
 /// Each round: 200 admissions at once, exactly `LIMIT` admitted, then all released.
-async fn exact_bound_rounds(
+pub async fn exact_bound_rounds(
     limiters: &[Arc<dyn Limiter>],
     make: impl Fn(usize) -> limiter::AdmissionRequest,
     refused_by: RefusedBy,

@@ -10,6 +10,7 @@ mod support;
 
 mod all_or_nothing;
 mod budgets;
+mod cluster;
 mod concurrency;
 mod fair_shares;
 mod leases;
