@@ -181,6 +181,24 @@ async fn a_hard_budget_refuses_and_a_soft_one_allows() {
             .unwrap();
         assert_eq!(response.status(), 200, "a soft budget allows");
     }
+    // ...but flags what went past it, and counts it for the alert.
+    let flags: Vec<Option<String>> = entries_for(&app, "soft")
+        .await
+        .into_iter()
+        .map(|e| e.flag_reason)
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            None,
+            Some("soft_budget_exceeded".into()),
+            Some("soft_budget_exceeded".into())
+        ]
+    );
+    assert_eq!(
+        metric(&app, "cloro_gateway_soft_budget_overruns_total").await,
+        2
+    );
     app.shutdown().await.unwrap();
 }
 

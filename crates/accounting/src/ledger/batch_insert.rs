@@ -25,6 +25,7 @@ pub(super) async fn insert_pending(
     let mut client_request_ids = Vec::with_capacity(entries.len());
     let mut idempotency_keys = Vec::with_capacity(entries.len());
     let mut estimates = Vec::with_capacity(entries.len());
+    let mut flag_reasons = Vec::with_capacity(entries.len());
     for entry in entries {
         ids.push(entry.id);
         created_ats.push(created_at_of(entry.id));
@@ -33,14 +34,17 @@ pub(super) async fn insert_pending(
         client_request_ids.push(entry.client_request_id.as_deref());
         idempotency_keys.push(entry.idempotency_key.as_ref().map(|key| key.as_str()));
         estimates.push(entry.estimate.get());
+        flag_reasons.push(entry.flag_reason.as_deref());
     }
 
     let inserted = sqlx::query_scalar::<_, Uuid>(
         "INSERT INTO ledger_entries \
-             (id, created_at, team_id, endpoint, client_request_id, idempotency_key, estimate, status) \
-         SELECT id, created_at, team_id, endpoint, client_request_id, idempotency_key, estimate, 'PENDING' \
-         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::bigint[]) \
-             AS batch (id, created_at, team_id, endpoint, client_request_id, idempotency_key, estimate) \
+             (id, created_at, team_id, endpoint, client_request_id, idempotency_key, estimate, status, \
+              flagged, flag_reason) \
+         SELECT id, created_at, team_id, endpoint, client_request_id, idempotency_key, estimate, 'PENDING', \
+                flag_reason IS NOT NULL, flag_reason \
+         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[]) \
+             AS batch (id, created_at, team_id, endpoint, client_request_id, idempotency_key, estimate, flag_reason) \
          ON CONFLICT (id, created_at) DO NOTHING \
          RETURNING id",
     )
@@ -51,6 +55,7 @@ pub(super) async fn insert_pending(
     .bind(client_request_ids)
     .bind(idempotency_keys)
     .bind(estimates)
+    .bind(flag_reasons)
     .fetch_all(db)
     .await?;
     Ok(inserted.into_iter().collect())

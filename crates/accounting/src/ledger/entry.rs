@@ -18,6 +18,8 @@ pub struct NewEntry {
     pub idempotency_key: Option<IdempotencyKey>,
     /// Credits the request is expected to cost, from the price table.
     pub estimate: Credits,
+    /// Set to flag the entry from the start (e.g. admitted over a soft budget).
+    pub flag_reason: Option<String>,
 }
 
 /// Upper bound on the free-text identity columns, so a caller cannot bloat the ledger.
@@ -44,6 +46,15 @@ impl NewEntry {
         {
             return Err(AccountingError::Invalid(format!(
                 "client request id must be at most {MAX_TEXT_LEN} bytes"
+            )));
+        }
+        if self
+            .flag_reason
+            .as_ref()
+            .is_some_and(|reason| reason.is_empty() || reason.len() > MAX_TEXT_LEN)
+        {
+            return Err(AccountingError::Invalid(format!(
+                "flag reason must be 1 to {MAX_TEXT_LEN} bytes"
             )));
         }
         Ok(())
@@ -103,6 +114,7 @@ mod tests {
             client_request_id: None,
             idempotency_key: None,
             estimate: Credits::new(7).unwrap(),
+            flag_reason: None,
         }
     }
 

@@ -40,6 +40,7 @@ pub fn new_entry_with_id(team_id: TeamId, id: Uuid, estimate: i64) -> NewEntry {
         client_request_id: Some(format!("client-{id}")),
         idempotency_key: None,
         estimate: Credits::new(estimate).unwrap(),
+        flag_reason: None,
     }
 }
 

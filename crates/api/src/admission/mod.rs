@@ -35,6 +35,7 @@ use uuid::Uuid;
 pub struct AdmissionStats {
     pub account_limit: u32,
     pub upstream_concurrency_429s: u64,
+    pub soft_budget_overruns: u64,
     pub reclaimed: limiter::ReclaimStats,
 }
 
@@ -46,6 +47,8 @@ pub struct Admitted {
     /// The team's budget left with this request's estimate held; `None` without a budget.
     pub budget_left: Option<i64>,
     pub estimate: i64,
+    /// Admitted past a soft budget: the entry is flagged and an alert logged.
+    pub over_budget: bool,
 }
 
 impl Admitted {
@@ -69,6 +72,8 @@ pub struct Admitter {
     account_limit: AdaptiveLimit,
     /// Calls cloro refused for concurrency after the gateway admitted them.
     upstream_concurrency_429s: AtomicU64,
+    /// Requests admitted past a soft budget.
+    soft_budget_overruns: AtomicU64,
     /// (team, period) pairs whose charged total this replica has seeded from the ledger.
     seeded: Mutex<HashSet<(Uuid, String)>>,
 }
@@ -91,6 +96,7 @@ impl Admitter {
             settings,
             account_limit,
             upstream_concurrency_429s: AtomicU64::new(0),
+            soft_budget_overruns: AtomicU64::new(0),
             seeded: Mutex::new(HashSet::new()),
         }
     }
@@ -144,7 +150,14 @@ impl Admitter {
         let weight = u32::try_from(quota.weight).unwrap_or(1);
         let max_wait = Duration::from_millis(self.settings.account_queue_wait_ms);
         match self.limiter.admit_or_wait(&request, weight, max_wait).await {
-            Ok(admission) => decide(admission, estimate),
+            Ok(admission) => {
+                let admitted = decide(admission, estimate)?;
+                if admitted.over_budget {
+                    self.soft_budget_overruns.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(alert = true, team = %team.as_uuid(), "team admitted past its soft credit budget");
+                }
+                Ok(admitted)
+            }
             Err(err) => self.on_failure(&request, err).await,
         }
     }
@@ -162,6 +175,7 @@ impl Admitter {
         AdmissionStats {
             account_limit: self.account_limit.current(),
             upstream_concurrency_429s: self.upstream_concurrency_429s.load(Ordering::Relaxed),
+            soft_budget_overruns: self.soft_budget_overruns.load(Ordering::Relaxed),
             reclaimed: self.limiter.reclaim_stats(),
         }
     }
@@ -238,6 +252,7 @@ impl Admitter {
                     headers: Vec::new(),
                     budget_left: None,
                     estimate: request.estimate,
+                    over_budget: false,
                 })
             }
         }
@@ -293,11 +308,13 @@ fn decide(admission: Admission, estimate: i64) -> Result<Admitted, ApiError> {
     let mut headers = limit_headers(&admission);
     let budget_left = admission.budget_left();
     let Some(by) = admission.refused_by() else {
+        let over_budget = admission.budget.over_budget;
         return Ok(Admitted {
             lease: admission.into_lease(),
             headers,
             budget_left,
             estimate,
+            over_budget,
         });
     };
     if let Some(left) = budget_left {

@@ -151,7 +151,7 @@ async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiE
             return Err(err);
         }
     };
-    if let Err(err) = record_pending(proxy, &call).await {
+    if let Err(err) = record_pending(proxy, &call, admitted.over_budget).await {
         if let Some(lease) = &admitted.lease {
             proxy.admission.settle(lease, 0).await;
         }
@@ -193,7 +193,7 @@ fn ledger_id(request_id: &RequestId) -> Uuid {
     Uuid::now_v7()
 }
 
-async fn record_pending(proxy: &Proxy, call: &SyncCall) -> Result<(), ApiError> {
+async fn record_pending(proxy: &Proxy, call: &SyncCall, over_budget: bool) -> Result<(), ApiError> {
     let estimate = Credits::new(call.estimate).map_err(ApiError::internal)?;
     let entry = NewEntry {
         id: call.entry_id,
@@ -202,6 +202,7 @@ async fn record_pending(proxy: &Proxy, call: &SyncCall) -> Result<(), ApiError> 
         client_request_id: (!call.request_id.minted).then(|| call.request_id.as_str().to_owned()),
         idempotency_key: call.idempotency_key.clone(),
         estimate,
+        flag_reason: over_budget.then(|| "soft_budget_exceeded".to_owned()),
     };
     proxy.ledger.record_pending(entry).await.map_err(|e| {
         ApiError::new(

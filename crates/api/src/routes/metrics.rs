@@ -16,7 +16,7 @@ pub async fn metrics(proxy: web::Data<Proxy>) -> HttpResponse {
     let admission = proxy.admission.stats();
     let pending = proxy.ledger.stats();
     let settled = proxy.settlements.stats();
-    let samples: [(&str, &str, &str, u64); 9] = [
+    let samples: &[(&str, &str, &str, u64)] = &[
         (
             "cloro_gateway_account_concurrency_limit",
             "gauge",
@@ -28,6 +28,12 @@ pub async fn metrics(proxy: web::Data<Proxy>) -> HttpResponse {
             "counter",
             "Calls cloro refused for concurrency after the gateway admitted them",
             admission.upstream_concurrency_429s,
+        ),
+        (
+            "cloro_gateway_soft_budget_overruns_total",
+            "counter",
+            "Requests admitted past a team's soft credit budget",
+            admission.soft_budget_overruns,
         ),
         (
             "cloro_gateway_reclaimed_team_slots_total",
