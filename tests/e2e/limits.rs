@@ -498,3 +498,40 @@ async fn upstream_concurrency_429s_lower_the_account_limit_until_they_stop() {
     assert!(metric(&app, "cloro_gateway_ledger_pending_entries_total").await >= 8);
     app.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn budgets_can_be_daily() {
+    let app = TestApp::builder()
+        .settings(|s| s.limits.budget_period = cloro_gateway::period::PeriodKind::Day)
+        .spawn()
+        .await
+        .unwrap();
+    let team = app.create_team("alpha").await;
+    set_quota(&app, team.id, quota(1000.0, 1000, 10, Some(100), true)).await;
+    let token = app.team_token("alpha").await;
+    let response = app
+        .post_json("/v1/monitor/chatgpt", &token, &chatgpt())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-credits-remaining"], "93");
+    let credits: Value = app
+        .http
+        .get(app.url("/v1/credits"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tomorrow = (chrono::Utc::now().date_naive() + chrono::Duration::days(1))
+        .format("%Y-%m-%dT00:00:00Z")
+        .to_string();
+    assert_eq!(credits["cycleResetsAt"], tomorrow.as_str());
+    assert_eq!(
+        (credits["perCycle"].as_i64(), credits["remaining"].as_i64()),
+        (Some(100), Some(93))
+    );
+    app.shutdown().await.unwrap();
+}

@@ -62,6 +62,7 @@ pub struct LimitSettings {
     pub account_queue_wait_ms: u64,
     pub adaptive_recover_secs: u64,
     pub redis_failure_policy: FailurePolicy,
+    pub budget_period: crate::period::PeriodKind,
     pub team_default: TeamDefaultQuota,
 }
 

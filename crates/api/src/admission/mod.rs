@@ -18,7 +18,6 @@ use crate::error::{ApiError, ErrorCode};
 use crate::period::Period;
 use crate::pricing::Endpoint;
 use accounting::TeamId;
-use chrono::Datelike;
 use limiter::{
     AccountLimits, Admission, AdmissionRequest, BudgetPeriod, Lease, Limiter, LimiterError,
     RefusedBy, TeamQuota,
@@ -99,6 +98,11 @@ impl Admitter {
             soft_budget_overruns: AtomicU64::new(0),
             seeded: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// The budget period (`limits.budget_period`) containing now.
+    pub fn current_period(&self) -> Period {
+        crate::period::current(self.settings.budget_period, chrono::Utc::now())
     }
 
     /// The team's quota, or the configured default when it has none.
@@ -297,10 +301,7 @@ impl Admitter {
 }
 
 fn budget_period(period: &Period) -> BudgetPeriod {
-    BudgetPeriod::new(
-        format!("{:04}-{:02}", period.start.year(), period.start.month()),
-        period.end.timestamp_millis(),
-    )
+    BudgetPeriod::new(period.id.clone(), period.end.timestamp_millis())
 }
 
 /// An admitted request's lease and headers, or the refusal in cloro's terms.

@@ -13,7 +13,6 @@ use crate::admission::{Admitter, LimitHeaders};
 use crate::auth::TeamRef;
 use crate::config::Settings;
 use crate::error::{ApiError, ErrorCode};
-use crate::period::current_month;
 use crate::pricing::{Endpoint, PriceTable};
 use crate::telemetry::RequestId;
 use accounting::idempotency::StoredResponse;
@@ -131,7 +130,7 @@ async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiE
         idempotency::Start::Held(held) => Some(held),
         idempotency::Start::NoKey => None,
     };
-    let period = current_month(chrono::Utc::now());
+    let period = proxy.admission.current_period();
     let admitted = match proxy
         .admission
         .admit(

@@ -244,7 +244,7 @@ async fn reference(proxy: &Proxy, path: &str, req: &HttpRequest) -> Result<HttpR
     super::forward_free(proxy, &path_and_query, &request_id(req)).await
 }
 
-/// The team's own credit position for the current period.
+/// The team's own credit position for the current budget period.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TeamCredits {
@@ -275,7 +275,7 @@ pub async fn credits(
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     let team = principal.require_team()?;
-    let period = crate::period::current_month(chrono::Utc::now());
+    let period = proxy.admission.current_period();
     let totals =
         accounting::ledger::team_totals(&proxy.db, team.id, Some((period.start, period.end)))
             .await
