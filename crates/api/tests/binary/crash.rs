@@ -1,6 +1,7 @@
-//! A replica killed with SIGKILL in the middle of a request: its concurrency slot comes back
-//! by itself within the lease TTL, and its PENDING ledger entry is resolved by another
-//! replica's sweeper (charged at the estimate and flagged), so nothing leaks or is lost.
+//! Two gateway processes share the account's concurrency through Redis; one killed with
+//! SIGKILL in the middle of a request gives its slot back by itself within the lease TTL,
+//! and its PENDING ledger entry is resolved by the other's sweeper (charged at the estimate
+//! and flagged), so nothing leaks or is lost.
 
 use crate::support::{Deployment, signal, wait_exit};
 use std::time::{Duration, Instant};
@@ -30,6 +31,13 @@ async fn a_replica_killed_mid_request_leaks_no_slot_and_loses_no_entry() {
     let body = serde_json::json!({"prompt": "p", "country": "US"});
 
     let (mut doomed, doomed_url) = deployment.serve("doomed").await;
+    let (mut survivor, survivor_url) = deployment.serve("survivor").await;
+    let call = || {
+        http.post(format!("{survivor_url}/v1/monitor/chatgpt"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
     let in_flight = {
         let request = http
             .post(format!("{doomed_url}/v1/monitor/chatgpt"))
@@ -39,20 +47,22 @@ async fn a_replica_killed_mid_request_leaks_no_slot_and_loses_no_entry() {
         tokio::spawn(async move { request.send().await })
     };
     tokio::time::sleep(Duration::from_millis(400)).await;
+    // Two live processes share the account's one slot through Redis.
+    let refused = call().await.unwrap();
+    assert_eq!(
+        refused.status(),
+        429,
+        "the other process holds the account's slot"
+    );
+    let refusal: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(refusal["error"]["details"]["scope"], "account");
+
     signal(&doomed, "-KILL");
     wait_exit(&mut doomed, Duration::from_secs(10)).await;
     assert!(
         in_flight.await.unwrap().is_err(),
         "the caller lost its connection"
     );
-
-    let (mut survivor, survivor_url) = deployment.serve("survivor").await;
-    let call = || {
-        http.post(format!("{survivor_url}/v1/monitor/chatgpt"))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-    };
     // The dead replica's lease still holds the account's only slot...
     let refused = call().await.unwrap();
     assert_eq!(refused.status(), 429, "the slot is still leased");
