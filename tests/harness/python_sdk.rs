@@ -3,12 +3,19 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 /// The pinned SDK version the checks are written against.
 pub const SDK: &str = "cloro==0.2.0";
 
-/// The venv's python, with the SDK installed (creating the venv if needed).
+/// The venv's python, with the SDK installed. Created once per test process: tests running
+/// in parallel wait for the first one instead of racing to build the same venv.
 pub fn python() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(prepare_venv).clone()
+}
+
+fn prepare_venv() -> PathBuf {
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
     let venv = target.join("sdk-venv");
     let python = venv.join("bin").join("python");
@@ -22,7 +29,7 @@ pub fn python() -> PathBuf {
             .is_ok_and(|s| s.success());
     if !ready {
         let created = Command::new("python3")
-            .args(["-m", "venv"])
+            .args(["-m", "venv", "--clear"])
             .arg(&venv)
             .status()
             .unwrap();
