@@ -29,12 +29,16 @@ pub struct TestApp {
     /// The settings the gateway runs with.
     pub settings: Settings,
     server: ServerHandle,
+    /// The gateway's own pool, closed at shutdown so its background tasks stop using the
+    /// database before it is dropped.
+    app_db: PgPool,
 }
 
 /// A second gateway process-alike on the same database, Redis and upstream.
 pub struct Replica {
     pub address: String,
     server: ServerHandle,
+    db: PgPool,
 }
 
 impl Replica {
@@ -44,6 +48,7 @@ impl Replica {
 
     pub async fn stop(self) {
         self.server.stop(true).await;
+        self.db.close().await;
     }
 }
 
@@ -108,6 +113,7 @@ impl TestAppBuilder {
             .context("building the gateway")?;
         let port = app.port();
         let server = app.handle();
+        let app_db = app.db();
         tokio::spawn(app.run_until_stopped());
 
         let db = PgPool::connect(&db_url).await?;
@@ -122,6 +128,7 @@ impl TestAppBuilder {
             http: reqwest::Client::new(),
             settings,
             server,
+            app_db,
         })
     }
 }
@@ -187,8 +194,13 @@ impl TestApp {
         let app = Application::build(self.settings.clone()).await?;
         let address = format!("http://127.0.0.1:{}", app.port());
         let server = app.handle();
+        let db = app.db();
         tokio::spawn(app.run_until_stopped());
-        Ok(Replica { address, server })
+        Ok(Replica {
+            address,
+            server,
+            db,
+        })
     }
 
     /// Changes the simulator's knobs at run time (`PUT /_sim/config`).
@@ -211,10 +223,21 @@ impl TestApp {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.server.stop(true).await;
         self.sim.stop().await;
+        self.app_db.close().await;
         self.db.close().await;
         let services = services().await?;
         let url = database_url(&services.postgres_admin_url, &self.database_name)?;
-        sqlx::Postgres::force_drop_database(&url).await?;
-        Ok(())
+        // A connection still closing can make the first attempt fail; try a few times.
+        let mut attempt = 0;
+        loop {
+            match sqlx::Postgres::force_drop_database(&url).await {
+                Ok(()) => return Ok(()),
+                Err(_) if attempt < 5 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
     }
 }

@@ -29,6 +29,7 @@ use utoipa_swagger_ui::SwaggerUi;
 pub struct Application {
     port: u16,
     server: Server,
+    db: sqlx::PgPool,
     /// Stops the sweeper when the application is dropped.
     _sweeper: SweeperHandle,
 }
@@ -64,6 +65,7 @@ impl Application {
         let listener = TcpListener::bind(&settings.server.listen)
             .with_context(|| format!("binding {}", settings.server.listen))?;
         let port = listener.local_addr()?.port();
+        let db_handle = db.clone();
         let state = AppState {
             settings: Arc::new(settings),
             db,
@@ -78,12 +80,19 @@ impl Application {
         Ok(Self {
             port,
             server,
+            db: db_handle,
             _sweeper: sweeper,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The application's Postgres pool. Closing it ends every background task's database
+    /// work (sweeper, directory refresh, ledger writers) for good.
+    pub fn db(&self) -> sqlx::PgPool {
+        self.db.clone()
     }
 
     /// Stops the server gracefully when called (SIGTERM does the same).
