@@ -80,15 +80,8 @@ impl RedisLimiter {
     /// Builds a pool for `redis_url` whose waits and connects are bounded by the command
     /// timeout. Connects lazily: an unreachable Redis shows up as `Unavailable` on first use.
     pub fn connect(redis_url: &str, settings: RedisLimiterSettings) -> Result<Self, LimiterError> {
-        let timeout = Some(settings.command_timeout);
-        let mut pool_config = PoolConfig::new(settings.pool_size.max(1));
-        pool_config.timeouts = Timeouts {
-            wait: timeout,
-            create: timeout,
-            recycle: timeout,
-        };
         let mut config = Config::from_url(redis_url);
-        config.pool = Some(pool_config);
+        config.pool = Some(pool_config(&settings));
         let pool = config
             .create_pool(Some(Runtime::Tokio1))
             .map_err(|e| LimiterError::Config(format!("redis pool: {e}")))?;
@@ -101,15 +94,8 @@ impl RedisLimiter {
         node_urls: &[String],
         settings: RedisLimiterSettings,
     ) -> Result<Self, LimiterError> {
-        let timeout = Some(settings.command_timeout);
-        let mut pool_config = PoolConfig::new(settings.pool_size.max(1));
-        pool_config.timeouts = Timeouts {
-            wait: timeout,
-            create: timeout,
-            recycle: timeout,
-        };
         let mut config = deadpool_redis::cluster::Config::from_urls(node_urls.to_vec());
-        config.pool = Some(pool_config);
+        config.pool = Some(pool_config(&settings));
         let pool = config
             .create_pool(Some(Runtime::Tokio1))
             .map_err(|e| LimiterError::Config(format!("redis cluster pool: {e}")))?;
@@ -172,6 +158,18 @@ impl RedisLimiter {
     fn millis(d: Duration) -> u64 {
         u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
     }
+}
+
+/// A pool whose waits, connects and recycles are all bounded by the command timeout.
+fn pool_config(settings: &RedisLimiterSettings) -> PoolConfig {
+    let timeout = Some(settings.command_timeout);
+    let mut config = PoolConfig::new(settings.pool_size.max(1));
+    config.timeouts = Timeouts {
+        wait: timeout,
+        create: timeout,
+        recycle: timeout,
+    };
+    config
 }
 
 #[async_trait]
