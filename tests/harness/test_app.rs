@@ -19,7 +19,8 @@ pub struct TestApp {
     /// `http://127.0.0.1:PORT` of the gateway.
     pub address: String,
     pub port: u16,
-    /// A pool on the app's own database.
+    /// The gateway's own pool on its database; closed at shutdown so the gateway's
+    /// background tasks stop using the database before it is dropped.
     pub db: PgPool,
     pub database_name: String,
     pub redis_url: String,
@@ -29,9 +30,6 @@ pub struct TestApp {
     /// The settings the gateway runs with.
     pub settings: Settings,
     server: ServerHandle,
-    /// The gateway's own pool, closed at shutdown so its background tasks stop using the
-    /// database before it is dropped.
-    app_db: PgPool,
 }
 
 /// A second gateway process-alike on the same database, Redis and upstream.
@@ -92,7 +90,7 @@ impl TestAppBuilder {
         settings.server.listen = "127.0.0.1:0".into();
         settings.server.workers = 2;
         settings.server.shutdown_timeout_secs = 1;
-        settings.database.url = Secret::new(db_url.clone());
+        settings.database.url = Secret::new(db_url);
         settings.database.max_connections = 10;
         settings.redis.url = Secret::new(services.redis_url.clone());
         settings.redis.key_prefix = redis_prefix.clone();
@@ -113,10 +111,9 @@ impl TestAppBuilder {
             .context("building the gateway")?;
         let port = app.port();
         let server = app.handle();
-        let app_db = app.db();
+        let db = app.db();
         tokio::spawn(app.run_until_stopped());
 
-        let db = PgPool::connect(&db_url).await?;
         Ok(TestApp {
             address: format!("http://127.0.0.1:{port}"),
             port,
@@ -128,7 +125,6 @@ impl TestAppBuilder {
             http: reqwest::Client::new(),
             settings,
             server,
-            app_db,
         })
     }
 }
@@ -223,7 +219,6 @@ impl TestApp {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.server.stop(true).await;
         self.sim.stop().await;
-        self.app_db.close().await;
         self.db.close().await;
         let services = services().await?;
         let url = database_url(&services.postgres_admin_url, &self.database_name)?;
