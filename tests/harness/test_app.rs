@@ -162,6 +162,16 @@ impl TestApp {
         self.mint(Role::Team, Some(team)).await.token
     }
 
+    /// A valid admin token (subject `cli:admin`).
+    pub async fn admin_token(&self) -> String {
+        self.mint(Role::Admin, None).await.token
+    }
+
+    /// A valid finance token (subject `cli:finance`).
+    pub async fn finance_token(&self) -> String {
+        self.mint(Role::Finance, None).await.token
+    }
+
     pub async fn mint(&self, role: Role, team: Option<&str>) -> MintedToken {
         cloro_gateway::cli::mint_for(
             &self.db,

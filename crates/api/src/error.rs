@@ -182,6 +182,24 @@ impl ResponseError for ApiError {
     }
 }
 
+/// cloro's error envelope, used for every error the gateway or cloro answers.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorEnvelope {
+    success: bool,
+    error: ErrorBody,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    /// e.g. VALIDATION_ERROR, TOKEN_EXPIRED, INSUFFICIENT_CREDITS.
+    code: String,
+    message: String,
+    details: Option<serde_json::Value>,
+    timestamp: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,14 +1,18 @@
 //! cloro-gateway: a drop-in cloro API that lets many teams share one cloro account.
 //! The binary's subcommands live in `cli`; everything a test needs is public here.
 
+pub mod admin;
 pub mod admission;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod connections;
 pub mod error;
+pub mod extractors;
+pub mod finance;
 pub mod maintenance;
 pub mod openapi;
+pub mod pagination;
 pub mod period;
 pub mod pricing;
 pub mod proxy;

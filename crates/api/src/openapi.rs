@@ -17,6 +17,9 @@ use utoipa_actix_web::AppExt;
         (name = "monitor", description = "cloro's sync monitor endpoints, proxied for a team"),
         (name = "reference", description = "Reference data and the team's credits"),
         (name = "health", description = "Liveness and readiness probes"),
+        (name = "admin", description = "Teams, quotas, tokens, account settings and the audit log (admin token)"),
+        (name = "finance", description = "The ledger, usage, exports, reconciliation and alerts (finance or admin token)"),
+        (name = "team", description = "A team's own quota, usage and ledger (team token)"),
     ),
     modifiers(&BearerJwt)
 )]
@@ -40,6 +43,24 @@ impl Modify for BearerJwt {
                     .build(),
             ),
         );
+        for (name, description) in [
+            ("admin_jwt", "An admin token (role `admin`)"),
+            (
+                "finance_jwt",
+                "A finance token (role `finance`); admin tokens are accepted too",
+            ),
+        ] {
+            components.add_security_scheme(
+                name,
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .description(Some(description))
+                        .build(),
+                ),
+            );
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use crate::auth::{Authenticator, Directory};
 use crate::config::Settings;
 use crate::connections;
 use crate::error::{ApiError, ErrorCode};
+use crate::extractors;
 use crate::maintenance;
 use crate::openapi::ApiDoc;
 use crate::proxy::Proxy;
@@ -123,6 +124,9 @@ fn serve(
             .app_data(data.clone())
             .app_data(authenticator.clone())
             .app_data(proxy.clone())
+            .app_data(extractors::query_config())
+            .app_data(extractors::json_config())
+            .app_data(extractors::path_config())
             .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
             .default_service(web::to(not_found))
     })
@@ -152,7 +156,9 @@ pub fn configure_routes(cfg: &mut ServiceConfig) {
         .service(cloro::google_goto)
         .service(cloro::countries)
         .service(cloro::states)
-        .service(cloro::credits);
+        .service(cloro::credits)
+        .configure(crate::admin::configure)
+        .configure(crate::finance::configure);
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {

@@ -34,6 +34,28 @@ impl Principal {
             .as_ref()
             .ok_or_else(|| ApiError::new(ErrorCode::Forbidden, "This route needs a team token"))
     }
+
+    /// For admin routes: only an admin token passes.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        match self.role {
+            Role::Admin => Ok(()),
+            _ => Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "This route needs an admin token",
+            )),
+        }
+    }
+
+    /// For finance routes: a finance or an admin token passes.
+    pub fn require_finance(&self) -> Result<(), ApiError> {
+        match self.role {
+            Role::Finance | Role::Admin => Ok(()),
+            Role::Team => Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "This route needs a finance or admin token",
+            )),
+        }
+    }
 }
 
 /// `Bearer <token>` from the Authorization header, or the cloro error for its absence.

@@ -3,7 +3,7 @@
 //! (answered with the team's own position, never the company balance).
 
 use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorEnvelope};
 use crate::pricing::Endpoint;
 use crate::proxy::{Proxy, handle_sync};
 use crate::telemetry::RequestId;
@@ -50,24 +50,6 @@ pub struct GotoRequest {
 pub struct MonitorResponse {
     success: bool,
     result: serde_json::Map<String, serde_json::Value>,
-}
-
-/// cloro's error envelope, used for every error the gateway or cloro answers.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorEnvelope {
-    success: bool,
-    error: ErrorBody,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorBody {
-    /// e.g. VALIDATION_ERROR, TOKEN_EXPIRED, INSUFFICIENT_CREDITS.
-    code: String,
-    message: String,
-    details: Option<serde_json::Value>,
-    timestamp: String,
 }
 
 fn request_id(req: &HttpRequest) -> RequestId {
