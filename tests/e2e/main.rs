@@ -3,11 +3,14 @@
 // Test code: a failed step should stop the test loudly, helpers included.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod alerts;
 mod auth;
 mod exactness;
+mod finance;
 mod health;
 mod idempotency;
 mod limits;
 mod openapi;
 mod proxy;
+mod roles;
 mod sdk;

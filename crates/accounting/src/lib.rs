@@ -1,6 +1,7 @@
 //! Postgres side of cloro-gateway: teams, their quotas, issued tokens, the two-phase credit
 //! ledger and the Idempotency-Key store. Owns the SQL migrations at the workspace root.
 
+pub mod alerts;
 mod error;
 pub mod idempotency;
 pub mod ledger;

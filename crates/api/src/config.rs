@@ -48,6 +48,20 @@ pub struct Settings {
     pub ledger: LedgerSettings,
     pub pricing: PriceTable,
     pub limits: LimitSettings,
+    pub alerts: AlertSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSettings {
+    /// Where alerts are POSTed as JSON; empty sends none (they are still logged and counted).
+    pub webhook_url: String,
+    /// Signs each delivery (`X-Gateway-Signature: sha256=<hex HMAC of the body>`) when set.
+    pub webhook_secret: Secret,
+    pub webhook_timeout_ms: u64,
+    pub webhook_max_attempts: u32,
+    /// Alert when cloro reports the account balance below this many credits; 0 never does.
+    pub balance_floor: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -285,6 +299,20 @@ impl Settings {
             .map_err(|(field, reason)| {
                 ConfigError::Invalid(format!("limits.team_default.{field} {reason}"))
             })?;
+        let alerts = &self.alerts;
+        if !alerts.webhook_url.is_empty()
+            && !alerts.webhook_url.starts_with("http://")
+            && !alerts.webhook_url.starts_with("https://")
+        {
+            return Err(ConfigError::Invalid(
+                "alerts.webhook_url must be empty or start with http:// or https://".into(),
+            ));
+        }
+        if alerts.balance_floor < 0 || alerts.webhook_max_attempts == 0 {
+            return Err(ConfigError::Invalid(
+                "alerts.balance_floor must be >= 0 and alerts.webhook_max_attempts > 0".into(),
+            ));
+        }
         let secret_len = self.auth.signing_secret.expose().len();
         if secret_len > 0 && secret_len < 32 {
             return Err(ConfigError::Invalid(

@@ -2,6 +2,7 @@
 //! `main` and the tests both start the gateway through [`Application::build`].
 
 use crate::admission::Admitter;
+use crate::auth::route_roles;
 use crate::auth::{Authenticator, Directory};
 use crate::config::Settings;
 use crate::connections;
@@ -120,7 +121,8 @@ fn serve(
             .openapi(ApiDoc::openapi())
             .configure(configure_routes)
             .split_for_parts();
-        app.wrap(from_fn(telemetry::request_id))
+        app.wrap(from_fn(route_roles::enforce))
+            .wrap(from_fn(telemetry::request_id))
             .app_data(data.clone())
             .app_data(authenticator.clone())
             .app_data(proxy.clone())

@@ -37,7 +37,14 @@ macro_rules! text_column {
     )+};
 }
 
-text_column!(TeamSlug, TeamStatus, Role, EntryStatus, IdempotencyKey);
+text_column!(
+    TeamSlug,
+    TeamStatus,
+    Role,
+    EntryStatus,
+    IdempotencyKey,
+    crate::alerts::AlertKind
+);
 
 impl Type<Postgres> for TeamId {
     fn type_info() -> PgTypeInfo {

@@ -6,6 +6,7 @@ pub mod jwks;
 pub mod keys;
 pub mod mint;
 pub mod principal;
+pub mod route_roles;
 pub mod verifier;
 
 pub use directory::Directory;

@@ -90,6 +90,10 @@ impl FromRequest for Principal {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // Already authenticated for this request (by the route-role check).
+        if let Some(principal) = req.extensions().get::<Principal>().cloned() {
+            return Box::pin(async move { Ok(principal) });
+        }
         let auth = req.app_data::<web::Data<Authenticator>>().cloned();
         let header = req.headers().get(AUTHORIZATION).cloned();
         let req = req.clone();

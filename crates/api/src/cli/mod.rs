@@ -2,6 +2,8 @@
 
 mod admin;
 mod dev;
+pub mod table;
+mod usage;
 
 pub use admin::{TeamCommand, TokenCommand, mint_for};
 
@@ -59,6 +61,8 @@ pub enum Command {
     /// Mint and revoke tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Settled usage as a table, by team, endpoint, day or month.
+    Usage(usage::UsageArgs),
 }
 
 /// Runs the parsed command to completion.
@@ -97,6 +101,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = load(&cli.config, None)?;
             telemetry::init(&quiet(settings.log.clone()));
             admin::token(&settings, command).await
+        }
+        Command::Usage(args) => {
+            let settings = load(&cli.config, None)?;
+            telemetry::init(&quiet(settings.log.clone()));
+            usage::run(&settings, args).await
         }
         Command::Dev {
             listen,

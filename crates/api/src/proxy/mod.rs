@@ -9,7 +9,9 @@ pub mod routes;
 mod settle;
 pub mod upstream;
 
-use crate::admission::{Admitter, LimitHeaders};
+use crate::admission::{Admitted, Admitter, LimitHeaders};
+use crate::period::Period;
+use crate::alerts::{Alerter, BudgetPosition};
 use crate::auth::TeamRef;
 use crate::config::Settings;
 use crate::error::{ApiError, ErrorCode};
@@ -37,6 +39,7 @@ pub struct Proxy {
     pub max_body_bytes: usize,
     pub idempotency_ttl: Duration,
     pub admission: Admitter,
+    pub alerts: Arc<Alerter>,
 }
 
 impl Proxy {
@@ -46,6 +49,7 @@ impl Proxy {
             max_batch: settings.ledger.group_commit_max_batch,
             max_wait: Duration::from_millis(settings.ledger.group_commit_max_wait_ms),
         };
+        let db_for_alerts = db.clone();
         Ok(Self {
             upstream: Upstream::new(&settings.upstream)?,
             ledger: LedgerWriter::spawn(db.clone(), group_commit),
@@ -55,6 +59,7 @@ impl Proxy {
             max_body_bytes: settings.server.max_body_bytes,
             idempotency_ttl: Duration::from_secs(settings.ledger.idempotency_ttl_hours * 3600),
             admission,
+            alerts: Alerter::new(db_for_alerts, &settings.alerts)?,
         })
     }
 }
@@ -150,6 +155,7 @@ async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiE
             return Err(err);
         }
     };
+    check_threshold(proxy, &call.team, &period, &admitted);
     if let Err(err) = record_pending(proxy, &call, admitted.over_budget).await {
         if let Some(lease) = &admitted.lease {
             proxy.admission.settle(lease, 0).await;
@@ -179,6 +185,22 @@ async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiE
         idempotency::finish(&proxy.db, held, stored).await;
     }
     Ok(Answer::Upstream(outcome, admitted.final_headers(charged)))
+}
+
+/// Raises the team's alert when this admission took its usage to the alert threshold.
+fn check_threshold(proxy: &Arc<Proxy>, team: &TeamRef, period: &Period, admitted: &Admitted) {
+    let quota = proxy.admission.quota_of(team.id);
+    if let (Some(budget), Some(left), Some(threshold_pct)) =
+        (quota.budget, admitted.budget_left, quota.alert_threshold_pct)
+    {
+        proxy.alerts.check_team(BudgetPosition {
+            team,
+            period,
+            budget,
+            used: budget - left,
+            threshold_pct,
+        });
+    }
 }
 
 /// A minted request id is a UUIDv7 and doubles as the ledger id; a caller's own id is
@@ -235,6 +257,9 @@ async fn forward_and_settle(
         proxy.admission.upstream_refused_for_concurrency();
     }
     let settlement = settle::decide(call.entry_id, &outcome, call.estimate);
+    if let Some(remaining) = settlement.balance_observed {
+        proxy.alerts.check_balance(remaining);
+    }
     let charged = match &settlement.settlement {
         Settlement::Post { charged, .. } => charged.get(),
         Settlement::Void { .. } => 0,

@@ -1,6 +1,6 @@
 //! `/metrics` in the Prometheus text format: admission (the account limit in force, upstream
 //! concurrency refusals, slots and holds reclaimed from expired leases) and the ledger's
-//! group-commit writers. No team names or ids appear, only totals.
+//! group-commit writers, and the alerts raised. No team names or ids appear, only totals.
 
 use crate::proxy::Proxy;
 use actix_web::{HttpResponse, get, web};
@@ -16,6 +16,7 @@ pub async fn metrics(proxy: web::Data<Proxy>) -> HttpResponse {
     let admission = proxy.admission.stats();
     let pending = proxy.ledger.stats();
     let settled = proxy.settlements.stats();
+    let alerts = proxy.alerts.stats();
     let samples: &[(&str, &str, &str, u64)] = &[
         (
             "cloro_gateway_account_concurrency_limit",
@@ -76,6 +77,30 @@ pub async fn metrics(proxy: web::Data<Proxy>) -> HttpResponse {
             "counter",
             "Entries settled",
             settled.entries_settled,
+        ),
+        (
+            "cloro_gateway_alerts_team_budget_threshold_total",
+            "counter",
+            "Team alert-threshold crossings this replica raised",
+            alerts.team_budget_threshold,
+        ),
+        (
+            "cloro_gateway_alerts_account_balance_floor_total",
+            "counter",
+            "Account balance-floor alerts this replica raised",
+            alerts.account_balance_floor,
+        ),
+        (
+            "cloro_gateway_alert_webhook_delivered_total",
+            "counter",
+            "Alerts delivered to the webhook",
+            alerts.webhook_delivered,
+        ),
+        (
+            "cloro_gateway_alert_webhook_failed_total",
+            "counter",
+            "Alerts whose webhook delivery failed after every attempt",
+            alerts.webhook_failed,
         ),
     ];
     let mut body = String::new();

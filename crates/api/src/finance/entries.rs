@@ -1,0 +1,97 @@
+//! Ledger entries with filters and keyset pagination in a stable (createdAt, requestId)
+//! order: `/finance/entries` for finance, `/team/entries` for a team's own.
+
+use super::filters::EntryQuery;
+use super::views::{EntryPage, EntryView, TeamNames};
+use super::{finance_scope, team_scope};
+use crate::auth::Principal;
+use crate::error::{ApiError, ErrorEnvelope};
+use crate::pagination::{decode_cursor, encode_cursor, page_limit};
+use crate::proxy::Proxy;
+use accounting::ledger::{EntryCursor, Scope};
+use actix_web::{HttpResponse, get, web};
+
+/// Ledger entries of every team, oldest first.
+#[utoipa::path(
+    tag = "finance",
+    params(EntryQuery),
+    responses(
+        (status = 200, body = EntryPage),
+        (status = 400, description = "Unknown parameter, team, endpoint or status; bad time, limit or cursor", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Not a finance or admin token", body = ErrorEnvelope),
+    ),
+    security(("finance_jwt" = []))
+)]
+#[get("/finance/entries")]
+pub async fn finance_entries(
+    proxy: web::Data<Proxy>,
+    principal: Principal,
+    query: web::Query<EntryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = finance_scope(&principal)?;
+    list(&proxy, scope, &query).await
+}
+
+/// The calling team's own ledger entries, oldest first.
+#[utoipa::path(
+    tag = "team",
+    params(EntryQuery),
+    responses(
+        (status = 200, body = EntryPage),
+        (status = 400, description = "Unknown parameter, endpoint or status; bad time, limit or cursor", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Not a team token, or another team named", body = ErrorEnvelope),
+    ),
+    security(("team_jwt" = []))
+)]
+#[get("/team/entries")]
+pub async fn team_entries(
+    proxy: web::Data<Proxy>,
+    principal: Principal,
+    query: web::Query<EntryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = team_scope(&principal, query.team.as_deref())?;
+    list(&proxy, scope, &query).await
+}
+
+async fn list(proxy: &Proxy, scope: Scope, query: &EntryQuery) -> Result<HttpResponse, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(decode_cursor::<EntryCursor>)
+        .transpose()?;
+    let teams = TeamNames::load(&proxy.db)
+        .await
+        .map_err(ApiError::internal)?;
+    let filter = query.filter(&teams)?;
+    // One row more than asked says whether another page follows.
+    let mut entries = accounting::ledger::list_entries(
+        &proxy.db,
+        scope,
+        &filter,
+        after,
+        i64::from(limit) + 1,
+    )
+    .await
+    .map_err(ApiError::internal)?;
+    let more = entries.len() > limit as usize;
+    entries.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| entries.last())
+        .flatten()
+        .map(|last| {
+            encode_cursor(&EntryCursor {
+                created_at: last.created_at,
+                id: last.id,
+            })
+        });
+    Ok(HttpResponse::Ok().json(EntryPage {
+        items: entries
+            .into_iter()
+            .map(|e| EntryView::new(e, &teams))
+            .collect(),
+        next_cursor,
+    }))
+}

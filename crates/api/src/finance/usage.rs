@@ -1,0 +1,102 @@
+//! Usage aggregates from the daily rollups (never a scan of the raw ledger), grouped by team,
+//! endpoint, day or month, with totals: `/finance/usage` and a team's own `/team/usage`.
+
+use super::filters::{UsageParams, endpoint_path, team_id};
+use super::views::{TeamNames, UsageReport, UsageRowView};
+use super::{finance_scope, team_scope};
+use crate::auth::Principal;
+use crate::error::{ApiError, ErrorEnvelope};
+use crate::proxy::Proxy;
+use accounting::ledger::{Scope, UsageDimension, UsageQuery};
+use actix_web::{HttpResponse, get, web};
+
+/// Settled usage of every team over whole UTC days.
+#[utoipa::path(
+    tag = "finance",
+    params(UsageParams),
+    responses(
+        (status = 200, body = UsageReport),
+        (status = 400, description = "Bad dates, window, groupBy, team or endpoint", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Not a finance or admin token", body = ErrorEnvelope),
+    ),
+    security(("finance_jwt" = []))
+)]
+#[get("/finance/usage")]
+pub async fn finance_usage(
+    proxy: web::Data<Proxy>,
+    principal: Principal,
+    params: web::Query<UsageParams>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = finance_scope(&principal)?;
+    Ok(HttpResponse::Ok().json(report(&proxy, scope, &params).await?))
+}
+
+/// The calling team's own settled usage.
+#[utoipa::path(
+    tag = "team",
+    params(UsageParams),
+    responses(
+        (status = 200, body = UsageReport),
+        (status = 400, description = "Bad dates, window, groupBy or endpoint", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Not a team token, or another team named", body = ErrorEnvelope),
+    ),
+    security(("team_jwt" = []))
+)]
+#[get("/team/usage")]
+pub async fn team_usage(
+    proxy: web::Data<Proxy>,
+    principal: Principal,
+    params: web::Query<UsageParams>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = team_scope(&principal, params.team.as_deref())?;
+    Ok(HttpResponse::Ok().json(report(&proxy, scope, &params).await?))
+}
+
+/// The report both routes answer with (and the CSV export writes).
+pub async fn report(
+    proxy: &Proxy,
+    scope: Scope,
+    params: &UsageParams,
+) -> Result<UsageReport, ApiError> {
+    let (from, to) = params.window(&proxy.admission.current_period())?;
+    let group_by = params.dimensions()?;
+    let teams = TeamNames::load(&proxy.db)
+        .await
+        .map_err(ApiError::internal)?;
+    let query = UsageQuery {
+        from,
+        to,
+        group_by: group_by.clone(),
+        team: team_id(&teams, params.team.as_deref())?,
+        endpoint: endpoint_path(params.endpoint.as_deref())?,
+    };
+    let rows = accounting::ledger::usage(&proxy.db, scope, &query)
+        .await
+        .map_err(ApiError::internal)?;
+    let rows: Vec<UsageRowView> = rows
+        .into_iter()
+        .map(|row| UsageRowView::new(row, &teams))
+        .collect();
+    let mut totals = UsageRowView::default();
+    for row in &rows {
+        totals.add(row);
+    }
+    Ok(UsageReport {
+        from,
+        to,
+        group_by: group_by.iter().map(|d| dimension_name(*d).to_owned()).collect(),
+        rows,
+        totals,
+    })
+}
+
+fn dimension_name(dimension: UsageDimension) -> &'static str {
+    match dimension {
+        UsageDimension::Team => "team",
+        UsageDimension::Endpoint => "endpoint",
+        UsageDimension::Day => "day",
+        UsageDimension::Month => "month",
+    }
+}

@@ -1,0 +1,195 @@
+//! Alerts end to end: a team crossing its alert threshold and the account balance falling
+//! below the floor are each raised once (across replicas), delivered to the webhook with a
+//! valid signature, listed for finance (and for the team, its own only) and counted.
+
+use accounting::quotas::{self, QuotaValues};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use cloro_sim::SimConfig;
+use e2e_tests::TestApp;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+type Deliveries = Arc<Mutex<Vec<(Option<String>, Vec<u8>)>>>;
+
+/// A webhook receiver on a free port that keeps every delivery.
+fn receiver() -> (String, Deliveries, actix_web::dev::ServerHandle) {
+    let deliveries: Deliveries = Arc::default();
+    let kept = deliveries.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let server = HttpServer::new(move || {
+        let kept = kept.clone();
+        App::new().route(
+            "/hook",
+            web::post().to(move |req: HttpRequest, body: web::Bytes| {
+                let kept = kept.clone();
+                async move {
+                    let signature = req
+                        .headers()
+                        .get("x-gateway-signature")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    kept.lock().unwrap().push((signature, body.to_vec()));
+                    HttpResponse::NoContent().finish()
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (url, deliveries, handle)
+}
+
+async fn wait_for(deliveries: &Deliveries, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while deliveries.lock().unwrap().len() < count && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threshold_and_balance_alerts_are_raised_once_signed_and_listed() {
+    let (url, deliveries, receiver_handle) = receiver();
+    let app = TestApp::builder()
+        .sim(SimConfig {
+            credits: 10_000,
+            ..SimConfig::default()
+        })
+        .settings(move |s| {
+            s.alerts.webhook_url = url;
+            s.alerts.webhook_secret = cloro_gateway::secret::Secret::new("whsec-test");
+            s.alerts.balance_floor = 9_970;
+        })
+        .spawn()
+        .await
+        .unwrap();
+    let alpha = app.create_team("alpha").await;
+    app.create_team("beta").await;
+    quotas::set(
+        &app.db,
+        alpha.id,
+        &QuotaValues {
+            rps: 1000.0,
+            burst: 1000,
+            concurrency: 100,
+            weight: 1,
+            budget: Some(100),
+            hard_budget: true,
+            alert_threshold_pct: Some(50),
+        },
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let token = app.team_token("alpha").await;
+    let replica = app.replica().await.unwrap();
+    let body = json!({"prompt": "p", "country": "US"});
+    // 7 credits each: the 8th call takes alpha to 56 of 100; the balance passes 9,970 on
+    // the 5th. Later calls, on either replica, raise nothing new.
+    for i in 0..10 {
+        let url = if i % 2 == 0 {
+            app.url("/v1/monitor/chatgpt")
+        } else {
+            replica.url("/v1/monitor/chatgpt")
+        };
+        let response = app.http.post(url).bearer_auth(&token).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    wait_for(&deliveries, 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let delivered = deliveries.lock().unwrap().clone();
+    assert_eq!(delivered.len(), 2, "each alert is delivered exactly once");
+    let mut kinds = Vec::new();
+    for (signature, body) in &delivered {
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"whsec-test").unwrap();
+        mac.update(body);
+        let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        assert_eq!(signature.as_deref(), Some(expected.as_str()));
+        let payload: Value = serde_json::from_slice(body).unwrap();
+        kinds.push(payload["kind"].as_str().unwrap().to_owned());
+        if payload["kind"] == "team_budget_threshold" {
+            assert_eq!(payload["details"]["team"], "alpha");
+            assert_eq!(payload["details"]["budget"], 100);
+            assert!(payload["details"]["used"].as_i64().unwrap() >= 50);
+        } else {
+            assert!(payload["details"]["creditsRemaining"].as_i64().unwrap() < 9_970);
+        }
+    }
+    kinds.sort();
+    assert_eq!(kinds, ["account_balance_floor", "team_budget_threshold"]);
+
+    let finance = app.finance_token().await;
+    let listed: Value = app
+        .http
+        .get(app.url("/finance/alerts"))
+        .bearer_auth(&finance)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    let own: Value = app
+        .http
+        .get(app.url("/team/alerts"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(own["items"].as_array().unwrap().len(), 1);
+    assert_eq!(own["items"][0]["team"], "alpha");
+    let beta = app.team_token("beta").await;
+    let none: Value = app
+        .http
+        .get(app.url("/team/alerts"))
+        .bearer_auth(&beta)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none["items"].as_array().unwrap().len(), 0);
+
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let counted = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let replica_metrics = app.http.get(replica.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let replica_counted = |name: &str| {
+        replica_metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    for name in [
+        "cloro_gateway_alerts_team_budget_threshold_total",
+        "cloro_gateway_alerts_account_balance_floor_total",
+    ] {
+        assert_eq!(counted(name) + replica_counted(name), 1, "{name}");
+    }
+    assert_eq!(
+        counted("cloro_gateway_alert_webhook_delivered_total")
+            + replica_counted("cloro_gateway_alert_webhook_delivered_total"),
+        2
+    );
+    replica.stop().await;
+    receiver_handle.stop(true).await;
+    app.shutdown().await.unwrap();
+}
