@@ -1,5 +1,6 @@
 //! Postgres side of cloro-gateway: teams, their quotas, issued tokens, the two-phase credit
-//! ledger and the Idempotency-Key store. Owns the SQL migrations at the workspace root.
+//! ledger (with its rollups and finance queries), reconciliation against the upstream balance,
+//! and the Idempotency-Key store. Owns the SQL migrations at the workspace root.
 
 pub mod alerts;
 mod error;
@@ -7,6 +8,7 @@ pub mod idempotency;
 pub mod ledger;
 mod migrations;
 pub mod quotas;
+pub mod reconciliation;
 pub mod teams;
 pub mod tokens;
 pub mod types;

@@ -1,23 +1,34 @@
 //! The two-phase credit ledger: a PENDING entry is made durable before an upstream call is
 //! sent, then settled exactly once (POSTED, VOIDED, or EXPIRED by the sweeper). Both the
-//! inserts and the settlements are group-committed.
+//! inserts and the settlements are group-committed. Finance reads it through keyset listings,
+//! streamed exports and the daily rollups the database keeps as entries settle.
 
 mod balance;
 mod batch_insert;
 mod batching;
 mod entry;
+mod export;
 mod group_commit;
+mod listing;
 mod partitions;
 mod reads;
+mod scope;
 mod settlement;
 mod settlement_writer;
 mod sweeper;
+mod usage;
 
 pub use balance::record_balance;
 pub use entry::{LedgerEntry, NewEntry, Recorded, created_at_of};
+pub use export::export_entries;
 pub use group_commit::{GroupCommitConfig, GroupCommitStats, LedgerWriter, MAX_WAIT_LIMIT};
+pub use listing::{EntryCursor, EntryFilter, MAX_PAGE_SIZE, list_entries};
 pub use partitions::{MAX_MONTHS_AHEAD, ensure_partitions, partition_name};
 pub use reads::{TeamTotals, count_pending, get, team_totals};
+pub use scope::Scope;
 pub use settlement::{Settled, post, void};
 pub use settlement_writer::{SettleRequest, Settlement, SettlementStats, SettlementWriter};
 pub use sweeper::{EXPIRED_FLAG_REASON, Sweeper, SweeperHandle, expire_stale};
+pub use usage::{
+    MAX_USAGE_DAYS, PeriodUsage, UsageDimension, UsageQuery, UsageRow, period_usage, usage,
+};

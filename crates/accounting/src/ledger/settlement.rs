@@ -20,14 +20,15 @@ pub enum Settled {
 /// Settles the entry as POSTED with what the upstream charged (`X-Credits-Charged`).
 ///
 /// If the sweeper already EXPIRED the entry, this returns `AlreadySettled(Expired)`: the entry
-/// keeps the estimate and its flag, for reconciliation; the caller should log it.
+/// keeps the estimate and its flag, and the real charge is recorded in `ledger_late_charges`
+/// (once; in the same transaction as the attempt) for reconciliation.
 pub async fn post<'c>(
     db: impl Acquire<'c, Database = Postgres>,
     id: Uuid,
     charged: Credits,
     upstream_status: i32,
 ) -> Result<Settled, AccountingError> {
-    let mut conn = db.acquire().await?;
+    let mut tx = db.begin().await?;
     let updated = sqlx::query(
         "UPDATE ledger_entries \
          SET status = 'POSTED', charged = $3, upstream_status = $4, settled_at = now() \
@@ -37,10 +38,53 @@ pub async fn post<'c>(
     .bind(created_at_of(id))
     .bind(charged)
     .bind(upstream_status)
-    .execute(&mut *conn)
+    .execute(&mut *tx)
     .await?
     .rows_affected();
-    outcome(&mut conn, id, updated).await
+    if updated == 0 {
+        record_late_charges(&mut tx, &[id], &[charged.get()], &[upstream_status]).await?;
+    }
+    let settled = outcome(&mut tx, id, updated).await?;
+    tx.commit().await?;
+    Ok(settled)
+}
+
+/// Records the real charge of each entry that is already EXPIRED (the sweeper won the race
+/// with its POST) as a late charge. Entries in any other state are skipped, and so is an
+/// entry whose late charge is already recorded (a retry). Returns how many were recorded.
+pub(super) async fn record_late_charges(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    charges: &[i64],
+    upstream_statuses: &[i32],
+) -> Result<u64, sqlx::Error> {
+    let created_ats: Vec<_> = ids.iter().map(|id| created_at_of(*id)).collect();
+    let recorded = sqlx::query(
+        "INSERT INTO ledger_late_charges \
+             (entry_id, entry_created_at, team_id, endpoint, estimate, charged, upstream_status) \
+         SELECT l.id, l.created_at, l.team_id, l.endpoint, l.estimate, late.charged, \
+                late.upstream_status \
+         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::bigint[], $4::int[]) \
+             AS late (id, created_at, charged, upstream_status) \
+         JOIN ledger_entries AS l ON l.id = late.id AND l.created_at = late.created_at \
+         WHERE l.status = 'EXPIRED' \
+         ORDER BY l.id \
+         ON CONFLICT (entry_id) DO NOTHING",
+    )
+    .bind(ids)
+    .bind(created_ats)
+    .bind(charges)
+    .bind(upstream_statuses)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    if recorded > 0 {
+        tracing::warn!(
+            recorded,
+            "upstream charges arrived for entries the sweeper had already expired; recorded as late charges"
+        );
+    }
+    Ok(recorded)
 }
 
 /// Settles the entry as VOIDED (nothing charged): the upstream refused the call, or it was

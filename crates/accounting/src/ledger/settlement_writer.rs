@@ -15,7 +15,7 @@ use super::balance::record_balance;
 use super::batching::gather;
 use super::entry::created_at_of;
 use super::group_commit::{GroupCommitConfig, MAX_WAIT_LIMIT, is_caused_by_a_row};
-use super::settlement::{Settled, outcome, post, void};
+use super::settlement::{Settled, outcome, post, record_late_charges, void};
 use crate::{AccountingError, Credits};
 
 /// How an entry ends.
@@ -168,8 +168,9 @@ async fn commit(pool: &PgPool, batch: Vec<Queued>, counters: &Counters) {
     }
 }
 
-/// One transaction: every guarded UPDATE, then every balance observation. Returns the ids
-/// this batch settled (the others were already final, or are unknown).
+/// One transaction: every guarded UPDATE, the late charges of POSTs that found their entry
+/// already EXPIRED, then every balance observation. Returns the ids this batch settled (the
+/// others were already final, or are unknown).
 async fn settle_together(
     pool: &PgPool,
     requests: &[&SettleRequest],
@@ -228,6 +229,25 @@ async fn settle_together(
     .bind(void_reasons)
     .fetch_all(&mut *tx)
     .await?;
+    let applied: HashSet<Uuid> = applied.into_iter().collect();
+    let mut late_ids = Vec::new();
+    let mut late_charges = Vec::new();
+    let mut late_statuses = Vec::new();
+    for request in requests {
+        if let Settlement::Post {
+            charged,
+            upstream_status,
+        } = &request.settlement
+            && !applied.contains(&request.id)
+        {
+            late_ids.push(request.id);
+            late_charges.push(charged.get());
+            late_statuses.push(*upstream_status);
+        }
+    }
+    if !late_ids.is_empty() {
+        record_late_charges(&mut tx, &late_ids, &late_charges, &late_statuses).await?;
+    }
     if !balances.is_empty() {
         sqlx::query(
             "INSERT INTO account_balance_observations (request_id, credits_remaining) \
@@ -239,7 +259,7 @@ async fn settle_together(
         .await?;
     }
     tx.commit().await?;
-    Ok(applied.into_iter().collect())
+    Ok(applied)
 }
 
 /// An entry the batch did not change: already final (a retry, or the sweeper won) or unknown.
