@@ -99,7 +99,14 @@ async fn threshold_and_balance_alerts_are_raised_once_signed_and_listed() {
         } else {
             replica.url("/v1/monitor/chatgpt")
         };
-        let response = app.http.post(url).bearer_auth(&token).json(&body).send().await.unwrap();
+        let response = app
+            .http
+            .post(url)
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200);
     }
     wait_for(&deliveries, 2).await;
@@ -162,7 +169,15 @@ async fn threshold_and_balance_alerts_are_raised_once_signed_and_listed() {
         .unwrap();
     assert_eq!(none["items"].as_array().unwrap().len(), 0);
 
-    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let counted = |name: &str| {
         metrics
             .lines()
@@ -170,7 +185,15 @@ async fn threshold_and_balance_alerts_are_raised_once_signed_and_listed() {
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    let replica_metrics = app.http.get(replica.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let replica_metrics = app
+        .http
+        .get(replica.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let replica_counted = |name: &str| {
         replica_metrics
             .lines()

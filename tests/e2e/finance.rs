@@ -26,9 +26,15 @@ fn quota(budget: Option<i64>, hard: bool, alert_pct: Option<i16>) -> QuotaValues
 /// Sends `n` monitor calls for the team, `parallel` at a time; returns how many succeeded.
 async fn traffic(app: &TestApp, token: &str, n: usize, parallel: usize) -> usize {
     let bodies = [
-        ("/v1/monitor/chatgpt", json!({"prompt": "p", "country": "US"})),
+        (
+            "/v1/monitor/chatgpt",
+            json!({"prompt": "p", "country": "US"}),
+        ),
         ("/v1/monitor/google", json!({"query": "q", "country": "US"})),
-        ("/v1/monitor/perplexity", json!({"prompt": "p", "country": "US"})),
+        (
+            "/v1/monitor/perplexity",
+            json!({"prompt": "p", "country": "US"}),
+        ),
     ];
     let mut ok = 0;
     let mut sent = 0;
@@ -120,13 +126,14 @@ async fn pages_are_complete_and_unique_while_requests_keep_arriving() {
     let token = app.team_token("alpha").await;
     let finance = app.finance_token().await;
     assert_eq!(traffic(&app, &token, 45, 9).await, 45);
-    let before: HashSet<String> = sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM ledger_entries")
-        .fetch_all(&app.db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|id| id.to_string())
-        .collect();
+    let before: HashSet<String> =
+        sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM ledger_entries")
+            .fetch_all(&app.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect();
 
     // Page through with small pages while more requests are booked.
     let more = traffic(&app, &token, 30, 3);
@@ -156,7 +163,14 @@ async fn pages_are_complete_and_unique_while_requests_keep_arriving() {
     sorted.sort();
     assert_eq!(keys, sorted);
     let entry = &items[0];
-    for field in ["estimate", "charged", "status", "createdAt", "settledAt", "endpoint"] {
+    for field in [
+        "estimate",
+        "charged",
+        "status",
+        "createdAt",
+        "settledAt",
+        "endpoint",
+    ] {
         assert!(!entry[field].is_null(), "{field} missing in {entry}");
     }
     app.shutdown().await.unwrap();
@@ -176,7 +190,10 @@ async fn a_team_reads_only_its_own_ledger() {
     assert_eq!(own.len(), 6);
     assert!(own.iter().all(|e| e["team"] == "alpha"));
     let (status, body) = get(&app, "/team/entries?team=beta", &alpha).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("FORBIDDEN")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("FORBIDDEN"))
+    );
     let (status, _) = get(&app, "/team/export/entries.csv?team=beta", &alpha).await;
     assert_eq!(status, 403);
     let (_, usage) = get(&app, "/team/usage?groupBy=team", &beta).await;
@@ -249,12 +266,20 @@ async fn usage_and_csv_exports_add_up_to_the_ledger_and_the_simulator() {
         .map(|r| r["charged"].as_i64().unwrap())
         .sum();
     assert_eq!(alpha_charged, ledger_charged(&app, Some("alpha")).await);
-    assert!(usage["totals"]["voided"].as_i64().unwrap() > 0, "faults void entries");
+    assert!(
+        usage["totals"]["voided"].as_i64().unwrap() > 0,
+        "faults void entries"
+    );
 
     let (_, monthly) = get(&app, "/finance/usage?groupBy=month", &finance).await;
     assert_eq!(monthly["rows"].as_array().unwrap().len(), 1);
     assert_eq!(monthly["rows"][0]["charged"].as_i64().unwrap(), total);
-    let (_, chatgpt) = get(&app, "/finance/usage?groupBy=team&endpoint=chatgpt", &finance).await;
+    let (_, chatgpt) = get(
+        &app,
+        "/finance/usage?groupBy=team&endpoint=chatgpt",
+        &finance,
+    )
+    .await;
     assert!(chatgpt["totals"]["charged"].as_i64().unwrap() < total);
 
     let (status, csv) = get_text(&app, "/finance/export/entries.csv", &finance).await;
@@ -277,7 +302,13 @@ async fn usage_and_csv_exports_add_up_to_the_ledger_and_the_simulator() {
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let charged_at = header.iter().position(|h| *h == "charged").unwrap();
     let csv_total: i64 = lines
-        .map(|l| l.split(',').nth(charged_at).unwrap().parse::<i64>().unwrap())
+        .map(|l| {
+            l.split(',')
+                .nth(charged_at)
+                .unwrap()
+                .parse::<i64>()
+                .unwrap()
+        })
         .sum();
     assert_eq!(csv_total, total);
     app.shutdown().await.unwrap();
@@ -307,7 +338,10 @@ async fn positions_show_budget_charged_held_and_left() {
     assert_eq!(a["held"], 0);
     assert_eq!(a["left"].as_i64().unwrap(), 500 - charged);
     let b = positions.iter().find(|p| p["team"] == "beta").unwrap();
-    assert_eq!((b["charged"].as_i64(), b["budget"].is_null()), (Some(0), true));
+    assert_eq!(
+        (b["charged"].as_i64(), b["budget"].is_null()),
+        (Some(0), true)
+    );
 
     let (_, own) = get(&app, "/team/position", &token).await;
     assert_eq!(own["left"].as_i64().unwrap(), 500 - charged);
@@ -388,7 +422,10 @@ async fn bad_filters_are_answered_with_400s_naming_the_parameter() {
         ("/finance/usage?from=2026-13-01", None),
         ("/finance/export/entries.csv?status=nope", Some("status")),
         ("/finance/export/usage.csv?groupBy=hour", Some("groupBy")),
-        ("/finance/reconciliation?from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z", Some("to")),
+        (
+            "/finance/reconciliation?from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z",
+            Some("to"),
+        ),
         ("/finance/alerts?kind=fire", Some("kind")),
     ];
     for (path, field) in cases {
@@ -396,7 +433,10 @@ async fn bad_filters_are_answered_with_400s_naming_the_parameter() {
         assert_eq!(status, 400, "{path}: {body}");
         assert_eq!(body["error"]["code"], "VALIDATION_ERROR", "{path}");
         if let Some(field) = field {
-            assert_eq!(body["error"]["details"][0]["field"], field, "{path}: {body}");
+            assert_eq!(
+                body["error"]["details"][0]["field"], field,
+                "{path}: {body}"
+            );
         }
     }
     app.shutdown().await.unwrap();

@@ -77,13 +77,19 @@ async fn every_admin_finance_and_team_route_admits_only_its_roles() {
                         "{method} {path} refused a {role} token: {status} {body}"
                     );
                 } else {
-                    assert_eq!(status, 403, "{method} {path} let a {role} token through: {body}");
+                    assert_eq!(
+                        status, 403,
+                        "{method} {path} let a {role} token through: {body}"
+                    );
                     assert_eq!(body["error"]["code"], "FORBIDDEN");
                 }
             }
             checked += 1;
         }
     }
-    assert!(checked >= 13, "only {checked} routes found in the OpenAPI document");
+    assert!(
+        checked >= 13,
+        "only {checked} routes found in the OpenAPI document"
+    );
     app.shutdown().await.unwrap();
 }

@@ -74,11 +74,7 @@ impl Alerter {
         self.raise(NewAlert {
             kind: AlertKind::TeamBudgetThreshold,
             team_id: Some(team.id),
-            dedupe_key: format!(
-                "team_budget_threshold:{}:{}",
-                team.id.as_uuid(),
-                period.id
-            ),
+            dedupe_key: format!("team_budget_threshold:{}:{}", team.id.as_uuid(), period.id),
             details: json!({
                 "team": team.slug.as_str(),
                 "period": period.id,

@@ -94,7 +94,12 @@ impl Webhook {
                     return;
                 }
                 Ok(response) => {
-                    tracing::warn!(attempt, status = response.status().as_u16(), alert = alert.id, "alert webhook refused the delivery");
+                    tracing::warn!(
+                        attempt,
+                        status = response.status().as_u16(),
+                        alert = alert.id,
+                        "alert webhook refused the delivery"
+                    );
                 }
                 Err(err) => {
                     tracing::warn!(attempt, error = %err, alert = alert.id, "alert webhook unreachable");
@@ -106,10 +111,7 @@ impl Webhook {
             }
         }
         self.failed.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(
-            alert = alert.id,
-            "alert webhook delivery failed for good"
-        );
+        tracing::error!(alert = alert.id, "alert webhook delivery failed for good");
     }
 }
 
@@ -121,7 +123,10 @@ pub fn sign(secret: &Secret, body: &[u8]) -> Option<String> {
     }
     let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).ok()?;
     mac.update(body);
-    Some(format!("sha256={}", hex::encode(mac.finalize().into_bytes())))
+    Some(format!(
+        "sha256={}",
+        hex::encode(mac.finalize().into_bytes())
+    ))
 }
 
 #[cfg(test)]

@@ -6,10 +6,10 @@
 
 use crate::auth::Principal;
 use crate::error::ApiError;
+use actix_web::Error;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::Error;
 
 /// The role check a path prefix calls for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,14 +53,20 @@ pub async fn enforce(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let Some(needed) = RouteRole::of(req.path()) else {
-        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
     };
     let allowed = match req.extract::<Principal>().await {
         Ok(principal) => needed.check(&principal),
         Err(refused) => Err(refused),
     };
     match allowed {
-        Ok(()) => next.call(req).await.map(ServiceResponse::map_into_left_body),
+        Ok(()) => next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body),
         Err(refused) => Ok(req.error_response(refused).map_into_right_body()),
     }
 }

@@ -37,9 +37,7 @@ pub async fn run(settings: &Settings, args: UsageArgs) -> anyhow::Result<()> {
         endpoint: None,
     };
     let period = crate::period::current(settings.limits.budget_period, chrono::Utc::now());
-    let (from, to) = params
-        .window(&period)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (from, to) = params.window(&period).map_err(|e| anyhow::anyhow!("{e}"))?;
     let group_by = params.dimensions().map_err(|e| anyhow::anyhow!("{e}"))?;
     let teams = TeamNames::load(&db).await?;
     let team = crate::finance::filters::team_id(&teams, params.team.as_deref())
@@ -88,7 +86,11 @@ fn render(group_by: &[UsageDimension], rows: &[UsageRowView], totals: &UsageRowV
             .enumerate()
             .map(|(i, d)| {
                 if let Some(label) = label {
-                    return if i == 0 { label.to_owned() } else { String::new() };
+                    return if i == 0 {
+                        label.to_owned()
+                    } else {
+                        String::new()
+                    };
                 }
                 match d {
                     UsageDimension::Team => row.team.clone().unwrap_or_default(),

@@ -124,15 +124,10 @@ async fn list(proxy: &Proxy, scope: Scope, params: &AlertParams) -> Result<HttpR
         Scope::All => None,
         Scope::Team(id) => Some(id),
     };
-    let mut alerts = accounting::alerts::list(
-        &proxy.db,
-        scope_team,
-        &filter,
-        before,
-        i64::from(limit) + 1,
-    )
-    .await
-    .map_err(ApiError::internal)?;
+    let mut alerts =
+        accounting::alerts::list(&proxy.db, scope_team, &filter, before, i64::from(limit) + 1)
+            .await
+            .map_err(ApiError::internal)?;
     let more = alerts.len() > limit as usize;
     alerts.truncate(limit as usize);
     let next_cursor = more

@@ -67,26 +67,18 @@ async fn list(proxy: &Proxy, scope: Scope, query: &EntryQuery) -> Result<HttpRes
         .map_err(ApiError::internal)?;
     let filter = query.filter(&teams)?;
     // One row more than asked says whether another page follows.
-    let mut entries = accounting::ledger::list_entries(
-        &proxy.db,
-        scope,
-        &filter,
-        after,
-        i64::from(limit) + 1,
-    )
-    .await
-    .map_err(ApiError::internal)?;
+    let mut entries =
+        accounting::ledger::list_entries(&proxy.db, scope, &filter, after, i64::from(limit) + 1)
+            .await
+            .map_err(ApiError::internal)?;
     let more = entries.len() > limit as usize;
     entries.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| entries.last())
-        .flatten()
-        .map(|last| {
-            encode_cursor(&EntryCursor {
-                created_at: last.created_at,
-                id: last.id,
-            })
-        });
+    let next_cursor = more.then(|| entries.last()).flatten().map(|last| {
+        encode_cursor(&EntryCursor {
+            created_at: last.created_at,
+            id: last.id,
+        })
+    });
     Ok(HttpResponse::Ok().json(EntryPage {
         items: entries
             .into_iter()

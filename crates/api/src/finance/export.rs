@@ -86,8 +86,10 @@ async fn entries_csv(
                 Err(actix_web::error::ErrorInternalServerError("export failed"))
             }
         });
-    let body = stream::once(async { Ok::<_, actix_web::Error>(Bytes::from_static(ENTRY_HEADER.as_bytes())) })
-        .chain(rows);
+    let body = stream::once(async {
+        Ok::<_, actix_web::Error>(Bytes::from_static(ENTRY_HEADER.as_bytes()))
+    })
+    .chain(rows);
     Ok(csv_response("entries.csv").streaming(body))
 }
 

@@ -184,7 +184,9 @@ mod tests {
             Some("/v1/monitor/google/news")
         );
         assert_eq!(
-            endpoint_path(Some("/v1/monitor/chatgpt")).unwrap().as_deref(),
+            endpoint_path(Some("/v1/monitor/chatgpt"))
+                .unwrap()
+                .as_deref(),
             Some("/v1/monitor/chatgpt")
         );
         assert!(endpoint_path(Some("bing")).is_err());

@@ -86,7 +86,10 @@ pub async fn report(
     Ok(UsageReport {
         from,
         to,
-        group_by: group_by.iter().map(|d| dimension_name(*d).to_owned()).collect(),
+        group_by: group_by
+            .iter()
+            .map(|d| dimension_name(*d).to_owned())
+            .collect(),
         rows,
         totals,
     })

@@ -10,11 +10,11 @@ mod settle;
 pub mod upstream;
 
 use crate::admission::{Admitted, Admitter, LimitHeaders};
-use crate::period::Period;
 use crate::alerts::{Alerter, BudgetPosition};
 use crate::auth::TeamRef;
 use crate::config::Settings;
 use crate::error::{ApiError, ErrorCode};
+use crate::period::Period;
 use crate::pricing::{Endpoint, PriceTable};
 use crate::telemetry::RequestId;
 use accounting::idempotency::StoredResponse;
@@ -190,9 +190,11 @@ async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiE
 /// Raises the team's alert when this admission took its usage to the alert threshold.
 fn check_threshold(proxy: &Arc<Proxy>, team: &TeamRef, period: &Period, admitted: &Admitted) {
     let quota = proxy.admission.quota_of(team.id);
-    if let (Some(budget), Some(left), Some(threshold_pct)) =
-        (quota.budget, admitted.budget_left, quota.alert_threshold_pct)
-    {
+    if let (Some(budget), Some(left), Some(threshold_pct)) = (
+        quota.budget,
+        admitted.budget_left,
+        quota.alert_threshold_pct,
+    ) {
         proxy.alerts.check_team(BudgetPosition {
             team,
             period,
