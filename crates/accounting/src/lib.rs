@@ -1,6 +1,9 @@
-//! Postgres side of cloro-gateway: teams, their quotas, issued tokens, the two-phase credit
-//! ledger and the Idempotency-Key store. Owns the SQL migrations at the workspace root.
+//! Postgres side of cloro-gateway: teams, their quotas, issued tokens, account settings, the
+//! audit log, the two-phase credit ledger and the Idempotency-Key store. Owns the SQL migrations at the workspace root.
 
+pub mod account_settings;
+pub mod audit;
+pub mod directory_channel;
 mod error;
 pub mod idempotency;
 pub mod ledger;
