@@ -2,8 +2,9 @@
 
 mod admin;
 mod dev;
+mod table;
 
-pub use admin::{TeamCommand, TokenCommand, mint_for};
+pub use admin::{QuotaCommand, TeamCommand, TokenCommand, mint_for};
 
 use crate::config::{DEFAULT_CONFIG, Settings};
 use crate::{Application, connections, openapi, telemetry};
@@ -53,10 +54,13 @@ pub enum Command {
     },
     /// Print the built-in default configuration, with comments.
     Config,
-    /// Create, suspend and resume teams.
+    /// Create, list, show, suspend and resume teams.
     #[command(subcommand)]
     Team(TeamCommand),
-    /// Mint and revoke tokens.
+    /// Show, set and clear a team's quota.
+    #[command(subcommand)]
+    Quota(QuotaCommand),
+    /// Mint, list and revoke tokens.
     #[command(subcommand)]
     Token(TokenCommand),
 }
@@ -92,6 +96,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = load(&cli.config, None)?;
             telemetry::init(&quiet(settings.log.clone()));
             admin::team(&settings, command).await
+        }
+        Command::Quota(command) => {
+            let settings = load(&cli.config, None)?;
+            telemetry::init(&quiet(settings.log.clone()));
+            admin::quota(&settings, command).await
         }
         Command::Token(command) => {
             let settings = load(&cli.config, None)?;
