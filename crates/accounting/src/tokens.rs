@@ -121,7 +121,10 @@ macro_rules! token_columns {
 }
 
 /// One recorded token by jti.
-pub async fn get(db: impl PgExecutor<'_>, jti: Uuid) -> Result<Option<TokenRecord>, AccountingError> {
+pub async fn get(
+    db: impl PgExecutor<'_>,
+    jti: Uuid,
+) -> Result<Option<TokenRecord>, AccountingError> {
     let token = sqlx::query_as::<_, TokenRecord>(concat!(
         "SELECT ",
         token_columns!(),

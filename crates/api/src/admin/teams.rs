@@ -117,9 +117,7 @@ pub async fn get_team(
     slug: web::Path<String>,
 ) -> Result<HttpResponse> {
     principal.require_admin()?;
-    let team = act::find(&state.db, &slug)
-        .await
-        .map_err(ApiError::from)?;
+    let team = act::find(&state.db, &slug).await.map_err(ApiError::from)?;
     Ok(HttpResponse::Ok().json(TeamView::from(&team)))
 }
 

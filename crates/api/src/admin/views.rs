@@ -73,7 +73,12 @@ pub struct QuotaView {
 
 impl QuotaView {
     pub fn of_team(slug: &str, quota: &TeamQuota) -> Self {
-        Self::new(slug, &quota.values, QuotaSource::Team, Some(quota.updated_at))
+        Self::new(
+            slug,
+            &quota.values,
+            QuotaSource::Team,
+            Some(quota.updated_at),
+        )
     }
 
     pub fn default_for(slug: &str, values: &QuotaValues) -> Self {

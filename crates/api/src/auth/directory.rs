@@ -13,8 +13,8 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
-use tokio::sync::Notify;
 use std::time::Duration;
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 /// A team as the request path needs it.

@@ -89,10 +89,7 @@ pub async fn handle_sync(
     let idempotency_key = idempotency::parse(idempotency_header)?;
     let body = body::read_limited(payload, proxy.max_body_bytes).await?;
     let json = body::parse_json(&body)?;
-    let estimate = proxy
-        .account
-        .price_table()
-        .estimate_sync(endpoint, &json)?;
+    let estimate = proxy.account.price_table().estimate_sync(endpoint, &json)?;
     let entry_id = ledger_id(&request_id);
     let call = SyncCall {
         endpoint,

@@ -31,7 +31,10 @@ impl LimitsInput {
             })
         };
         if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
-            problem("concurrency", format!("must be from 1 to {MAX_CONCURRENCY}"));
+            problem(
+                "concurrency",
+                format!("must be from 1 to {MAX_CONCURRENCY}"),
+            );
         }
         if !(self.rps_per_endpoint.is_finite()
             && self.rps_per_endpoint > 0.0

@@ -73,7 +73,11 @@ impl QuotaInput {
 }
 
 /// The team's quota in force: its own, or `default` marked as such.
-pub async fn show(db: &PgPool, slug: &str, default: &QuotaValues) -> Result<QuotaView, ActionError> {
+pub async fn show(
+    db: &PgPool,
+    slug: &str,
+    default: &QuotaValues,
+) -> Result<QuotaView, ActionError> {
     let team = super::teams::find(db, slug).await?;
     Ok(match accounting::quotas::get(db, team.id).await? {
         Some(quota) => QuotaView::of_team(team.slug.as_str(), &quota),
@@ -177,8 +181,20 @@ mod tests {
         let values = input().to_values().unwrap();
         assert_eq!(values.weight, 1);
         assert!(values.hard_budget);
-        assert_eq!(field_of(QuotaInput { burst: 1 << 40, ..input() }), "burst");
-        assert_eq!(field_of(QuotaInput { rps: -1.0, ..input() }), "rps");
+        assert_eq!(
+            field_of(QuotaInput {
+                burst: 1 << 40,
+                ..input()
+            }),
+            "burst"
+        );
+        assert_eq!(
+            field_of(QuotaInput {
+                rps: -1.0,
+                ..input()
+            }),
+            "rps"
+        );
         assert_eq!(
             field_of(QuotaInput {
                 alert_threshold_pct: Some(101),

@@ -106,7 +106,9 @@ pub async fn mint(
     .await?;
     let record = accounting::tokens::get(&mut *tx, minted.jti)
         .await?
-        .ok_or_else(|| ActionError::Internal(anyhow::anyhow!("the minted token is not recorded")))?;
+        .ok_or_else(|| {
+            ActionError::Internal(anyhow::anyhow!("the minted token is not recorded"))
+        })?;
     let jti = minted.jti.to_string();
     audit(
         &mut tx,
