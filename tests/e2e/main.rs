@@ -3,6 +3,7 @@
 // Test code: a failed step should stop the test loudly, helpers included.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin;
 mod alerts;
 mod auth;
 mod exactness;

@@ -1,8 +1,12 @@
-//! Postgres side of cloro-gateway: teams, their quotas, issued tokens, the two-phase credit
-//! ledger (with its rollups and finance queries), reconciliation against the upstream balance,
-//! and the Idempotency-Key store. Owns the SQL migrations at the workspace root.
+//! Postgres side of cloro-gateway: teams, their quotas, issued tokens, account settings, the
+//! audit log, alerts, the two-phase credit ledger (with its rollups and finance queries),
+//! reconciliation against the upstream balance, and the Idempotency-Key store. Owns the SQL
+//! migrations at the workspace root.
 
+pub mod account_settings;
 pub mod alerts;
+pub mod audit;
+pub mod directory_channel;
 mod error;
 pub mod idempotency;
 pub mod ledger;

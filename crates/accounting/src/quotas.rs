@@ -114,6 +114,22 @@ pub async fn get(
     Ok(quota)
 }
 
+/// Removes the team's own quota (the configured default applies again); returns what was
+/// removed, `None` if the team had none.
+pub async fn clear(
+    db: impl PgExecutor<'_>,
+    team_id: TeamId,
+) -> Result<Option<TeamQuota>, AccountingError> {
+    let quota = sqlx::query_as::<_, TeamQuota>(concat!(
+        "DELETE FROM team_quotas WHERE team_id = $1 RETURNING ",
+        quota_columns!()
+    ))
+    .bind(team_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(quota)
+}
+
 /// Every quota that was set (teams without one use the configured defaults).
 pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<TeamQuota>, AccountingError> {
     let quotas =

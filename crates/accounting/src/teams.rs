@@ -15,7 +15,24 @@ pub struct Team {
     pub created_at: DateTime<Utc>,
 }
 
-const MAX_NAME_CHARS: usize = 200;
+/// The longest display name, as the `teams_name_length` constraint allows.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// A display name trimmed, or why it is refused (empty, too long, control characters).
+pub fn check_name(name: &str) -> Result<&str, AccountingError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(AccountingError::Invalid(format!(
+            "team name must be 1 to {MAX_NAME_CHARS} characters"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(AccountingError::Invalid(
+            "team name must not contain control characters".into(),
+        ));
+    }
+    Ok(name)
+}
 
 /// Creates an active team. A slug already in use gives [`AccountingError::DuplicateSlug`].
 pub async fn create(
@@ -23,12 +40,7 @@ pub async fn create(
     slug: &TeamSlug,
     name: &str,
 ) -> Result<Team, AccountingError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-        return Err(AccountingError::Invalid(format!(
-            "team name must be 1 to {MAX_NAME_CHARS} characters"
-        )));
-    }
+    let name = check_name(name)?;
     sqlx::query_as::<_, Team>(
         "INSERT INTO teams (id, slug, name, status) VALUES ($1, $2, $3, 'active') \
          RETURNING id, slug, name, status, created_at",
@@ -52,6 +64,21 @@ pub async fn by_slug(
 ) -> Result<Option<Team>, AccountingError> {
     let team = sqlx::query_as::<_, Team>(
         "SELECT id, slug, name, status, created_at FROM teams WHERE slug = $1",
+    )
+    .bind(slug)
+    .fetch_optional(db)
+    .await?;
+    Ok(team)
+}
+
+/// The team by slug, its row locked until the transaction ends (so a change and the audit
+/// of what it replaced cannot interleave with another change).
+pub async fn lock_by_slug(
+    db: impl PgExecutor<'_>,
+    slug: &TeamSlug,
+) -> Result<Option<Team>, AccountingError> {
+    let team = sqlx::query_as::<_, Team>(
+        "SELECT id, slug, name, status, created_at FROM teams WHERE slug = $1 FOR UPDATE",
     )
     .bind(slug)
     .fetch_optional(db)
@@ -84,6 +111,42 @@ pub async fn set_status(
     .fetch_optional(db)
     .await?;
     Ok(team)
+}
+
+/// Renames and/or suspends or resumes a team (`None` leaves a field as it is); `None` if no
+/// team has this slug.
+pub async fn update(
+    db: impl PgExecutor<'_>,
+    slug: &TeamSlug,
+    name: Option<&str>,
+    status: Option<TeamStatus>,
+) -> Result<Option<Team>, AccountingError> {
+    let name = name.map(check_name).transpose()?;
+    let team = sqlx::query_as::<_, Team>(
+        "UPDATE teams SET name = COALESCE($2, name), status = COALESCE($3, status) \
+         WHERE slug = $1 RETURNING id, slug, name, status, created_at",
+    )
+    .bind(slug)
+    .bind(name)
+    .bind(status)
+    .fetch_optional(db)
+    .await?;
+    Ok(team)
+}
+
+/// The teams with `status` (every team when `None`), ordered by slug.
+pub async fn list_with_status(
+    db: impl PgExecutor<'_>,
+    status: Option<TeamStatus>,
+) -> Result<Vec<Team>, AccountingError> {
+    let teams = sqlx::query_as::<_, Team>(
+        "SELECT id, slug, name, status, created_at FROM teams \
+         WHERE $1::text IS NULL OR status = $1 ORDER BY slug",
+    )
+    .bind(status)
+    .fetch_all(db)
+    .await?;
+    Ok(teams)
 }
 
 /// Every team, ordered by slug.

@@ -46,6 +46,7 @@ error_codes! {
     InsufficientCredits => (StatusCode::FORBIDDEN, "INSUFFICIENT_CREDITS"),
     ResourceNotFound => (StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND"),
     ResourceAlreadyExists => (StatusCode::CONFLICT, "RESOURCE_ALREADY_EXISTS"),
+    TokenAlreadyRevoked => (StatusCode::CONFLICT, "TOKEN_ALREADY_REVOKED"),
     IdempotencyKeyInUse => (StatusCode::CONFLICT, "IDEMPOTENCY_KEY_IN_USE"),
     IdempotencyKeyReused => (StatusCode::CONFLICT, "IDEMPOTENCY_KEY_REUSED"),
     PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),

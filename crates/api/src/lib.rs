@@ -1,6 +1,7 @@
 //! cloro-gateway: a drop-in cloro API that lets many teams share one cloro account.
 //! The binary's subcommands live in `cli`; everything a test needs is public here.
 
+pub mod account;
 pub mod admin;
 pub mod admission;
 pub mod alerts;

@@ -1,6 +1,7 @@
 //! Building the application: connections, migrations, the listener and the HTTP server.
 //! `main` and the tests both start the gateway through [`Application::build`].
 
+use crate::account::AccountState;
 use crate::admission::Admitter;
 use crate::auth::route_roles;
 use crate::auth::{Authenticator, Directory};
@@ -46,24 +47,27 @@ impl Application {
             &settings.limits,
         )?);
         maintenance::start_partition_upkeep(db.clone()).await?;
+        let account = AccountState::new(&settings);
         let directory = Directory::start(
             db.clone(),
             Duration::from_millis(settings.auth.directory_refresh_ms),
+            account.clone(),
         )
         .await?;
         let authenticator = Authenticator::build(&settings.auth, directory.clone()).await?;
         let admission = Admitter::new(
             limiter.clone(),
-            directory,
+            directory.clone(),
             db.clone(),
             settings.limits.clone(),
+            account.clone(),
         );
         let sweeper = Sweeper::spawn(
             db.clone(),
             Duration::from_secs(settings.ledger.sweep_every_secs),
             Duration::from_secs(settings.ledger.pending_deadline_secs),
         );
-        let proxy = Proxy::new(&settings, db.clone(), admission)?;
+        let proxy = Proxy::new(&settings, db.clone(), admission, account.clone())?;
         let listener = TcpListener::bind(&settings.server.listen)
             .with_context(|| format!("binding {}", settings.server.listen))?;
         let port = listener.local_addr()?.port();
@@ -72,6 +76,8 @@ impl Application {
             settings: Arc::new(settings),
             db,
             limiter,
+            directory,
+            account,
         };
         let server = serve(
             state,

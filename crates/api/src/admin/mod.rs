@@ -1,6 +1,46 @@
 //! The admin API (role `admin`): teams, quotas, tokens, account settings and the audit log.
+//! Handlers check the role first, then run the change through [`actions`] (shared with the
+//! CLI: one implementation, audited in the change's transaction), then refresh this
+//! replica's directory before answering; the other replicas refresh on the NOTIFY.
+//!
+//! Bodies, queries and paths are taken as `Result`s so the role check comes before their
+//! validation: a non-admin always gets 403, whatever it sends.
 
+pub mod account;
+pub mod actions;
+pub mod audit;
+pub mod quotas;
+pub mod teams;
+pub mod tokens;
+pub mod views;
+
+use crate::state::AppState;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 /// Mounts every admin route.
-pub fn configure(_cfg: &mut ServiceConfig) {}
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(teams::create_team)
+        .service(teams::list_teams)
+        .service(teams::get_team)
+        .service(teams::update_team)
+        .service(quotas::get_quota)
+        .service(quotas::put_quota)
+        .service(quotas::delete_quota)
+        .service(account::get_account)
+        .service(account::put_limits)
+        .service(account::delete_limits)
+        .service(account::put_pricing)
+        .service(account::delete_pricing)
+        .service(tokens::mint_token)
+        .service(tokens::list_tokens)
+        .service(tokens::revoke_token)
+        .service(audit::list_audit);
+}
+
+/// Applies a committed change on this replica before answering. A failure is only logged:
+/// the change is committed, and the pushed or periodic refresh will apply it.
+pub async fn apply_locally(state: &AppState) {
+    if let Err(err) = state.directory.refresh().await {
+        tracing::warn!(error = %format!("{err:#}"), "directory refresh after an admin change failed");
+    }
+}

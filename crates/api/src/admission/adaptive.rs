@@ -3,12 +3,14 @@
 //! can refuse for concurrency even when the gateway's own count is under the configured
 //! limit. Each such 429 lowers the limit by a quarter (at most once a second, never below
 //! one); every `recover_every` without one gives a slot back, up to the configured limit.
+//! The configured limit itself can change at run time (an admin's account override): the
+//! limit then starts again from the new value.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub struct AdaptiveLimit {
-    configured: u32,
+    configured: AtomicU32,
     current: AtomicU32,
     /// Milliseconds since `epoch` of the last decrease or recovery step.
     last_change_ms: AtomicU64,
@@ -22,7 +24,7 @@ const DECREASE_SPACING: Duration = Duration::from_secs(1);
 impl AdaptiveLimit {
     pub fn new(configured: u32, recover_every: Duration) -> Self {
         Self {
-            configured: configured.max(1),
+            configured: AtomicU32::new(configured.max(1)),
             current: AtomicU32::new(configured.max(1)),
             last_change_ms: AtomicU64::new(0),
             recover_every,
@@ -34,10 +36,20 @@ impl AdaptiveLimit {
         self.epoch.elapsed().as_millis() as u64
     }
 
+    /// Makes `configured` the limit to adapt below; a change starts again from it.
+    pub fn rebase(&self, configured: u32) {
+        let configured = configured.max(1);
+        if self.configured.swap(configured, Ordering::Relaxed) != configured {
+            self.current.store(configured, Ordering::Relaxed);
+            tracing::info!(limit = configured, "account concurrency limit set");
+        }
+    }
+
     /// The limit to admit against now, recovering one step if one is due.
     pub fn current(&self) -> u32 {
+        let configured = self.configured.load(Ordering::Relaxed);
         let current = self.current.load(Ordering::Relaxed);
-        if current >= self.configured {
+        if current >= configured {
             return current;
         }
         let now = self.now_ms();
@@ -48,7 +60,7 @@ impl AdaptiveLimit {
                 .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
         {
-            let raised = (current + 1).min(self.configured);
+            let raised = (current + 1).min(configured);
             self.current.store(raised, Ordering::Relaxed);
             tracing::info!(limit = raised, "account concurrency limit recovering");
             return raised;
@@ -61,7 +73,7 @@ impl AdaptiveLimit {
         let now = self.now_ms();
         let last = self.last_change_ms.load(Ordering::Relaxed);
         let current = self.current.load(Ordering::Relaxed);
-        let recently_lowered = current < self.configured
+        let recently_lowered = current < self.configured.load(Ordering::Relaxed)
             && now.saturating_sub(last) < DECREASE_SPACING.as_millis() as u64;
         if recently_lowered
             || self
@@ -108,5 +120,18 @@ mod tests {
         assert_eq!(limit.current(), 4);
         std::thread::sleep(Duration::from_millis(30));
         assert_eq!(limit.current(), 4, "never above the configured limit");
+    }
+
+    #[test]
+    fn a_new_configured_limit_applies_at_once() {
+        let limit = AdaptiveLimit::new(10, Duration::from_secs(3600));
+        limit.on_concurrency_429();
+        assert_eq!(limit.current(), 7);
+        limit.rebase(10);
+        assert_eq!(limit.current(), 7, "the same base keeps the adapted limit");
+        limit.rebase(2);
+        assert_eq!(limit.current(), 2);
+        limit.rebase(20);
+        assert_eq!(limit.current(), 20);
     }
 }

@@ -12,6 +12,7 @@ pub use adaptive::AdaptiveLimit;
 
 pub use headers::{LimitHeaders, limit_headers};
 
+use crate::account::AccountState;
 use crate::auth::Directory;
 use crate::config::{FailurePolicy, LimitSettings};
 use crate::error::{ApiError, ErrorCode};
@@ -68,6 +69,8 @@ pub struct Admitter {
     directory: Arc<Directory>,
     db: PgPool,
     settings: LimitSettings,
+    /// The account's limits in force (configured, or an admin's override).
+    account: Arc<AccountState>,
     account_limit: AdaptiveLimit,
     /// Calls cloro refused for concurrency after the gateway admitted them.
     upstream_concurrency_429s: AtomicU64,
@@ -83,9 +86,10 @@ impl Admitter {
         directory: Arc<Directory>,
         db: PgPool,
         settings: LimitSettings,
+        account: Arc<AccountState>,
     ) -> Self {
         let account_limit = AdaptiveLimit::new(
-            settings.account_concurrency,
+            account.current().limits.concurrency,
             Duration::from_secs(settings.adaptive_recover_secs),
         );
         Self {
@@ -93,6 +97,7 @@ impl Admitter {
             directory,
             db,
             settings,
+            account,
             account_limit,
             upstream_concurrency_429s: AtomicU64::new(0),
             soft_budget_overruns: AtomicU64::new(0),
@@ -126,6 +131,8 @@ impl Admitter {
         period: &Period,
     ) -> Result<Admitted, ApiError> {
         let quota = self.quota_of(team);
+        let account = self.account.current().limits;
+        self.account_limit.rebase(account.concurrency);
         let budget_period = budget_period(period);
         if quota.budget.is_some() {
             self.seed_from_ledger(team, &budget_period, period).await;
@@ -143,8 +150,8 @@ impl Admitter {
                 hard_budget: quota.hard_budget,
             },
             account: AccountLimits {
-                rps_per_endpoint: self.settings.account_rps_per_endpoint,
-                burst: self.settings.account_burst,
+                rps_per_endpoint: account.rps_per_endpoint,
+                burst: account.burst,
                 concurrency: self.account_limit.current(),
             },
             takes_account_slot: endpoint.takes_concurrency_slot(),
@@ -176,6 +183,8 @@ impl Admitter {
 
     /// Counters for `/metrics`.
     pub fn stats(&self) -> AdmissionStats {
+        self.account_limit
+            .rebase(self.account.current().limits.concurrency);
         AdmissionStats {
             account_limit: self.account_limit.current(),
             upstream_concurrency_429s: self.upstream_concurrency_429s.load(Ordering::Relaxed),

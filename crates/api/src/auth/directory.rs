@@ -1,9 +1,12 @@
-//! Who exists, who is refused and what each team may use, kept in memory and re-read from
-//! Postgres every `directory_refresh_ms`: teams (with their status), their quotas and
-//! revoked token ids. A suspension or
-//! revocation made on any replica is therefore enforced on every replica within about a
-//! second, without a database round trip on each request.
+//! Who exists, who is refused and what each team may use, kept in memory: teams (with their
+//! status), their quotas, revoked token ids and the account's setting overrides. Re-read
+//! from Postgres at once when an admin change is announced on the directory channel (see
+//! `directory_push`), and every `directory_refresh_ms` in case a notification was missed. A
+//! suspension, quota change or revocation made on any replica is therefore enforced on every
+//! replica within milliseconds, without a database round trip on each request.
 
+use crate::account::AccountState;
+use crate::auth::directory_push;
 use accounting::quotas::QuotaValues;
 use accounting::{TeamId, TeamSlug, TeamStatus};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
@@ -11,6 +14,7 @@ use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 /// A team as the request path needs it.
@@ -29,7 +33,10 @@ pub struct Directory {
     teams: RwLock<HashMap<String, TeamEntry>>,
     quotas: RwLock<HashMap<TeamId, QuotaValues>>,
     revoked: RwLock<HashSet<Uuid>>,
+    /// The revocation cursor; held for a whole refresh so refreshes never interleave (an
+    /// older snapshot can then never overwrite a newer one).
     revocation_cursor: tokio::sync::Mutex<DateTime<Utc>>,
+    account: Arc<AccountState>,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -42,23 +49,34 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 }
 
 impl Directory {
-    /// Loads everything once, then keeps refreshing in the background.
-    pub async fn start(db: PgPool, every: Duration) -> anyhow::Result<Arc<Self>> {
+    /// Loads everything once, then keeps refreshing in the background: on every
+    /// notification of the directory channel, and every `every` regardless.
+    pub async fn start(
+        db: PgPool,
+        every: Duration,
+        account: Arc<AccountState>,
+    ) -> anyhow::Result<Arc<Self>> {
         let directory = Arc::new(Self {
-            db,
+            db: db.clone(),
             teams: RwLock::new(HashMap::new()),
             quotas: RwLock::new(HashMap::new()),
             revoked: RwLock::new(HashSet::new()),
             revocation_cursor: tokio::sync::Mutex::new(DateTime::<Utc>::UNIX_EPOCH),
+            account,
         });
         directory.refresh().await?;
+        let wake = Arc::new(Notify::new());
+        directory_push::spawn_listener(db, Arc::downgrade(&wake));
         let weak = Arc::downgrade(&directory);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await;
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = wake.notified() => {}
+                }
                 let Some(directory) = weak.upgrade() else {
                     break;
                 };
@@ -70,8 +88,10 @@ impl Directory {
         Ok(directory)
     }
 
-    /// Re-reads all teams and the revocations since the last refresh.
+    /// Re-reads all teams, quotas and account overrides, and the revocations since the last
+    /// refresh. Also called by the replica that made an admin change, before it answers.
     pub async fn refresh(&self) -> anyhow::Result<()> {
+        let mut cursor = self.revocation_cursor.lock().await;
         let teams = accounting::teams::list(&self.db).await?;
         let fresh: HashMap<String, TeamEntry> = teams
             .into_iter()
@@ -89,8 +109,9 @@ impl Directory {
         *write(&self.teams) = fresh;
         let quotas = accounting::quotas::list(&self.db).await?;
         *write(&self.quotas) = quotas.into_iter().map(|q| (q.team_id, q.values)).collect();
+        let overrides = accounting::account_settings::get(&self.db).await?;
+        self.account.apply(&overrides);
 
-        let mut cursor = self.revocation_cursor.lock().await;
         let since = if *cursor == DateTime::<Utc>::UNIX_EPOCH {
             *cursor
         } else {
@@ -136,6 +157,11 @@ impl Directory {
     /// Applies a change made by this replica at once, before the next refresh.
     pub fn note_revoked(&self, jti: Uuid) {
         write(&self.revoked).insert(jti);
+    }
+
+    /// The account's effective settings this directory keeps up to date.
+    pub fn account(&self) -> &Arc<AccountState> {
+        &self.account
     }
 
     pub fn note_team(&self, entry: TeamEntry) {

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::PgExecutor;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -44,9 +44,9 @@ pub struct MintRequest<'a> {
     pub ttl: Duration,
 }
 
-/// Signs and records a token.
+/// Signs and records a token (pass a transaction to record it with other changes).
 pub async fn mint(
-    db: &PgPool,
+    db: impl PgExecutor<'_>,
     settings: &AuthSettings,
     request: MintRequest<'_>,
 ) -> anyhow::Result<MintedToken> {

@@ -2,6 +2,7 @@
 //! the directory of teams and revoked tokens. Handlers receive a [`Principal`].
 
 pub mod directory;
+mod directory_push;
 pub mod jwks;
 pub mod keys;
 pub mod mint;

@@ -1,11 +1,18 @@
-//! Bootstrapping from the shell: create, suspend and resume teams; mint and revoke tokens.
-//! The same operations the admin API offers, for before any admin token exists.
+//! Administering from the shell: teams, quotas and tokens. Every change goes through the
+//! same actions as the admin API (`crate::admin::actions`), audited with the actor `cli`,
+//! so it works before any admin token exists and leaves the same trail.
 
-use crate::auth::mint::{MintRequest, mint, parse_ttl};
+use super::table::{or_dash, render};
+use crate::admin::actions::quotas::QuotaInput;
+use crate::admin::actions::tokens::{MintInput, parse_role, parse_ttl_field};
+use crate::admin::actions::{self, CLI_ACTOR};
+use crate::admin::views::{QuotaView, TokenView};
+use crate::auth::mint::MintedToken;
 use crate::config::Settings;
 use crate::connections;
-use accounting::{Role, TeamSlug, TeamStatus};
-use anyhow::{Context, bail};
+use accounting::Role;
+use accounting::teams::Team;
+use accounting::tokens::TokenFilter;
 use clap::Subcommand;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -24,6 +31,46 @@ pub enum TeamCommand {
     Suspend { slug: String },
     /// Let a suspended team call again.
     Resume { slug: String },
+    /// List teams.
+    List {
+        /// Only `active` or `suspended` teams.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Show a team and the quota in force for it.
+    Show { slug: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuotaCommand {
+    /// Show the team's quota in force (its own, or the configured default).
+    Show { slug: String },
+    /// Set the team's own quota.
+    Set {
+        slug: String,
+        /// Requests per second.
+        #[arg(long)]
+        rps: f64,
+        #[arg(long)]
+        burst: i64,
+        /// Requests in flight at once.
+        #[arg(long)]
+        concurrency: i64,
+        /// Share of contended account slots (default 1).
+        #[arg(long)]
+        weight: Option<i64>,
+        /// Credits per budget period (no budget when left out).
+        #[arg(long)]
+        budget: Option<i64>,
+        /// Allow spending past the budget (flagged and alerted) instead of refusing.
+        #[arg(long)]
+        soft: bool,
+        /// Percent of the budget at which to alert.
+        #[arg(long)]
+        alert_pct: Option<i64>,
+    },
+    /// Remove the team's own quota: the configured default applies again.
+    Clear { slug: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -43,8 +90,23 @@ pub enum TokenCommand {
         #[arg(long)]
         subject: Option<String>,
     },
-    /// Revoke a token by its jti; every replica refuses it within seconds.
+    /// Revoke a token by its jti; every replica refuses it within moments.
     Revoke { jti: Uuid },
+    /// List tokens, newest first (never their text, which is not stored).
+    List {
+        /// Only this team's tokens.
+        #[arg(long)]
+        team: Option<String>,
+        /// Only tokens of this role.
+        #[arg(long)]
+        role: Option<String>,
+        /// Include revoked tokens.
+        #[arg(long)]
+        include_revoked: bool,
+        /// At most this many (newest first).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
 }
 
 async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
@@ -53,35 +115,124 @@ async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
     Ok(db)
 }
 
+fn team_rows(teams: &[Team]) -> String {
+    let rows: Vec<Vec<String>> = teams
+        .iter()
+        .map(|t| {
+            vec![
+                t.slug.as_str().to_owned(),
+                t.status.as_str().to_owned(),
+                t.name.clone(),
+                t.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                t.id.to_string(),
+            ]
+        })
+        .collect();
+    render(&["SLUG", "STATUS", "NAME", "CREATED", "ID"], &rows)
+}
+
+fn quota_rows(q: &QuotaView) -> String {
+    let rows = vec![vec![
+        q.team.clone(),
+        q.rps.to_string(),
+        q.burst.to_string(),
+        q.concurrency.to_string(),
+        q.weight.to_string(),
+        or_dash(q.budget),
+        if q.hard_budget { "hard" } else { "soft" }.to_owned(),
+        or_dash(q.alert_threshold_pct),
+        match q.source {
+            crate::admin::views::QuotaSource::Team => "team",
+            crate::admin::views::QuotaSource::Default => "default",
+        }
+        .to_owned(),
+    ]];
+    render(
+        &[
+            "TEAM",
+            "RPS",
+            "BURST",
+            "CONCURRENCY",
+            "WEIGHT",
+            "BUDGET",
+            "KIND",
+            "ALERT%",
+            "SOURCE",
+        ],
+        &rows,
+    )
+}
+
 pub async fn team(settings: &Settings, command: TeamCommand) -> anyhow::Result<()> {
     let db = connect(settings).await?;
+    let patch = |status: &str| actions::teams::TeamPatch {
+        name: None,
+        status: Some(status.to_owned()),
+    };
     match command {
         TeamCommand::Create { slug, name } => {
-            let slug = TeamSlug::parse(&slug).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let name = name.unwrap_or_else(|| slug.as_str().to_owned());
-            let team = accounting::teams::create(&db, &slug, &name).await?;
+            let team = actions::teams::create(&db, CLI_ACTOR, &slug, name.as_deref()).await?;
             println!(
                 "created team {} ({})",
                 team.slug.as_str(),
                 team.id.as_uuid()
             );
         }
-        TeamCommand::Suspend { slug } => set_status(&db, &slug, TeamStatus::Suspended).await?,
-        TeamCommand::Resume { slug } => set_status(&db, &slug, TeamStatus::Active).await?,
+        TeamCommand::Suspend { slug } => {
+            let team = actions::teams::update(&db, CLI_ACTOR, &slug, &patch("suspended")).await?;
+            println!("team {} is now {}", team.slug.as_str(), team.status);
+        }
+        TeamCommand::Resume { slug } => {
+            let team = actions::teams::update(&db, CLI_ACTOR, &slug, &patch("active")).await?;
+            println!("team {} is now {}", team.slug.as_str(), team.status);
+        }
+        TeamCommand::List { status } => {
+            let teams = actions::teams::list(&db, status.as_deref()).await?;
+            print!("{}", team_rows(&teams));
+        }
+        TeamCommand::Show { slug } => {
+            let team = actions::teams::find(&db, &slug).await?;
+            print!("{}", team_rows(std::slice::from_ref(&team)));
+            let default = settings.limits.team_default.values();
+            let quota = actions::quotas::show(&db, &slug, &default).await?;
+            println!();
+            print!("{}", quota_rows(&quota));
+        }
     }
     Ok(())
 }
 
-async fn set_status(db: &PgPool, slug: &str, status: TeamStatus) -> anyhow::Result<()> {
-    let slug = TeamSlug::parse(slug).map_err(|e| anyhow::anyhow!("{e}"))?;
-    match accounting::teams::set_status(db, &slug, status).await? {
-        Some(team) => println!(
-            "team {} is now {}",
-            team.slug.as_str(),
-            team.status.as_str()
-        ),
-        None => bail!("no team {}", slug.as_str()),
-    }
+pub async fn quota(settings: &Settings, command: QuotaCommand) -> anyhow::Result<()> {
+    let db = connect(settings).await?;
+    let default = settings.limits.team_default.values();
+    let quota = match command {
+        QuotaCommand::Show { slug } => actions::quotas::show(&db, &slug, &default).await?,
+        QuotaCommand::Set {
+            slug,
+            rps,
+            burst,
+            concurrency,
+            weight,
+            budget,
+            soft,
+            alert_pct,
+        } => {
+            let input = QuotaInput {
+                rps,
+                burst,
+                concurrency,
+                weight,
+                budget,
+                hard_budget: Some(!soft),
+                alert_threshold_pct: alert_pct,
+            };
+            actions::quotas::set(&db, CLI_ACTOR, &slug, &input).await?
+        }
+        QuotaCommand::Clear { slug } => {
+            actions::quotas::clear(&db, CLI_ACTOR, &slug, &default).await?
+        }
+    };
+    print!("{}", quota_rows(&quota));
     Ok(())
 }
 
@@ -94,8 +245,8 @@ pub async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result
             ttl,
             subject,
         } => {
-            let role = Role::parse(&role).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let ttl = parse_ttl(&ttl)?;
+            let role = parse_role("--role", &role)?;
+            let ttl = parse_ttl_field(&ttl)?;
             let minted = mint_for(&db, settings, role, team.as_deref(), subject, ttl).await?;
             println!("{}", minted.token);
             eprintln!(
@@ -105,17 +256,56 @@ pub async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result
             );
         }
         TokenCommand::Revoke { jti } => {
-            if accounting::tokens::revoke(&db, jti).await? {
-                println!("revoked {jti}");
-            } else {
-                bail!("no unrevoked token with jti {jti}");
-            }
+            actions::tokens::revoke(&db, CLI_ACTOR, jti).await?;
+            println!("revoked {jti}");
+        }
+        TokenCommand::List {
+            team,
+            role,
+            include_revoked,
+            limit,
+        } => {
+            let team_id = match team {
+                Some(slug) => Some(actions::teams::find(&db, &slug).await?.id),
+                None => None,
+            };
+            let role = role.map(|r| parse_role("--role", &r)).transpose()?;
+            let filter = TokenFilter {
+                team_id,
+                role,
+                include_revoked,
+                unexpired_only: false,
+            };
+            let tokens =
+                accounting::tokens::list(&db, &filter, None, limit.clamp(1, 10_000)).await?;
+            let rows: Vec<Vec<String>> = tokens
+                .iter()
+                .map(|t| {
+                    let view = TokenView::from(t);
+                    vec![
+                        view.jti.to_string(),
+                        view.role,
+                        or_dash(view.team),
+                        view.subject,
+                        view.state,
+                        view.expires_at.format("%Y-%m-%d %H:%M").to_string(),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                render(
+                    &["JTI", "ROLE", "TEAM", "SUBJECT", "STATE", "EXPIRES"],
+                    &rows
+                )
+            );
         }
     }
     Ok(())
 }
 
-/// Mints a token for `team` (looked up by slug) or for a company-wide role.
+/// Mints a token for `team` (looked up by slug) or for a company-wide role, audited with
+/// the actor `cli`.
 pub async fn mint_for(
     db: &PgPool,
     settings: &Settings,
@@ -123,32 +313,22 @@ pub async fn mint_for(
     team: Option<&str>,
     subject: Option<String>,
     ttl: std::time::Duration,
-) -> anyhow::Result<crate::auth::mint::MintedToken> {
-    let team = match (role, team) {
-        (Role::Team, Some(slug)) => {
-            let slug = TeamSlug::parse(slug).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let team = accounting::teams::by_slug(db, &slug)
-                .await?
-                .with_context(|| format!("no team {}", slug.as_str()))?;
-            Some(team)
-        }
-        (Role::Team, None) => bail!("--team is required for a team token"),
-        (_, Some(_)) => bail!("admin and finance tokens are not tied to a team"),
-        (_, None) => None,
-    };
-    let subject = subject.unwrap_or_else(|| match &team {
-        Some(t) => format!("cli:team:{}", t.slug.as_str()),
+) -> anyhow::Result<MintedToken> {
+    let subject = subject.unwrap_or_else(|| match team {
+        Some(slug) => format!("cli:{}:{slug}", role.as_str()),
         None => format!("cli:{}", role.as_str()),
     });
-    mint(
+    let (minted, _) = actions::tokens::mint(
         db,
         &settings.auth,
-        MintRequest {
+        CLI_ACTOR,
+        MintInput {
             role,
-            team: team.as_ref().map(|t| (t.id, &t.slug)),
-            subject: &subject,
+            team,
+            subject,
             ttl,
         },
     )
-    .await
+    .await?;
+    Ok(minted)
 }

@@ -2,10 +2,10 @@
 
 mod admin;
 mod dev;
-pub mod table;
+mod table;
 mod usage;
 
-pub use admin::{TeamCommand, TokenCommand, mint_for};
+pub use admin::{QuotaCommand, TeamCommand, TokenCommand, mint_for};
 
 use crate::config::{DEFAULT_CONFIG, Settings};
 use crate::{Application, connections, openapi, telemetry};
@@ -55,10 +55,13 @@ pub enum Command {
     },
     /// Print the built-in default configuration, with comments.
     Config,
-    /// Create, suspend and resume teams.
+    /// Create, list, show, suspend and resume teams.
     #[command(subcommand)]
     Team(TeamCommand),
-    /// Mint and revoke tokens.
+    /// Show, set and clear a team's quota.
+    #[command(subcommand)]
+    Quota(QuotaCommand),
+    /// Mint, list and revoke tokens.
     #[command(subcommand)]
     Token(TokenCommand),
     /// Settled usage as a table, by team, endpoint, day or month.
@@ -96,6 +99,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = load(&cli.config, None)?;
             telemetry::init(&quiet(settings.log.clone()));
             admin::team(&settings, command).await
+        }
+        Command::Quota(command) => {
+            let settings = load(&cli.config, None)?;
+            telemetry::init(&quiet(settings.log.clone()));
+            admin::quota(&settings, command).await
         }
         Command::Token(command) => {
             let settings = load(&cli.config, None)?;

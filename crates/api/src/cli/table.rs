@@ -1,5 +1,5 @@
 //! Plain-text tables for the shell commands: columns padded to their widest cell, numbers
-//! right-aligned.
+//! right-aligned, `-` for absent values.
 
 /// Renders `rows` under `headers`; a cell that parses as a number is right-aligned.
 pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
@@ -34,9 +34,25 @@ pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// A value or `-`.
+pub fn or_dash<T: ToString>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::render;
+    use super::{or_dash, render};
+
+    #[test]
+    fn absent_values_show_a_dash() {
+        assert_eq!(
+            render(
+                &["SLUG", "BUDGET"],
+                &[vec!["b".into(), or_dash(None::<i64>)]]
+            ),
+            "SLUG  BUDGET\nb     -\n"
+        );
+    }
 
     #[test]
     fn columns_line_up_and_numbers_align_right() {

@@ -4,8 +4,10 @@
 //! a malformed one is refused before anything is spent.
 
 mod endpoint;
+mod overrides;
 
 pub use endpoint::Endpoint;
+pub use overrides::{BaseOverride, MAX_PRICE, PriceOverride};
 
 use crate::error::{ApiError, FieldError};
 use serde::Deserialize;

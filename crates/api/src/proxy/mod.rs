@@ -9,13 +9,14 @@ pub mod routes;
 mod settle;
 pub mod upstream;
 
+use crate::account::AccountState;
 use crate::admission::{Admitted, Admitter, LimitHeaders};
 use crate::alerts::{Alerter, BudgetPosition};
 use crate::auth::TeamRef;
 use crate::config::Settings;
 use crate::error::{ApiError, ErrorCode};
 use crate::period::Period;
-use crate::pricing::{Endpoint, PriceTable};
+use crate::pricing::Endpoint;
 use crate::telemetry::RequestId;
 use accounting::idempotency::StoredResponse;
 use accounting::ledger::{GroupCommitConfig, LedgerWriter, NewEntry, Settlement, SettlementWriter};
@@ -35,7 +36,8 @@ pub struct Proxy {
     pub ledger: LedgerWriter,
     pub settlements: SettlementWriter,
     pub db: PgPool,
-    pub pricing: PriceTable,
+    /// The price table in force (configured, or with an admin's override).
+    pub account: Arc<AccountState>,
     pub max_body_bytes: usize,
     pub idempotency_ttl: Duration,
     pub admission: Admitter,
@@ -44,7 +46,12 @@ pub struct Proxy {
 
 impl Proxy {
     /// The proxy with its own group-commit writers for entries and settlements.
-    pub fn new(settings: &Settings, db: PgPool, admission: Admitter) -> anyhow::Result<Self> {
+    pub fn new(
+        settings: &Settings,
+        db: PgPool,
+        admission: Admitter,
+        account: Arc<AccountState>,
+    ) -> anyhow::Result<Self> {
         let group_commit = GroupCommitConfig {
             max_batch: settings.ledger.group_commit_max_batch,
             max_wait: Duration::from_millis(settings.ledger.group_commit_max_wait_ms),
@@ -55,7 +62,7 @@ impl Proxy {
             ledger: LedgerWriter::spawn(db.clone(), group_commit),
             settlements: SettlementWriter::spawn(db.clone(), group_commit),
             db,
-            pricing: settings.pricing.clone(),
+            account,
             max_body_bytes: settings.server.max_body_bytes,
             idempotency_ttl: Duration::from_secs(settings.ledger.idempotency_ttl_hours * 3600),
             admission,
@@ -87,7 +94,7 @@ pub async fn handle_sync(
     let idempotency_key = idempotency::parse(idempotency_header)?;
     let body = body::read_limited(payload, proxy.max_body_bytes).await?;
     let json = body::parse_json(&body)?;
-    let estimate = proxy.pricing.estimate_sync(endpoint, &json)?;
+    let estimate = proxy.account.price_table().estimate_sync(endpoint, &json)?;
     let entry_id = ledger_id(&request_id);
     let call = SyncCall {
         endpoint,

@@ -80,3 +80,140 @@ async fn operator_commands_serve_and_sigterm_never_print_secrets() {
     pool.close().await;
     deployment.teardown().await;
 }
+
+/// Stdout of a command that must succeed.
+fn stdout(deployment: &Deployment, name: &str, args: &[&str]) -> String {
+    String::from_utf8(deployment.run(name, args).stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_lists_teams_manages_quotas_and_tokens_and_every_change_is_audited_as_cli() {
+    let deployment = Deployment::new(cloro_sim::SimConfig::default(), &[]).await;
+    deployment.run("create", &["team", "create", "acme", "--name", "Acme"]);
+    deployment.run("create-2", &["team", "create", "zeta"]);
+    deployment.run("suspend", &["team", "suspend", "zeta"]);
+
+    let list = stdout(&deployment, "list", &["team", "list"]);
+    let lines: Vec<&str> = list.lines().collect();
+    assert!(lines[0].starts_with("SLUG"), "a header line: {list}");
+    assert!(lines[1].starts_with("acme") && lines[1].contains("active"));
+    assert!(lines[2].starts_with("zeta") && lines[2].contains("suspended"));
+    let suspended = stdout(
+        &deployment,
+        "list-s",
+        &["team", "list", "--status", "suspended"],
+    );
+    assert!(!suspended.contains("acme") && suspended.contains("zeta"));
+
+    let shown = stdout(&deployment, "show", &["quota", "show", "acme"]);
+    assert!(shown.contains("default"), "the configured default: {shown}");
+    let set = stdout(
+        &deployment,
+        "set",
+        &[
+            "quota",
+            "set",
+            "acme",
+            "--rps",
+            "5",
+            "--burst",
+            "10",
+            "--concurrency",
+            "2",
+            "--budget",
+            "1000",
+            "--soft",
+            "--alert-pct",
+            "80",
+        ],
+    );
+    assert!(
+        set.contains("soft") && set.contains("1000") && set.contains("team"),
+        "{set}"
+    );
+    let team = stdout(&deployment, "team-show", &["team", "show", "acme"]);
+    assert!(team.contains("Acme") && team.contains("1000"), "{team}");
+    let bad = deployment
+        .command(
+            "bad",
+            &[
+                "quota",
+                "set",
+                "acme",
+                "--rps",
+                "5",
+                "--burst",
+                "0",
+                "--concurrency",
+                "2",
+            ],
+        )
+        .output()
+        .unwrap();
+    assert!(!bad.status.success(), "burst 0 is refused");
+    deployment.run("clear", &["quota", "clear", "acme"]);
+    let cleared = stdout(&deployment, "show-2", &["quota", "show", "acme"]);
+    assert!(cleared.contains("default"), "{cleared}");
+
+    let (token, jti) = deployment.mint("acme");
+    let tokens = stdout(&deployment, "tokens", &["token", "list", "--team", "acme"]);
+    assert!(
+        tokens.contains(&jti) && tokens.contains("active"),
+        "{tokens}"
+    );
+    assert!(!tokens.contains(&token), "a token's text was listed");
+    deployment.run("revoke", &["token", "revoke", &jti]);
+    let after = stdout(
+        &deployment,
+        "tokens-2",
+        &["token", "list", "--team", "acme"],
+    );
+    assert!(
+        !after.contains(&jti),
+        "revoked tokens are hidden by default"
+    );
+    let with_revoked = stdout(
+        &deployment,
+        "tokens-3",
+        &[
+            "token",
+            "list",
+            "--team",
+            "acme",
+            "--include-revoked",
+            "--role",
+            "team",
+        ],
+    );
+    assert!(with_revoked.contains(&jti) && with_revoked.contains("revoked"));
+
+    let pool = deployment.pool().await;
+    let actions: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT actor, action, target_id FROM audit_log ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let expected = [
+        ("team.create", "acme"),
+        ("team.create", "zeta"),
+        ("team.update", "zeta"),
+        ("quota.set", "acme"),
+        ("quota.clear", "acme"),
+        ("token.mint", jti.as_str()),
+        ("token.revoke", jti.as_str()),
+    ];
+    let got: Vec<(&str, &str)> = actions
+        .iter()
+        .map(|(_, action, target)| (action.as_str(), target.as_str()))
+        .collect();
+    assert_eq!(got, expected);
+    assert!(actions.iter().all(|(actor, _, _)| actor == "cli"));
+    let audited: String =
+        sqlx::query_scalar("SELECT string_agg(coalesce(after::text, ''), ' ') FROM audit_log")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(!audited.contains(&token), "a token's text was audited");
+    pool.close().await;
+    deployment.teardown().await;
+}

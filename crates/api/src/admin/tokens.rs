@@ -1,0 +1,223 @@
+//! `/admin/tokens`: mint (the token's text is shown in that answer only), list (never the
+//! text: it is not stored) and revoke (refused on every replica within moments).
+
+use super::actions::tokens::{self as act, MintInput};
+use super::apply_locally;
+use super::views::{MintedTokenView, TokenView};
+use crate::auth::Principal;
+use crate::error::{ApiError, ErrorEnvelope};
+use crate::pagination::{decode_cursor, encode_cursor, page_limit};
+use crate::state::AppState;
+use accounting::tokens::TokenFilter;
+use actix_web::{HttpResponse, Result, delete, get, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MintToken {
+    /// `team`, `admin` or `finance`.
+    pub role: String,
+    /// The team's slug: required for a team token, refused otherwise.
+    pub team: Option<String>,
+    /// The token's `sub` (default `admin:<your token's sub>`), 1-200 printable characters.
+    pub subject: Option<String>,
+    /// Lifetime: `90s`, `15m`, `1h`, `30d`; at most 366 days.
+    pub ttl: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TokenListQuery {
+    /// Only this team's tokens (by slug).
+    pub team: Option<String>,
+    /// Only tokens of this role: `team`, `admin` or `finance`.
+    pub role: Option<String>,
+    /// Include revoked tokens (default `false`).
+    pub include_revoked: Option<bool>,
+    /// Only tokens that still work: neither revoked nor expired (default `false`).
+    pub active_only: Option<bool>,
+    /// Page size, 1-1000 (default 100).
+    pub limit: Option<u32>,
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of tokens, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenPage {
+    pub items: Vec<TokenView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Mint a token. Its text is in this answer only: it is not stored.
+#[utoipa::path(
+    tag = "admin",
+    request_body = MintToken,
+    responses(
+        (status = 201, description = "The token, shown once", body = MintedTokenView),
+        (status = 400, description = "Bad role, team, subject or ttl (VALIDATION_ERROR naming the field)", body = ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin token", body = ErrorEnvelope),
+        (status = 404, description = "No such team (RESOURCE_NOT_FOUND)", body = ErrorEnvelope),
+        (status = 503, description = "The gateway has no signing secret to mint with", body = ErrorEnvelope),
+    ),
+    security(("admin_jwt" = []))
+)]
+#[post("/admin/tokens")]
+pub async fn mint_token(
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: Result<web::Json<MintToken>>,
+) -> Result<HttpResponse> {
+    principal.require_admin()?;
+    let body = body?.into_inner();
+    let role = act::parse_role("role", &body.role).map_err(ApiError::from)?;
+    let ttl = act::parse_ttl_field(&body.ttl).map_err(ApiError::from)?;
+    let subject = body
+        .subject
+        .unwrap_or_else(|| format!("admin:{}", principal.subject));
+    let (minted, record) = act::mint(
+        &state.db,
+        &state.settings.auth,
+        &principal.subject,
+        MintInput {
+            role,
+            team: body.team.as_deref(),
+            subject,
+            ttl,
+        },
+    )
+    .await
+    .map_err(ApiError::from)?;
+    Ok(HttpResponse::Created().json(MintedTokenView {
+        token: minted.token,
+        jti: minted.jti,
+        expires_at: minted.expires_at,
+        role: record.role.as_str().to_owned(),
+        team: record.team_slug,
+        subject: record.subject,
+    }))
+}
+
+/// List tokens, newest first (never their text).
+#[utoipa::path(
+    tag = "admin",
+    params(TokenListQuery),
+    responses(
+        (status = 200, description = "A page of tokens", body = TokenPage),
+        (status = 400, description = "Bad filter, limit or cursor", body = ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin token", body = ErrorEnvelope),
+    ),
+    security(("admin_jwt" = []))
+)]
+#[get("/admin/tokens")]
+pub async fn list_tokens(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: Result<web::Query<TokenListQuery>>,
+) -> Result<HttpResponse> {
+    principal.require_admin()?;
+    let query = query?.into_inner();
+    let limit = page_limit(query.limit)?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(decode_cursor::<(DateTime<Utc>, Uuid)>)
+        .transpose()?;
+    let role = query
+        .role
+        .as_deref()
+        .map(|r| act::parse_role("role", r))
+        .transpose()
+        .map_err(ApiError::from)?;
+    let team_id = match query.team.as_deref() {
+        None => None,
+        Some(slug) => match super::actions::teams::find(&state.db, slug).await {
+            Ok(team) => Some(team.id),
+            // An unknown team has no tokens.
+            Err(super::actions::ActionError::NotFound(_)) => {
+                return Ok(HttpResponse::Ok().json(TokenPage {
+                    items: Vec::new(),
+                    next_cursor: None,
+                }));
+            }
+            Err(err) => return Err(rename_slug_field(err).into()),
+        },
+    };
+    let filter = TokenFilter {
+        team_id,
+        role,
+        include_revoked: query.include_revoked.unwrap_or(false),
+        unexpired_only: query.active_only.unwrap_or(false),
+    };
+    if filter.include_revoked && filter.unexpired_only {
+        return Err(ApiError::from(super::actions::ActionError::invalid(
+            "activeOnly",
+            "cannot be combined with includeRevoked",
+        ))
+        .into());
+    }
+    let mut rows = accounting::tokens::list(&state.db, &filter, after, limit + 1)
+        .await
+        .map_err(ApiError::internal)?;
+    let next_cursor = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(|t| encode_cursor(&(t.created_at, t.jti)))
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(TokenPage {
+        items: rows.iter().map(TokenView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// A bad `team` filter is a 400 naming `team`, not `slug`.
+fn rename_slug_field(err: super::actions::ActionError) -> ApiError {
+    match err {
+        super::actions::ActionError::Invalid(mut fields) => {
+            for f in &mut fields {
+                f.field = "team".into();
+            }
+            ApiError::validation(fields)
+        }
+        other => other.into(),
+    }
+}
+
+/// Revoke a token; every replica refuses it within moments.
+#[utoipa::path(
+    tag = "admin",
+    params(("jti" = Uuid, Path, description = "The token's `jti`")),
+    responses(
+        (status = 200, description = "The token, now revoked", body = TokenView),
+        (status = 400, description = "The jti is not a UUID", body = ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin token", body = ErrorEnvelope),
+        (status = 404, description = "No such token (RESOURCE_NOT_FOUND)", body = ErrorEnvelope),
+        (status = 409, description = "Already revoked (TOKEN_ALREADY_REVOKED)", body = ErrorEnvelope),
+    ),
+    security(("admin_jwt" = []))
+)]
+#[delete("/admin/tokens/{jti}")]
+pub async fn revoke_token(
+    principal: Principal,
+    state: web::Data<AppState>,
+    jti: Result<web::Path<Uuid>>,
+) -> Result<HttpResponse> {
+    principal.require_admin()?;
+    let jti = jti?.into_inner();
+    let record = act::revoke(&state.db, &principal.subject, jti)
+        .await
+        .map_err(ApiError::from)?;
+    state.directory.note_revoked(jti);
+    apply_locally(&state).await;
+    Ok(HttpResponse::Ok().json(TokenView::from(&record)))
+}
