@@ -21,14 +21,16 @@ pub enum Settled {
 ///
 /// If the sweeper already EXPIRED the entry, this returns `AlreadySettled(Expired)`: the entry
 /// keeps the estimate and its flag, and the real charge is recorded in `ledger_late_charges`
-/// (once; in the same transaction as the attempt) for reconciliation.
+/// (once per entry) for reconciliation. Given the caller's transaction, the late charge is
+/// part of it; given a pool, the attempt changed nothing, and the late charge is one
+/// statement of its own.
 pub async fn post<'c>(
     db: impl Acquire<'c, Database = Postgres>,
     id: Uuid,
     charged: Credits,
     upstream_status: i32,
 ) -> Result<Settled, AccountingError> {
-    let mut tx = db.begin().await?;
+    let mut conn = db.acquire().await?;
     let updated = sqlx::query(
         "UPDATE ledger_entries \
          SET status = 'POSTED', charged = $3, upstream_status = $4, settled_at = now() \
@@ -38,15 +40,13 @@ pub async fn post<'c>(
     .bind(created_at_of(id))
     .bind(charged)
     .bind(upstream_status)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?
     .rows_affected();
     if updated == 0 {
-        record_late_charges(&mut tx, &[id], &[charged.get()], &[upstream_status]).await?;
+        record_late_charges(&mut conn, &[id], &[charged.get()], &[upstream_status]).await?;
     }
-    let settled = outcome(&mut tx, id, updated).await?;
-    tx.commit().await?;
-    Ok(settled)
+    outcome(&mut conn, id, updated).await
 }
 
 /// Records the real charge of each entry that is already EXPIRED (the sweeper won the race
