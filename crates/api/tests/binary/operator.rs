@@ -214,6 +214,39 @@ async fn operator_lists_teams_manages_quotas_and_tokens_and_every_change_is_audi
             .await
             .unwrap();
     assert!(!audited.contains(&token), "a token's text was audited");
+
+    // The usage report reads the rollups the ledger keeps as entries settle.
+    for (slug, charged) in [("acme", 7_i64), ("acme", 7), ("zeta", 5)] {
+        let id = uuid::Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO ledger_entries (id, created_at, team_id, endpoint, estimate, status, \
+                 charged, settled_at) \
+             SELECT $1, $2, id, '/v1/monitor/chatgpt', $3, 'POSTED', $3, now() \
+             FROM teams WHERE slug = $4",
+        )
+        .bind(id)
+        .bind(accounting::ledger::created_at_of(id))
+        .bind(charged)
+        .bind(slug)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let usage = stdout(&deployment, "usage", &["usage", "--by", "team"]);
+    let line = |first: &str| {
+        usage
+            .lines()
+            .find(|l| l.starts_with(first))
+            .unwrap_or_else(|| panic!("no {first} line in {usage}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    // team, entries, posted, voided, expired, flagged, estimate, charged
+    assert_eq!(line("acme")[1], "2");
+    assert_eq!(line("acme").last().unwrap(), "14");
+    assert_eq!(line("zeta").last().unwrap(), "5");
+    assert_eq!(line("TOTAL").last().unwrap(), "19");
     pool.close().await;
     deployment.teardown().await;
 }
