@@ -55,7 +55,7 @@ async fn wait_for(deliveries: &Deliveries, count: usize) {
 }
 
 /// A lookup of a counter summed over the `/metrics` pages at `urls`.
-async fn counters(app: &TestApp, urls: &[String]) -> impl Fn(&str) -> u64 {
+async fn counters(app: &TestApp, urls: &[String]) -> impl Fn(&str) -> u64 + use<> {
     let mut pages = Vec::new();
     for url in urls {
         pages.push(
