@@ -1,12 +1,13 @@
-//! `cloro-gateway usage`: settled usage from the daily rollups as a table, grouped like
-//! `GET /finance/usage`, for a quick look from the shell.
+//! `cloro-gateway usage`: settled usage from the daily rollups as a table, the same report
+//! as `GET /finance/usage`, for a quick look from the shell.
 
 use super::table;
 use crate::config::Settings;
 use crate::connections;
 use crate::finance::filters::UsageParams;
-use crate::finance::views::{TeamNames, UsageRowView};
-use accounting::ledger::{Scope, UsageDimension, UsageQuery};
+use crate::finance::usage::report;
+use crate::finance::views::{UsageReport, UsageRowView};
+use accounting::ledger::Scope;
 use chrono::NaiveDate;
 use clap::Args;
 
@@ -37,70 +38,37 @@ pub async fn run(settings: &Settings, args: UsageArgs) -> anyhow::Result<()> {
         endpoint: None,
     };
     let period = crate::period::current(settings.limits.budget_period, chrono::Utc::now());
-    let (from, to) = params.window(&period).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let group_by = params.dimensions().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let teams = TeamNames::load(&db).await?;
-    let team = crate::finance::filters::team_id(&teams, params.team.as_deref())
+    let usage = report(&db, &period, Scope::All, &params)
+        .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let rows = accounting::ledger::usage(
-        &db,
-        Scope::All,
-        &UsageQuery {
-            from,
-            to,
-            group_by: group_by.clone(),
-            team,
-            endpoint: None,
-        },
-    )
-    .await?;
-    let rows: Vec<UsageRowView> = rows
-        .into_iter()
-        .map(|row| UsageRowView::new(row, &teams))
-        .collect();
-    let mut totals = UsageRowView::default();
-    for row in &rows {
-        totals.add(row);
-    }
-    println!("usage from {from} to {to} (exclusive), settled entries");
-    print!("{}", render(&group_by, &rows, &totals));
+    println!(
+        "usage from {} to {} (exclusive), settled entries",
+        usage.from, usage.to
+    );
+    print!("{}", render(&usage));
     Ok(())
 }
 
-fn render(group_by: &[UsageDimension], rows: &[UsageRowView], totals: &UsageRowView) -> String {
-    let mut headers: Vec<&str> = group_by
-        .iter()
-        .map(|d| match d {
-            UsageDimension::Team => "team",
-            UsageDimension::Endpoint => "endpoint",
-            UsageDimension::Day => "day",
-            UsageDimension::Month => "month",
-        })
-        .collect();
+fn render(usage: &UsageReport) -> String {
+    let mut headers: Vec<&str> = usage.group_by.iter().map(String::as_str).collect();
     headers.extend([
         "entries", "posted", "voided", "expired", "flagged", "estimate", "charged",
     ]);
     let cells = |row: &UsageRowView, label: Option<&str>| {
-        let mut cells: Vec<String> = group_by
+        let mut cells: Vec<String> = usage
+            .group_by
             .iter()
             .enumerate()
-            .map(|(i, d)| {
-                if let Some(label) = label {
-                    return if i == 0 {
-                        label.to_owned()
-                    } else {
-                        String::new()
-                    };
-                }
-                match d {
-                    UsageDimension::Team => row.team.clone().unwrap_or_default(),
-                    UsageDimension::Endpoint => row.endpoint.clone().unwrap_or_default(),
-                    UsageDimension::Day => row.day.map(|d| d.to_string()).unwrap_or_default(),
-                    UsageDimension::Month => row
-                        .month
-                        .map(|m| m.format("%Y-%m").to_string())
-                        .unwrap_or_default(),
-                }
+            .map(|(i, dimension)| match (label, dimension.as_str()) {
+                (Some(label), _) if i == 0 => label.to_owned(),
+                (Some(_), _) => String::new(),
+                (None, "team") => row.team.clone().unwrap_or_default(),
+                (None, "endpoint") => row.endpoint.clone().unwrap_or_default(),
+                (None, "day") => row.day.map(|d| d.to_string()).unwrap_or_default(),
+                (None, _) => row
+                    .month
+                    .map(|m| m.format("%Y-%m").to_string())
+                    .unwrap_or_default(),
             })
             .collect();
         cells.extend(
@@ -117,7 +85,41 @@ fn render(group_by: &[UsageDimension], rows: &[UsageRowView], totals: &UsageRowV
         );
         cells
     };
-    let mut lines: Vec<Vec<String>> = rows.iter().map(|row| cells(row, None)).collect();
-    lines.push(cells(totals, Some("TOTAL")));
+    let mut lines: Vec<Vec<String>> = usage.rows.iter().map(|row| cells(row, None)).collect();
+    lines.push(cells(&usage.totals, Some("TOTAL")));
     table::render(&headers, &lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_then_a_total_line() {
+        let row = |team: &str, charged| UsageRowView {
+            team: Some(team.into()),
+            entries: 1,
+            posted: 1,
+            charged,
+            estimate: charged,
+            ..Default::default()
+        };
+        let mut totals = UsageRowView::default();
+        let rows = vec![row("alpha", 7), row("beta", 5)];
+        rows.iter().for_each(|r| totals.add(r));
+        let text = render(&UsageReport {
+            from: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            to: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+            group_by: vec![
+                crate::finance::usage::dimension_name(accounting::ledger::UsageDimension::Team)
+                    .into(),
+            ],
+            rows,
+            totals,
+        });
+        let last = text.lines().last().unwrap();
+        assert!(last.starts_with("TOTAL"), "{text}");
+        assert!(last.ends_with("12"), "{text}");
+        assert_eq!(text.lines().count(), 4);
+    }
 }

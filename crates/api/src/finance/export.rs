@@ -112,7 +112,8 @@ pub async fn finance_usage_csv(
     params: web::Query<UsageParams>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = finance_scope(&principal)?;
-    let report = usage::report(&proxy, scope, &params).await?;
+    let period = proxy.admission.current_period();
+    let report = usage::report(&proxy.db, &period, scope, &params).await?;
     let lines = std::iter::once(USAGE_HEADER.to_owned())
         .chain(report.rows.iter().map(usage_line))
         .map(|line| Ok::<_, actix_web::Error>(Bytes::from(line)));

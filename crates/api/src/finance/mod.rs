@@ -11,7 +11,7 @@ mod export;
 pub mod filters;
 mod positions;
 mod reconciliation;
-mod usage;
+pub mod usage;
 pub mod views;
 
 use crate::auth::Principal;

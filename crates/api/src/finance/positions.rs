@@ -2,11 +2,13 @@
 //! quota the limiter applies to it: `/finance/positions` for every team, `/team/position`
 //! and `/team/quota` for the caller's own.
 
-use super::views::{PositionView, QuotaView};
+use super::views::PositionView;
 use super::{finance_scope, team_scope};
+use crate::admin::views::QuotaView;
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::proxy::Proxy;
+use crate::state::AppState;
 use accounting::ledger::Scope;
 use actix_web::{HttpResponse, get, web};
 
@@ -74,7 +76,7 @@ async fn positions(proxy: &Proxy, scope: Scope) -> Result<Vec<PositionView>, Api
         .collect())
 }
 
-/// The quota the limiter applies to the calling team.
+/// The quota the limiter applies to the calling team (the admin API's quota shape).
 #[utoipa::path(
     tag = "team",
     responses(
@@ -86,26 +88,13 @@ async fn positions(proxy: &Proxy, scope: Scope) -> Result<Vec<PositionView>, Api
 )]
 #[get("/team/quota")]
 pub async fn team_quota(
-    proxy: web::Data<Proxy>,
+    state: web::Data<AppState>,
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     let team = principal.require_team()?;
-    let own = accounting::quotas::get(&proxy.db, team.id)
+    let default = state.settings.limits.team_default.values();
+    let quota = crate::admin::actions::quotas::show(&state.db, team.slug.as_str(), &default)
         .await
-        .map_err(ApiError::internal)?;
-    let (source, values) = match own {
-        Some(quota) => ("team", quota.values),
-        None => ("default", proxy.admission.quota_of(team.id)),
-    };
-    Ok(HttpResponse::Ok().json(QuotaView {
-        team: team.slug.as_str().to_owned(),
-        source: source.to_owned(),
-        rps: values.rps,
-        burst: values.burst,
-        concurrency: values.concurrency,
-        weight: values.weight,
-        budget: values.budget,
-        hard_budget: values.hard_budget,
-        alert_threshold_pct: values.alert_threshold_pct,
-    }))
+        .map_err(ApiError::from)?;
+    Ok(HttpResponse::Ok().json(quota))
 }

@@ -6,9 +6,11 @@ use super::views::{TeamNames, UsageReport, UsageRowView};
 use super::{finance_scope, team_scope};
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorEnvelope};
+use crate::period::Period;
 use crate::proxy::Proxy;
 use accounting::ledger::{Scope, UsageDimension, UsageQuery};
 use actix_web::{HttpResponse, get, web};
+use sqlx::PgPool;
 
 /// Settled usage of every team over whole UTC days.
 #[utoipa::path(
@@ -29,7 +31,8 @@ pub async fn finance_usage(
     params: web::Query<UsageParams>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = finance_scope(&principal)?;
-    Ok(HttpResponse::Ok().json(report(&proxy, scope, &params).await?))
+    let period = proxy.admission.current_period();
+    Ok(HttpResponse::Ok().json(report(&proxy.db, &period, scope, &params).await?))
 }
 
 /// The calling team's own settled usage.
@@ -51,20 +54,21 @@ pub async fn team_usage(
     params: web::Query<UsageParams>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = team_scope(&principal, params.team.as_deref())?;
-    Ok(HttpResponse::Ok().json(report(&proxy, scope, &params).await?))
+    let period = proxy.admission.current_period();
+    Ok(HttpResponse::Ok().json(report(&proxy.db, &period, scope, &params).await?))
 }
 
-/// The report both routes answer with (and the CSV export writes).
+/// The report both routes answer with (and the CSV export and `cloro-gateway usage` write);
+/// the window defaults to `period`.
 pub async fn report(
-    proxy: &Proxy,
+    db: &PgPool,
+    period: &Period,
     scope: Scope,
     params: &UsageParams,
 ) -> Result<UsageReport, ApiError> {
-    let (from, to) = params.window(&proxy.admission.current_period())?;
+    let (from, to) = params.window(period)?;
     let group_by = params.dimensions()?;
-    let teams = TeamNames::load(&proxy.db)
-        .await
-        .map_err(ApiError::internal)?;
+    let teams = TeamNames::load(db).await.map_err(ApiError::internal)?;
     let query = UsageQuery {
         from,
         to,
@@ -72,7 +76,7 @@ pub async fn report(
         team: team_id(&teams, params.team.as_deref())?,
         endpoint: endpoint_path(params.endpoint.as_deref())?,
     };
-    let rows = accounting::ledger::usage(&proxy.db, scope, &query)
+    let rows = accounting::ledger::usage(db, scope, &query)
         .await
         .map_err(ApiError::internal)?;
     let rows: Vec<UsageRowView> = rows
@@ -95,7 +99,7 @@ pub async fn report(
     })
 }
 
-fn dimension_name(dimension: UsageDimension) -> &'static str {
+pub fn dimension_name(dimension: UsageDimension) -> &'static str {
     match dimension {
         UsageDimension::Team => "team",
         UsageDimension::Endpoint => "endpoint",

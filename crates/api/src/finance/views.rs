@@ -198,19 +198,3 @@ impl PositionView {
         }
     }
 }
-
-/// A team's quota as the limiter applies it.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct QuotaView {
-    pub team: String,
-    /// `team` when the team has its own quota, `default` for the configured default.
-    pub source: String,
-    pub rps: f64,
-    pub burst: i32,
-    pub concurrency: i32,
-    pub weight: i32,
-    pub budget: Option<i64>,
-    pub hard_budget: bool,
-    pub alert_threshold_pct: Option<i16>,
-}
