@@ -158,40 +158,13 @@ async fn threshold_and_balance_alerts_are_raised_once_signed_and_listed() {
     assert_eq!(kinds, ["account_balance_floor", "team_budget_threshold"]);
 
     let finance = app.finance_token().await;
-    let listed: Value = app
-        .http
-        .get(app.url("/finance/alerts"))
-        .bearer_auth(&finance)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, listed) = app.get_json("/finance/alerts", &finance).await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 2);
-    let own: Value = app
-        .http
-        .get(app.url("/team/alerts"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, own) = app.get_json("/team/alerts", &token).await;
     assert_eq!(own["items"].as_array().unwrap().len(), 1);
     assert_eq!(own["items"][0]["team"], "alpha");
     let beta = app.team_token("beta").await;
-    let none: Value = app
-        .http
-        .get(app.url("/team/alerts"))
-        .bearer_auth(&beta)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, none) = app.get_json("/team/alerts", &beta).await;
     assert_eq!(none["items"].as_array().unwrap().len(), 0);
 
     let counted = counters(&app, &[app.url("/metrics"), replica.url("/metrics")]).await;

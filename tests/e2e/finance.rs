@@ -54,18 +54,6 @@ async fn traffic(app: &TestApp, token: &str, n: usize, parallel: usize) -> usize
     ok
 }
 
-async fn get(app: &TestApp, path: &str, token: &str) -> (u16, Value) {
-    let response = app
-        .http
-        .get(app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 async fn get_text(app: &TestApp, path: &str, token: &str) -> (u16, String) {
     let response = app
         .http
@@ -89,7 +77,7 @@ async fn all_pages(app: &TestApp, path: &str, token: &str) -> Vec<Value> {
             Some(c) => format!("{path}&cursor={c}"),
             None => path.to_owned(),
         };
-        let (status, page) = get(app, &url, token).await;
+        let (status, page) = app.get_json(&url, token).await;
         assert_eq!(status, 200, "{page}");
         items.extend(page["items"].as_array().unwrap().iter().cloned());
         match page["nextCursor"].as_str() {
@@ -189,27 +177,29 @@ async fn a_team_reads_only_its_own_ledger() {
     let own = all_pages(&app, "/team/entries?limit=100", &alpha).await;
     assert_eq!(own.len(), 6);
     assert!(own.iter().all(|e| e["team"] == "alpha"));
-    let (status, body) = get(&app, "/team/entries?team=beta", &alpha).await;
+    let (status, body) = app.get_json("/team/entries?team=beta", &alpha).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (403, Some("FORBIDDEN"))
     );
-    let (status, _) = get(&app, "/team/export/entries.csv?team=beta", &alpha).await;
+    let (status, _) = app
+        .get_json("/team/export/entries.csv?team=beta", &alpha)
+        .await;
     assert_eq!(status, 403);
-    let (_, usage) = get(&app, "/team/usage?groupBy=team", &beta).await;
+    let (_, usage) = app.get_json("/team/usage?groupBy=team", &beta).await;
     assert_eq!(usage["rows"].as_array().unwrap().len(), 1);
     assert_eq!(usage["rows"][0]["team"], "beta");
-    let (_, position) = get(&app, "/team/position", &beta).await;
+    let (_, position) = app.get_json("/team/position", &beta).await;
     assert_eq!(position["team"], "beta");
     let (_, csv) = get_text(&app, "/team/export/entries.csv", &beta).await;
     assert_eq!(csv.lines().count(), 1 + 4);
     assert!(!csv.contains(",alpha,"));
 
     // A team token cannot reach the finance routes, nor finance the team routes.
-    let (status, _) = get(&app, "/finance/entries", &alpha).await;
+    let (status, _) = app.get_json("/finance/entries", &alpha).await;
     assert_eq!(status, 403);
     let finance = app.finance_token().await;
-    let (status, _) = get(&app, "/team/entries", &finance).await;
+    let (status, _) = app.get_json("/team/entries", &finance).await;
     assert_eq!(status, 403);
     let all = all_pages(&app, "/finance/entries?limit=3", &finance).await;
     assert_eq!(all.len(), 10);
@@ -254,7 +244,9 @@ async fn usage_and_csv_exports_add_up_to_the_ledger_and_the_simulator() {
     assert!(total > 0);
     assert_eq!(total, sim_charged(&app), "ledger and simulator disagree");
 
-    let (status, usage) = get(&app, "/finance/usage?groupBy=team,endpoint,day", &finance).await;
+    let (status, usage) = app
+        .get_json("/finance/usage?groupBy=team,endpoint,day", &finance)
+        .await;
     assert_eq!(status, 200, "{usage}");
     assert_eq!(usage["totals"]["charged"].as_i64().unwrap(), total);
     assert_eq!(usage["totals"]["entries"].as_i64().unwrap(), 51);
@@ -271,15 +263,12 @@ async fn usage_and_csv_exports_add_up_to_the_ledger_and_the_simulator() {
         "faults void entries"
     );
 
-    let (_, monthly) = get(&app, "/finance/usage?groupBy=month", &finance).await;
+    let (_, monthly) = app.get_json("/finance/usage?groupBy=month", &finance).await;
     assert_eq!(monthly["rows"].as_array().unwrap().len(), 1);
     assert_eq!(monthly["rows"][0]["charged"].as_i64().unwrap(), total);
-    let (_, chatgpt) = get(
-        &app,
-        "/finance/usage?groupBy=team&endpoint=chatgpt",
-        &finance,
-    )
-    .await;
+    let (_, chatgpt) = app
+        .get_json("/finance/usage?groupBy=team&endpoint=chatgpt", &finance)
+        .await;
     assert!(chatgpt["totals"]["charged"].as_i64().unwrap() < total);
 
     let (status, csv) = get_text(&app, "/finance/export/entries.csv", &finance).await;
@@ -328,7 +317,7 @@ async fn positions_show_budget_charged_held_and_left() {
     let charged = ledger_charged(&app, Some("alpha")).await;
     let finance = app.finance_token().await;
 
-    let (status, positions) = get(&app, "/finance/positions", &finance).await;
+    let (status, positions) = app.get_json("/finance/positions", &finance).await;
     assert_eq!(status, 200);
     let positions = positions.as_array().unwrap();
     assert_eq!(positions.len(), 2);
@@ -343,15 +332,15 @@ async fn positions_show_budget_charged_held_and_left() {
         (Some(0), true)
     );
 
-    let (_, own) = get(&app, "/team/position", &token).await;
+    let (_, own) = app.get_json("/team/position", &token).await;
     assert_eq!(own["left"].as_i64().unwrap(), 500 - charged);
-    let (_, own_quota) = get(&app, "/team/quota", &token).await;
+    let (_, own_quota) = app.get_json("/team/quota", &token).await;
     assert_eq!(
         (own_quota["source"].as_str(), own_quota["budget"].as_i64()),
         (Some("team"), Some(500))
     );
     let beta = app.team_token("beta").await;
-    let (_, beta_quota) = get(&app, "/team/quota", &beta).await;
+    let (_, beta_quota) = app.get_json("/team/quota", &beta).await;
     assert_eq!(beta_quota["source"], "default");
     app.shutdown().await.unwrap();
 }
@@ -377,7 +366,7 @@ async fn reconciliation_matches_the_balance_cloro_reported() {
     assert_eq!(traffic(&app, &token, 12, 1).await, 12);
     let finance = app.finance_token().await;
 
-    let (status, report) = get(&app, "/finance/reconciliation", &finance).await;
+    let (status, report) = app.get_json("/finance/reconciliation", &finance).await;
     assert_eq!(status, 200, "{report}");
     assert!(report["upstreamCreditsError"].is_null(), "{report}");
     let total = ledger_charged(&app, None).await;
@@ -429,7 +418,7 @@ async fn bad_filters_are_answered_with_400s_naming_the_parameter() {
         ("/finance/alerts?kind=fire", Some("kind")),
     ];
     for (path, field) in cases {
-        let (status, body) = get(&app, path, &finance).await;
+        let (status, body) = app.get_json(path, &finance).await;
         assert_eq!(status, 400, "{path}: {body}");
         assert_eq!(body["error"]["code"], "VALIDATION_ERROR", "{path}");
         if let Some(field) = field {

@@ -195,6 +195,22 @@ impl TestApp {
         self.http.post(self.url(path)).bearer_auth(token).json(body)
     }
 
+    /// A GET with a bearer token: the status and the JSON body (null if not JSON).
+    pub async fn get_json(&self, path: &str, token: &str) -> (u16, serde_json::Value) {
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
     /// Another gateway replica sharing this one's database, Redis prefix and simulator.
     pub async fn replica(&self) -> anyhow::Result<Replica> {
         let app = Application::build(self.settings.clone()).await?;

@@ -27,6 +27,21 @@ pub struct GroupCommitConfig {
 /// A longer gathering window would only add latency: batches fill in milliseconds under load.
 pub const MAX_WAIT_LIMIT: Duration = Duration::from_secs(1);
 
+impl GroupCommitConfig {
+    /// At least one entry per batch and a wait within [`MAX_WAIT_LIMIT`].
+    pub(crate) fn clamped(self) -> Self {
+        Self {
+            max_batch: self.max_batch.max(1),
+            max_wait: self.max_wait.min(MAX_WAIT_LIMIT),
+        }
+    }
+
+    /// How many requests may queue for a writer: a few batches' worth.
+    pub(crate) fn queue_capacity(&self) -> usize {
+        self.max_batch.saturating_mul(4)
+    }
+}
+
 impl Default for GroupCommitConfig {
     fn default() -> Self {
         Self {
@@ -80,11 +95,8 @@ impl std::fmt::Debug for LedgerWriter {
 impl LedgerWriter {
     /// Starts the writer task; call from within a Tokio runtime.
     pub fn spawn(pool: PgPool, config: GroupCommitConfig) -> Self {
-        let config = GroupCommitConfig {
-            max_batch: config.max_batch.max(1),
-            max_wait: config.max_wait.min(MAX_WAIT_LIMIT),
-        };
-        let (requests, queue) = mpsc::channel(config.max_batch.saturating_mul(4));
+        let config = config.clamped();
+        let (requests, queue) = mpsc::channel(config.queue_capacity());
         let counters = Arc::new(Counters::default());
         tokio::spawn(run(pool, queue, config, Arc::clone(&counters)));
         Self { requests, counters }

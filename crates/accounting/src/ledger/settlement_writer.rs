@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::balance::record_balance;
 use super::batching::gather;
 use super::entry::created_at_of;
-use super::group_commit::{GroupCommitConfig, MAX_WAIT_LIMIT, is_caused_by_a_row};
+use super::group_commit::{GroupCommitConfig, is_caused_by_a_row};
 use super::settlement::{Settled, outcome, post, record_late_charges, void};
 use crate::{AccountingError, Credits};
 
@@ -79,11 +79,8 @@ impl std::fmt::Debug for SettlementWriter {
 impl SettlementWriter {
     /// Starts the writer task; call from within a Tokio runtime.
     pub fn spawn(pool: PgPool, config: GroupCommitConfig) -> Self {
-        let config = GroupCommitConfig {
-            max_batch: config.max_batch.max(1),
-            max_wait: config.max_wait.min(MAX_WAIT_LIMIT),
-        };
-        let (requests, queue) = mpsc::channel(config.max_batch.saturating_mul(4));
+        let config = config.clamped();
+        let (requests, queue) = mpsc::channel(config.queue_capacity());
         let counters = Arc::new(Counters::default());
         tokio::spawn(run(pool, queue, config, Arc::clone(&counters)));
         Self { requests, counters }
