@@ -1,6 +1,6 @@
 //! `cloro-gateway dev`: the gateway with a cloro simulator in the same process as its
-//! upstream and the local Postgres and Redis, a demo team and a ready token, so one
-//! command gives a working gateway to try.
+//! upstream and the local Postgres and Redis, a demo team and ready team, admin and finance
+//! tokens, so one command gives a working gateway to try.
 
 use crate::Application;
 use crate::cli::admin::mint_for;
@@ -38,15 +38,10 @@ pub async fn run(mut settings: Settings, sim_latency: &str) -> anyhow::Result<()
     if accounting::teams::by_slug(&db, &slug).await?.is_none() {
         accounting::teams::create(&db, &slug, "Demo team").await?;
     }
-    let token = mint_for(
-        &db,
-        &settings,
-        Role::Team,
-        Some(DEMO_TEAM),
-        None,
-        Duration::from_secs(86400),
-    )
-    .await?;
+    let day = Duration::from_secs(86400);
+    let token = mint_for(&db, &settings, Role::Team, Some(DEMO_TEAM), None, day).await?;
+    let admin = mint_for(&db, &settings, Role::Admin, None, None, day).await?;
+    let finance = mint_for(&db, &settings, Role::Finance, None, None, day).await?;
     db.close().await;
 
     let app = Application::build(settings).await?;
@@ -54,6 +49,8 @@ pub async fn run(mut settings: Settings, sim_latency: &str) -> anyhow::Result<()
     println!("cloro-gateway dev: http://127.0.0.1:{port}  (docs: http://127.0.0.1:{port}/docs/)");
     println!("upstream: in-process cloro simulator at {}", sim.base_url());
     println!("team `{DEMO_TEAM}` token (24 h):\n  {}", token.token);
+    println!("admin token (24 h, /admin/...):\n  {}", admin.token);
+    println!("finance token (24 h, /finance/...):\n  {}", finance.token);
     println!(
         "try:\n  curl -s http://127.0.0.1:{port}/v1/monitor/chatgpt \\\n    -H 'Authorization: Bearer {}' \\\n    -H 'Content-Type: application/json' \\\n    -d '{{\"prompt\": \"What do you know about Acme Corp?\", \"country\": \"US\"}}'",
         token.token
