@@ -32,6 +32,26 @@ pub fn encode_cursor<K: Serialize>(key: &K) -> String {
     URL_SAFE_NO_PAD.encode(json)
 }
 
+/// Cuts `rows` (fetched with `limit + 1`, see [`fetch_size`]) to `limit` and returns the
+/// cursor for the next page: the key of the last row kept, or `None` on the last page.
+pub fn trim_page<T, K: Serialize>(
+    rows: &mut Vec<T>,
+    limit: u32,
+    key_of: impl Fn(&T) -> K,
+) -> Option<String> {
+    let limit = limit as usize;
+    if rows.len() <= limit {
+        return None;
+    }
+    rows.truncate(limit);
+    rows.last().map(|last| encode_cursor(&key_of(last)))
+}
+
+/// Rows to fetch for a page of `limit`: one more says whether another page follows.
+pub fn fetch_size(limit: u32) -> u32 {
+    limit + 1
+}
+
 /// Decodes a cursor made by [`encode_cursor`]; anything else is a 400 naming `cursor`.
 pub fn decode_cursor<K: DeserializeOwned>(cursor: &str) -> Result<K, ApiError> {
     URL_SAFE_NO_PAD
@@ -60,6 +80,17 @@ mod tests {
         assert_eq!(err.code(), ErrorCode::ValidationError);
         let wrong_shape = encode_cursor(&"just a string");
         assert!(decode_cursor::<(String, i64)>(&wrong_shape).is_err());
+    }
+
+    #[test]
+    fn pages_are_trimmed_and_only_a_full_page_has_a_cursor() {
+        let mut rows = vec![1, 2, 3, 4];
+        let cursor = trim_page(&mut rows, 3, |r| *r).unwrap();
+        assert_eq!(rows, [1, 2, 3]);
+        assert_eq!(decode_cursor::<i32>(&cursor).unwrap(), 3);
+        let mut last = vec![1, 2, 3];
+        assert_eq!(trim_page(&mut last, 3, |r| *r), None);
+        assert_eq!(last, [1, 2, 3]);
     }
 
     #[test]

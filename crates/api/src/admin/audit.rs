@@ -2,7 +2,7 @@
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorEnvelope, FieldError};
-use crate::pagination::{decode_cursor, encode_cursor, page_limit};
+use crate::pagination::{decode_cursor, fetch_size, page_limit, trim_page};
 use crate::state::AppState;
 use accounting::audit::{AuditEntry, AuditFilter};
 use actix_web::{HttpResponse, Result, get, web};
@@ -120,15 +120,10 @@ pub async fn list_audit(
         target_type: query.target_type,
         target_id: query.target_id,
     };
-    let mut rows = accounting::audit::list(&state.db, &filter, before_id, limit + 1)
+    let mut rows = accounting::audit::list(&state.db, &filter, before_id, fetch_size(limit))
         .await
         .map_err(ApiError::internal)?;
-    let next_cursor = if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        rows.last().map(|e| encode_cursor(&e.id))
-    } else {
-        None
-    };
+    let next_cursor = trim_page(&mut rows, limit, |entry| entry.id);
     Ok(HttpResponse::Ok().json(AuditPage {
         items: rows.into_iter().map(AuditView::from).collect(),
         next_cursor,

@@ -6,7 +6,7 @@ use super::apply_locally;
 use super::views::{MintedTokenView, TokenView};
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::pagination::{decode_cursor, encode_cursor, page_limit};
+use crate::pagination::{decode_cursor, fetch_size, page_limit, trim_page};
 use crate::state::AppState;
 use accounting::tokens::TokenFilter;
 use actix_web::{HttpResponse, Result, delete, get, post, web};
@@ -164,15 +164,10 @@ pub async fn list_tokens(
         ))
         .into());
     }
-    let mut rows = accounting::tokens::list(&state.db, &filter, after, limit + 1)
+    let mut rows = accounting::tokens::list(&state.db, &filter, after, fetch_size(limit))
         .await
         .map_err(ApiError::internal)?;
-    let next_cursor = if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        rows.last().map(|t| encode_cursor(&(t.created_at, t.jti)))
-    } else {
-        None
-    };
+    let next_cursor = trim_page(&mut rows, limit, |token| (token.created_at, token.jti));
     Ok(HttpResponse::Ok().json(TokenPage {
         items: rows.iter().map(TokenView::from).collect(),
         next_cursor,

@@ -49,6 +49,8 @@ pub struct Admitted {
     pub estimate: i64,
     /// Admitted past a soft budget: the entry is flagged and an alert logged.
     pub over_budget: bool,
+    /// The quota's budget and alert threshold (percent) this admission used, when both set.
+    pub alert_line: Option<(i64, i16)>,
 }
 
 impl Admitted {
@@ -162,7 +164,8 @@ impl Admitter {
         let max_wait = Duration::from_millis(self.settings.account_queue_wait_ms);
         match self.limiter.admit_or_wait(&request, weight, max_wait).await {
             Ok(admission) => {
-                let admitted = decide(admission, estimate)?;
+                let mut admitted = decide(admission, estimate)?;
+                admitted.alert_line = quota.budget.zip(quota.alert_threshold_pct);
                 if admitted.over_budget {
                     self.soft_budget_overruns.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(alert = true, team = %team.as_uuid(), "team admitted past its soft credit budget");
@@ -266,6 +269,7 @@ impl Admitter {
                     budget_left: None,
                     estimate: request.estimate,
                     over_budget: false,
+                    alert_line: None,
                 })
             }
         }
@@ -325,6 +329,7 @@ fn decide(admission: Admission, estimate: i64) -> Result<Admitted, ApiError> {
             budget_left,
             estimate,
             over_budget,
+            alert_line: None,
         });
     };
     if let Some(left) = budget_left {

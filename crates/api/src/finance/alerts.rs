@@ -6,7 +6,7 @@ use super::views::TeamNames;
 use super::{finance_scope, team_scope};
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::pagination::{decode_cursor, encode_cursor, page_limit};
+use crate::pagination::{decode_cursor, fetch_size, page_limit, trim_page};
 use crate::proxy::Proxy;
 use accounting::alerts::{Alert, AlertFilter, AlertKind};
 use accounting::ledger::Scope;
@@ -120,20 +120,16 @@ async fn list(proxy: &Proxy, scope: Scope, params: &AlertParams) -> Result<HttpR
         from: params.from,
         to: params.to,
     };
-    let scope_team = match scope {
-        Scope::All => None,
-        Scope::Team(id) => Some(id),
-    };
-    let mut alerts =
-        accounting::alerts::list(&proxy.db, scope_team, &filter, before, i64::from(limit) + 1)
-            .await
-            .map_err(ApiError::internal)?;
-    let more = alerts.len() > limit as usize;
-    alerts.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| alerts.last())
-        .flatten()
-        .map(|last| encode_cursor(&last.id));
+    let mut alerts = accounting::alerts::list(
+        &proxy.db,
+        scope.team(),
+        &filter,
+        before,
+        i64::from(fetch_size(limit)),
+    )
+    .await
+    .map_err(ApiError::internal)?;
+    let next_cursor = trim_page(&mut alerts, limit, |alert| alert.id);
     Ok(HttpResponse::Ok().json(AlertPage {
         items: alerts.into_iter().map(|a| view(a, &teams)).collect(),
         next_cursor,

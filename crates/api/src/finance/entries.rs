@@ -6,7 +6,7 @@ use super::views::{EntryPage, EntryView, TeamNames};
 use super::{finance_scope, team_scope};
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::pagination::{decode_cursor, encode_cursor, page_limit};
+use crate::pagination::{decode_cursor, fetch_size, page_limit, trim_page};
 use crate::proxy::Proxy;
 use accounting::ledger::{EntryCursor, Scope};
 use actix_web::{HttpResponse, get, web};
@@ -66,19 +66,16 @@ async fn list(proxy: &Proxy, scope: Scope, query: &EntryQuery) -> Result<HttpRes
         .await
         .map_err(ApiError::internal)?;
     let filter = query.filter(&teams)?;
-    // One row more than asked says whether another page follows.
-    let mut entries =
-        accounting::ledger::list_entries(&proxy.db, scope, &filter, after, i64::from(limit) + 1)
-            .await
-            .map_err(ApiError::internal)?;
-    let more = entries.len() > limit as usize;
-    entries.truncate(limit as usize);
-    let next_cursor = more.then(|| entries.last()).flatten().map(|last| {
-        encode_cursor(&EntryCursor {
-            created_at: last.created_at,
-            id: last.id,
-        })
-    });
+    let mut entries = accounting::ledger::list_entries(
+        &proxy.db,
+        scope,
+        &filter,
+        after,
+        i64::from(fetch_size(limit)),
+    )
+    .await
+    .map_err(ApiError::internal)?;
+    let next_cursor = trim_page(&mut entries, limit, |entry| EntryCursor::from(entry));
     Ok(HttpResponse::Ok().json(EntryPage {
         items: entries
             .into_iter()

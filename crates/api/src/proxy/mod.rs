@@ -196,12 +196,8 @@ async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiE
 
 /// Raises the team's alert when this admission took its usage to the alert threshold.
 fn check_threshold(proxy: &Arc<Proxy>, team: &TeamRef, period: &Period, admitted: &Admitted) {
-    let quota = proxy.admission.quota_of(team.id);
-    if let (Some(budget), Some(left), Some(threshold_pct)) = (
-        quota.budget,
-        admitted.budget_left,
-        quota.alert_threshold_pct,
-    ) {
+    if let (Some((budget, threshold_pct)), Some(left)) = (admitted.alert_line, admitted.budget_left)
+    {
         proxy.alerts.check_team(BudgetPosition {
             team,
             period,
