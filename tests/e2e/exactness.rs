@@ -25,6 +25,7 @@ async fn ledger_matches_upstream_charges_to_the_credit_under_faults() {
             external_service_error: 0.04,
             service_unavailable: 0.04,
             empty_answer: 0.05,
+            ..FaultRates::default()
         },
         seed: 7,
         ..SimConfig::default()

@@ -196,7 +196,7 @@ async fn a_hard_budget_refuses_and_a_soft_one_allows() {
         ]
     );
     assert_eq!(
-        metric(&app, "cloro_gateway_soft_budget_overruns_total").await,
+        app.metric("cloro_gateway_soft_budget_overruns_total").await,
         2
     );
     app.shutdown().await.unwrap();
@@ -433,22 +433,6 @@ async fn requests_wait_for_a_free_account_slot_in_the_fair_queue() {
     app.shutdown().await.unwrap();
 }
 
-/// A gauge or counter from `/metrics`.
-async fn metric(app: &TestApp, name: &str) -> u64 {
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_concurrency_429s_lower_the_account_limit_until_they_stop() {
     // cloro's plan allows 2, but the gateway was told 8 (its async tasks, say, use the rest).
@@ -469,7 +453,7 @@ async fn upstream_concurrency_429s_lower_the_account_limit_until_they_stop() {
     app.create_team("alpha").await;
     let token = app.team_token("alpha").await;
     assert_eq!(
-        metric(&app, "cloro_gateway_account_concurrency_limit").await,
+        app.metric("cloro_gateway_account_concurrency_limit").await,
         8
     );
     let mut last_429s = 0;
@@ -493,9 +477,17 @@ async fn upstream_concurrency_429s_lower_the_account_limit_until_they_stop() {
         quiet_burst,
         "the gateway stopped sending more than cloro takes"
     );
-    assert!(metric(&app, "cloro_gateway_account_concurrency_limit").await <= 2);
-    assert!(metric(&app, "cloro_gateway_upstream_concurrency_429_total").await > 0);
-    assert!(metric(&app, "cloro_gateway_ledger_pending_entries_total").await >= 8);
+    assert!(app.metric("cloro_gateway_account_concurrency_limit").await <= 2);
+    assert!(
+        app.metric("cloro_gateway_upstream_concurrency_429_total")
+            .await
+            > 0
+    );
+    assert!(
+        app.metric("cloro_gateway_ledger_pending_entries_total")
+            .await
+            >= 8
+    );
     app.shutdown().await.unwrap();
 }
 

@@ -6,7 +6,9 @@
 mod admin;
 mod alerts;
 mod auth;
+mod chaos;
 mod exactness;
+mod faults;
 mod finance;
 mod health;
 mod idempotency;

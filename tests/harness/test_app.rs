@@ -241,6 +241,44 @@ impl TestApp {
         );
     }
 
+    /// A gauge or counter from the gateway's `/metrics`.
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = self
+            .http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
+    }
+
+    /// Deletes every Redis key of this gateway (its prefix only), as a Redis restart without
+    /// persistence, a failover or FLUSHDB would.
+    pub async fn flush_redis(&self) {
+        let client = redis::Client::open(self.redis_url.as_str()).expect("redis url");
+        let mut connection = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis connection");
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.redis_prefix))
+            .query_async(&mut connection)
+            .await
+            .expect("KEYS");
+        if !keys.is_empty() {
+            redis::cmd("DEL")
+                .arg(&keys)
+                .query_async::<()>(&mut connection)
+                .await
+                .expect("DEL");
+        }
+    }
+
     /// Stops the gateway and the simulator, then drops the test database.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.server.stop(true).await;

@@ -1,5 +1,7 @@
 //! The Idempotency-Key store: a retry with the same key and body is answered with the stored
-//! response instead of being sent (and charged) again.
+//! response instead of being sent (and charged) again. An in-progress key holds a lease; once
+//! it has passed (the process running the request died), the key is resolved from its ledger
+//! entry: never sent or voided frees it, charged or still pending keeps it.
 
 use std::time::Duration;
 
@@ -8,7 +10,8 @@ use sqlx::types::Json;
 use sqlx::{Acquire, PgExecutor, Postgres};
 use uuid::Uuid;
 
-use crate::{AccountingError, IdempotencyKey, TeamId};
+use crate::ledger::created_at_of;
+use crate::{AccountingError, EntryStatus, IdempotencyKey, TeamId};
 
 /// A completed response, stored to be replayed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +32,10 @@ pub enum Begin {
     InProgress,
     /// The key was used with a different body: refuse the request.
     BodyMismatch,
+    /// The request that held the key ended without storing its answer (its process died),
+    /// and its ledger entry says the upstream may have charged it: the answer is lost, the
+    /// call must not run again.
+    AnswerLost,
 }
 
 /// Hex SHA-256 of a request body, the `body_hash` [`begin`] expects.
@@ -40,6 +47,8 @@ pub fn hash_body(body: &[u8]) -> String {
 struct ExistingKey {
     body_hash: String,
     state: String,
+    request_id: Uuid,
+    lease_expired: bool,
     response_status: Option<i32>,
     response_headers: Option<Json<Vec<(String, String)>>>,
     response_body: Option<Vec<u8>>,
@@ -51,7 +60,9 @@ const CLAIM_ATTEMPTS: usize = 3;
 
 /// Claims `key` for this team and request, or says why not. Race-safe: of any number of
 /// concurrent `begin`s with the same key, exactly one gets `Started`. An expired row counts as
-/// absent and is replaced atomically. The key lives for `ttl` from now.
+/// absent and is replaced atomically. The key lives for `ttl` from now; while in progress it
+/// is leased for `lease` (longer than the request can run), after which it is resolved from
+/// the holder's ledger entry (see [`Begin::AnswerLost`]).
 pub async fn begin<'c>(
     db: impl Acquire<'c, Database = Postgres>,
     team_id: TeamId,
@@ -59,6 +70,7 @@ pub async fn begin<'c>(
     body_hash: &str,
     request_id: Uuid,
     ttl: Duration,
+    lease: Duration,
 ) -> Result<Begin, AccountingError> {
     let body_hash = normalized_body_hash(body_hash)?;
     let mut conn = db.acquire().await?;
@@ -66,13 +78,15 @@ pub async fn begin<'c>(
         // Insert, or take over an expired row; a live row makes this return nothing.
         let claimed = sqlx::query_scalar::<_, Uuid>(
             "INSERT INTO idempotency_keys \
-                 (team_id, key, body_hash, request_id, state, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, 'in_progress', now(), now() + $5) \
+                 (team_id, key, body_hash, request_id, state, created_at, expires_at, \
+                  lease_expires_at) \
+             VALUES ($1, $2, $3, $4, 'in_progress', now(), now() + $5, now() + $6) \
              ON CONFLICT (team_id, key) DO UPDATE \
                  SET body_hash = EXCLUDED.body_hash, request_id = EXCLUDED.request_id, \
                      state = 'in_progress', response_status = NULL, response_headers = NULL, \
                      response_body = NULL, created_at = EXCLUDED.created_at, \
-                     expires_at = EXCLUDED.expires_at \
+                     expires_at = EXCLUDED.expires_at, \
+                     lease_expires_at = EXCLUDED.lease_expires_at \
                  WHERE idempotency_keys.expires_at <= now() \
              RETURNING request_id",
         )
@@ -81,6 +95,7 @@ pub async fn begin<'c>(
         .bind(&body_hash)
         .bind(request_id)
         .bind(ttl)
+        .bind(lease)
         .fetch_optional(&mut *conn)
         .await?;
         if claimed.is_some() {
@@ -88,7 +103,9 @@ pub async fn begin<'c>(
         }
 
         let existing = sqlx::query_as::<_, ExistingKey>(
-            "SELECT body_hash, state, response_status, response_headers, response_body \
+            "SELECT body_hash, state, request_id, \
+                    (state = 'in_progress' AND lease_expires_at <= now()) AS lease_expired, \
+                    response_status, response_headers, response_body \
              FROM idempotency_keys \
              WHERE team_id = $1 AND key = $2 AND expires_at > now()",
         )
@@ -96,11 +113,70 @@ pub async fn begin<'c>(
         .bind(key)
         .fetch_optional(&mut *conn)
         .await?;
-        if let Some(existing) = existing {
+        let Some(existing) = existing else { continue };
+        if existing.body_hash != body_hash || !existing.lease_expired {
             return Ok(decide(existing, &body_hash));
+        }
+        // The holder's lease passed without an answer: its ledger entry decides.
+        let holder = existing.request_id;
+        match holder_entry_status(&mut conn, holder).await? {
+            Some(EntryStatus::Pending) => return Ok(Begin::InProgress),
+            Some(EntryStatus::Posted | EntryStatus::Expired) => return Ok(Begin::AnswerLost),
+            Some(EntryStatus::Voided) | None => {
+                if take_over(&mut conn, team_id, key, holder, request_id, ttl, lease).await? {
+                    return Ok(Begin::Started);
+                }
+            }
         }
     }
     Ok(Begin::InProgress)
+}
+
+/// The status of the ledger entry a key's holder recorded, if it recorded one.
+async fn holder_entry_status(
+    conn: &mut sqlx::PgConnection,
+    holder: Uuid,
+) -> Result<Option<EntryStatus>, AccountingError> {
+    if holder.get_version_num() != 7 {
+        return Ok(None);
+    }
+    let status = sqlx::query_scalar::<_, EntryStatus>(
+        "SELECT status FROM ledger_entries WHERE id = $1 AND created_at = $2",
+    )
+    .bind(holder)
+    .bind(created_at_of(holder))
+    .fetch_optional(conn)
+    .await?;
+    Ok(status)
+}
+
+/// Moves an abandoned in-progress key from `holder` to `request_id`; `false` if another
+/// request took it first.
+async fn take_over(
+    conn: &mut sqlx::PgConnection,
+    team_id: TeamId,
+    key: &IdempotencyKey,
+    holder: Uuid,
+    request_id: Uuid,
+    ttl: Duration,
+    lease: Duration,
+) -> Result<bool, AccountingError> {
+    let moved = sqlx::query(
+        "UPDATE idempotency_keys \
+         SET request_id = $4, created_at = now(), expires_at = now() + $5, \
+             lease_expires_at = now() + $6 \
+         WHERE team_id = $1 AND key = $2 AND request_id = $3 AND state = 'in_progress'",
+    )
+    .bind(team_id)
+    .bind(key)
+    .bind(holder)
+    .bind(request_id)
+    .bind(ttl)
+    .bind(lease)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(moved == 1)
 }
 
 fn decide(existing: ExistingKey, body_hash: &str) -> Begin {
@@ -207,6 +283,8 @@ mod tests {
         ExistingKey {
             body_hash: hash.to_owned(),
             state: state.to_owned(),
+            request_id: Uuid::nil(),
+            lease_expired: false,
             response_status: Some(200),
             response_headers: Some(Json(vec![("x-a".into(), "1".into())])),
             response_body: Some(b"ok".to_vec()),

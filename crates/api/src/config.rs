@@ -77,6 +77,7 @@ pub struct LimitSettings {
     pub adaptive_recover_secs: u64,
     pub redis_failure_policy: FailurePolicy,
     pub budget_period: crate::period::PeriodKind,
+    pub budget_reconcile_secs: u64,
     pub team_default: TeamDefaultQuota,
 }
 
@@ -164,6 +165,7 @@ pub struct LedgerSettings {
     pub sweep_every_secs: u64,
     pub pending_deadline_secs: u64,
     pub idempotency_ttl_hours: u64,
+    pub write_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

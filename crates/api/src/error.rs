@@ -151,6 +151,38 @@ struct Body<'a> {
     timestamp: String,
 }
 
+impl ApiError {
+    fn envelope(&self) -> Envelope<'_> {
+        Envelope {
+            success: false,
+            error: Body {
+                code: self.code.as_str(),
+                message: &self.message,
+                details: self.details.as_ref(),
+                timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            },
+        }
+    }
+
+    /// The answer as stored for Idempotency-Key replays: status, headers and envelope.
+    pub fn stored(&self) -> accounting::idempotency::StoredResponse {
+        let mut headers: Vec<(String, String)> = self
+            .headers
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.clone()))
+            .collect();
+        headers.push(("content-type".to_owned(), "application/json".to_owned()));
+        if let Some(secs) = self.retry_after_secs {
+            headers.push(("retry-after".to_owned(), secs.to_string()));
+        }
+        accounting::idempotency::StoredResponse {
+            status: self.code.status().as_u16(),
+            headers,
+            body: serde_json::to_vec(&self.envelope()).unwrap_or_default(),
+        }
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         self.code.status()
@@ -163,15 +195,7 @@ impl ResponseError for ApiError {
         } else if status.is_server_error() {
             tracing::warn!(code = self.code.as_str(), message = %self.message, "request failed");
         }
-        let envelope = Envelope {
-            success: false,
-            error: Body {
-                code: self.code.as_str(),
-                message: &self.message,
-                details: self.details.as_ref(),
-                timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            },
-        };
+        let envelope = self.envelope();
         let mut response = HttpResponse::build(status);
         for (name, value) in &self.headers {
             response.insert_header((*name, value.as_str()));

@@ -22,6 +22,7 @@ pub mod routes;
 pub mod secret;
 pub mod startup;
 pub mod state;
+pub mod tasks;
 pub mod telemetry;
 
 pub use config::Settings;

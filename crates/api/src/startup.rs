@@ -2,7 +2,7 @@
 //! `main` and the tests both start the gateway through [`Application::build`].
 
 use crate::account::AccountState;
-use crate::admission::Admitter;
+use crate::admission::{self, Admitter};
 use crate::auth::route_roles;
 use crate::auth::{Authenticator, Directory};
 use crate::config::Settings;
@@ -14,6 +14,7 @@ use crate::openapi::ApiDoc;
 use crate::proxy::Proxy;
 use crate::routes;
 use crate::state::AppState;
+use crate::tasks::BackgroundTasks;
 use crate::telemetry;
 use accounting::ledger::{Sweeper, SweeperHandle};
 use actix_web::dev::{Server, ServerHandle};
@@ -33,6 +34,10 @@ pub struct Application {
     port: u16,
     server: Server,
     db: sqlx::PgPool,
+    /// Detached work (upstream calls whose client hung up, settlement retries, alert
+    /// deliveries) that shutdown drains.
+    tasks: BackgroundTasks,
+    shutdown_timeout: Duration,
     /// Stops the sweeper when the application is dropped.
     _sweeper: SweeperHandle,
 }
@@ -55,19 +60,33 @@ impl Application {
         )
         .await?;
         let authenticator = Authenticator::build(&settings.auth, directory.clone()).await?;
-        let admission = Admitter::new(
+        let tasks = BackgroundTasks::new()?;
+        let admission = Arc::new(Admitter::new(
             limiter.clone(),
             directory.clone(),
             db.clone(),
             settings.limits.clone(),
             account.clone(),
+            Duration::from_millis(settings.ledger.write_timeout_ms),
+            tasks.clone(),
+        ));
+        admission::spawn_reconciler(
+            Arc::downgrade(&admission),
+            Duration::from_secs(settings.limits.budget_reconcile_secs),
         );
         let sweeper = Sweeper::spawn(
             db.clone(),
             Duration::from_secs(settings.ledger.sweep_every_secs),
             Duration::from_secs(settings.ledger.pending_deadline_secs),
         );
-        let proxy = Proxy::new(&settings, db.clone(), admission, account.clone())?;
+        let proxy = Proxy::new(
+            &settings,
+            db.clone(),
+            admission,
+            account.clone(),
+            tasks.clone(),
+        )?;
+        let shutdown_timeout = Duration::from_secs(settings.server.shutdown_timeout_secs);
         let listener = TcpListener::bind(&settings.server.listen)
             .with_context(|| format!("binding {}", settings.server.listen))?;
         let port = listener.local_addr()?.port();
@@ -89,6 +108,8 @@ impl Application {
             port,
             server,
             db: db_handle,
+            tasks,
+            shutdown_timeout,
             _sweeper: sweeper,
         })
     }
@@ -108,8 +129,24 @@ impl Application {
         self.server.handle()
     }
 
+    /// Serves until stopped (SIGTERM, SIGINT or the handle), then waits up to
+    /// `server.shutdown_timeout_secs` for detached work: upstream calls whose client hung
+    /// up, their settlements and retries, alert deliveries. What still runs after that is
+    /// left to the sweeper (ledger) and the lease TTL (limits).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        let running = self.tasks.running();
+        if running > 0 {
+            tracing::info!(running, "draining detached work before exit");
+        }
+        let left = self.tasks.drain(self.shutdown_timeout).await;
+        if left > 0 {
+            tracing::warn!(
+                left,
+                "shutdown timeout reached with detached work still running; the sweeper and the lease TTL resolve it"
+            );
+        }
+        served
     }
 }
 

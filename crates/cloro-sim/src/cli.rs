@@ -64,6 +64,14 @@ pub struct Args {
     )]
     pub fault_empty: f64,
 
+    /// Share answered 200 with every success header and charged, whose body then breaks off (0.0-1.0).
+    #[arg(
+        long = "fault-broken-body",
+        env = "CLORO_SIM_FAULT_BROKEN_BODY",
+        default_value_t = 0.0
+    )]
+    pub fault_broken_body: f64,
+
     /// Divides the API's own durations: webhook retry gaps (2-16 min) and task retention (24 h).
     #[arg(long, env = "CLORO_SIM_TIME_SCALE", default_value_t = 1.0)]
     pub time_scale: f64,
@@ -99,6 +107,7 @@ impl Args {
                 external_service_error: self.fault_502,
                 service_unavailable: self.fault_503,
                 empty_answer: self.fault_empty,
+                broken_body: self.fault_broken_body,
             },
             seed: self.seed,
             profile: self.profile,
@@ -132,6 +141,8 @@ mod tests {
             "legacy",
             "--fault-503",
             "0.5",
+            "--fault-broken-body",
+            "0.25",
             "--seed",
             "42",
             "--time-scale",
@@ -142,6 +153,7 @@ mod tests {
         assert_eq!(config.concurrency_limit, 3);
         assert_eq!(config.profile, Profile::legacy());
         assert_eq!(config.faults.service_unavailable, 0.5);
+        assert_eq!(config.faults.broken_body, 0.25);
         assert_eq!((config.seed, config.time_scale), (42, 1000.0));
         assert!(Args::try_parse_from(["cloro-sim", "--profile", "modern"]).is_err());
         assert!(Args::try_parse_from(["cloro-sim", "--latency", "soon"]).is_err());

@@ -28,6 +28,10 @@ pub struct FaultRates {
     /// A success with an empty answer, still charged.
     #[serde(alias = "empty")]
     pub empty_answer: f64,
+    /// A charged success (200, every success header) whose sync body breaks off mid-stream;
+    /// tasks get the whole answer.
+    #[serde(alias = "broken")]
+    pub broken_body: f64,
 }
 
 impl FaultRates {
@@ -38,6 +42,7 @@ impl FaultRates {
             self.external_service_error,
             self.service_unavailable,
             self.empty_answer,
+            self.broken_body,
         ];
         if rates.iter().any(|r| !r.is_finite() || *r < 0.0 || *r > 1.0) {
             return Err("every fault rate must be between 0.0 and 1.0".into());
@@ -201,6 +206,21 @@ mod tests {
                 faults: FaultRates {
                     internal_error: 0.7,
                     empty_answer: 0.7,
+                    ..FaultRates::default()
+                },
+                ..SimConfig::default()
+            },
+            SimConfig {
+                faults: FaultRates {
+                    service_unavailable: 0.5,
+                    broken_body: 0.6,
+                    ..FaultRates::default()
+                },
+                ..SimConfig::default()
+            },
+            SimConfig {
+                faults: FaultRates {
+                    broken_body: -0.1,
                     ..FaultRates::default()
                 },
                 ..SimConfig::default()

@@ -52,7 +52,17 @@ impl Fault {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
     Answer(Answer),
+    /// A charged answer whose sync reply body breaks off after its first bytes; a task gets it whole.
+    BrokenBody(Answer),
     Fault(Fault),
+}
+
+/// What the seed's roll picked, before the answer is generated.
+enum Draw {
+    Fault(Fault),
+    EmptyAnswer,
+    BrokenBody,
+    Normal,
 }
 
 /// A planned call.
@@ -72,23 +82,28 @@ pub fn plan(
     let mut rng = StdRng::seed_from_u64(seed);
     let drawn_latency = latency.sample(&mut rng);
     let roll: f64 = rng.random();
+    // New faults go last so that existing rates keep their thresholds for the same seed.
     let thresholds = [
-        (faults.internal_error, Some(Fault::Internal)),
-        (faults.external_service_error, Some(Fault::ExternalService)),
-        (faults.service_unavailable, Some(Fault::Unavailable)),
-        (faults.empty_answer, None),
+        (faults.internal_error, Draw::Fault(Fault::Internal)),
+        (
+            faults.external_service_error,
+            Draw::Fault(Fault::ExternalService),
+        ),
+        (faults.service_unavailable, Draw::Fault(Fault::Unavailable)),
+        (faults.empty_answer, Draw::EmptyAnswer),
+        (faults.broken_body, Draw::BrokenBody),
     ];
     let mut cumulative = 0.0;
-    let mut decided: Option<Option<Fault>> = None;
-    for (rate, fault) in thresholds {
+    let mut drawn = Draw::Normal;
+    for (rate, draw) in thresholds {
         cumulative += rate;
         if roll < cumulative {
-            decided = Some(fault);
+            drawn = draw;
             break;
         }
     }
-    match decided {
-        Some(Some(fault)) => Plan {
+    match drawn {
+        Draw::Fault(fault) => Plan {
             latency: if fault == Fault::Unavailable {
                 Duration::ZERO
             } else {
@@ -96,11 +111,15 @@ pub fn plan(
             },
             outcome: Outcome::Fault(fault),
         },
-        Some(None) => Plan {
+        Draw::EmptyAnswer => Plan {
             latency: drawn_latency,
             outcome: Outcome::Answer(results::generate(request, &mut rng, true)),
         },
-        None => Plan {
+        Draw::BrokenBody => Plan {
+            latency: drawn_latency,
+            outcome: Outcome::BrokenBody(results::generate(request, &mut rng, false)),
+        },
+        Draw::Normal => Plan {
             latency: drawn_latency,
             outcome: Outcome::Answer(results::generate(request, &mut rng, false)),
         },
@@ -147,6 +166,7 @@ mod tests {
             external_service_error: 0.25,
             service_unavailable: 0.25,
             empty_answer: 0.25,
+            broken_body: 0.0,
         };
         let mut counts = [0usize; 4];
         for seed in 0..4000 {
@@ -154,6 +174,7 @@ mod tests {
                 Outcome::Fault(Fault::Internal) => counts[0] += 1,
                 Outcome::Fault(Fault::ExternalService) => counts[1] += 1,
                 Outcome::Fault(Fault::Unavailable) => counts[2] += 1,
+                Outcome::BrokenBody(_) => panic!("broken_body is 0"),
                 Outcome::Answer(answer) => {
                     assert_eq!(
                         answer.result["text"], "",
@@ -171,5 +192,35 @@ mod tests {
             &FaultRates::default(),
         );
         assert!(matches!(none.outcome, Outcome::Answer(a) if a.result["text"] != ""));
+    }
+
+    #[test]
+    fn a_broken_body_is_drawn_last_and_keeps_the_full_answer() {
+        let latency: LatencySpec = "lognormal:median=1s,p99=5s".parse().unwrap();
+        let before = FaultRates {
+            internal_error: 0.2,
+            external_service_error: 0.1,
+            service_unavailable: 0.1,
+            empty_answer: 0.2,
+            broken_body: 0.0,
+        };
+        let after = FaultRates {
+            broken_body: 0.3,
+            ..before
+        };
+        let mut broken = 0;
+        for seed in 0..2000 {
+            let old = plan(&request(), seed, &latency, &before);
+            let new = plan(&request(), seed, &latency, &after);
+            assert_eq!(old.latency, new.latency, "seed {seed}");
+            match (old.outcome, new.outcome) {
+                (Outcome::Answer(whole), Outcome::BrokenBody(cut)) => {
+                    assert_eq!(whole, cut, "seed {seed}: the same answer, cut in transit");
+                    broken += 1;
+                }
+                (old, new) => assert_eq!(old, new, "seed {seed}: other outcomes unchanged"),
+            }
+        }
+        assert!((500..700).contains(&broken), "{broken}");
     }
 }

@@ -51,6 +51,9 @@ pub async fn spawn(config: SimConfig, listener: TcpListener) -> anyhow::Result<R
             .default_service(web::to(http::not_found))
     })
     .workers(config.workers)
+    // A client's EOF means it hung up (a gateway deadline): drop the handler so the work that
+    // still finishes is recorded as `abandoned`, not as an answer nobody read.
+    .h1_allow_half_closed(false)
     .disable_signals()
     .shutdown_timeout(SHUTDOWN_GRACE_SECS)
     .listen(listener)?

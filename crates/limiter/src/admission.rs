@@ -9,6 +9,10 @@ use crate::request::AdmissionRequest;
 /// concurrency is full" (the case where waiting in the fair queue helps).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RefusedBy {
+    /// The request has a budget (soft or hard) but the period's charged total was never
+    /// seeded from the ledger, or Redis lost it: what the team spent is unknown. Seed it
+    /// (`Limiter::seed_charged`) and admit again. No Retry-After.
+    BudgetUnseeded,
     /// Hard budget: charged + held + estimate would exceed the period's budget.
     Budget,
     TeamRate,
@@ -150,7 +154,9 @@ impl Admission {
             Some(by) => AdmissionOutcome::Refused {
                 by,
                 retry_after_ms: match by {
-                    RefusedBy::TeamConcurrency | RefusedBy::AccountConcurrency => None,
+                    RefusedBy::BudgetUnseeded
+                    | RefusedBy::TeamConcurrency
+                    | RefusedBy::AccountConcurrency => None,
                     _ => facts.retry_after_ms,
                 },
             },
@@ -276,5 +282,13 @@ mod tests {
         assert_eq!(rate.retry_after_ms(), Some(40));
         assert!(rate.refused_by().is_some_and(RefusedBy::is_account_limit));
         assert!(rate.lease().is_none());
+    }
+
+    #[test]
+    fn an_unseeded_budget_is_the_teams_refusal_without_retry_after() {
+        let refused = Admission::from_facts(&request(), facts(Some(RefusedBy::BudgetUnseeded)));
+        assert_eq!(refused.refused_by(), Some(RefusedBy::BudgetUnseeded));
+        assert_eq!(refused.retry_after_ms(), None);
+        assert!(!RefusedBy::BudgetUnseeded.is_account_limit());
     }
 }

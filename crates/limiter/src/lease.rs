@@ -93,3 +93,23 @@ impl Lease {
         Ok(())
     }
 }
+
+/// What `Limiter::renew` found missing and put back. All `false` on an ordinary renewal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Renewal {
+    /// The team lease was gone (reclaimed after expiring, or Redis lost its state) and was
+    /// added again: the request holds a team slot again.
+    pub recreated_team_lease: bool,
+    /// The same for the account lease (only for a lease that holds an account slot).
+    pub recreated_account_lease: bool,
+    /// The hold was gone without having been reclaimed (Redis lost its state) and holds the
+    /// lease's estimate again.
+    pub restored_hold: bool,
+}
+
+impl Renewal {
+    /// Something had to be re-created (worth a log line or a metric).
+    pub fn recreated(&self) -> bool {
+        self.recreated_team_lease || self.recreated_account_lease || self.restored_hold
+    }
+}

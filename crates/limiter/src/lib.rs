@@ -3,6 +3,7 @@
 //! crash-safe concurrency leases and credit holds. See README.md.
 
 mod admission;
+mod budget_state;
 mod error;
 mod fair_share;
 mod fair_wait;
@@ -18,9 +19,10 @@ pub use admission::{
     Admission, AdmissionOutcome, BudgetSnapshot, ConcurrencySnapshot, RateSnapshot, Reclaimed,
     RefusedBy,
 };
+pub use budget_state::{BudgetState, CorrectCharged};
 pub use error::{BoxError, LimiterError};
 pub use fair_share::MAX_WEIGHT;
-pub use lease::Lease;
+pub use lease::{Lease, Renewal};
 pub use limiter::Limiter;
 pub use memory_limiter::MemoryLimiter;
 pub use reclaim_stats::ReclaimStats;

@@ -6,8 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::admission::Admission;
+use crate::budget_state::{BudgetState, CorrectCharged};
 use crate::error::LimiterError;
-use crate::lease::Lease;
+use crate::lease::{Lease, Renewal};
 use crate::reclaim_stats::ReclaimStats;
 use crate::request::{AdmissionRequest, BudgetPeriod};
 use crate::settlement::{BudgetPosition, Settlement};
@@ -17,6 +18,7 @@ pub trait Limiter: Send + Sync {
     /// Decides one request all or nothing: team bucket, account per-endpoint bucket, team
     /// lease, account lease (if `takes_account_slot`), credit hold. A refusal takes nothing.
     /// Expired leases found on the way are reclaimed first (see `Admission::reclaimed`).
+    /// A request with a budget is refused as `BudgetUnseeded` until the period is seeded.
     async fn admit(&self, request: &AdmissionRequest) -> Result<Admission, LimiterError>;
 
     /// `admit` with the team's `weight` in the account's fair share, and, if only the
@@ -35,9 +37,13 @@ pub trait Limiter: Send + Sync {
         max_wait: Duration,
     ) -> Result<Admission, LimiterError>;
 
-    /// Extends both leases to now + the lease TTL. `false` if the lease already expired or
-    /// was settled: its slots (and hold) may have gone to someone else.
-    async fn renew(&self, lease: &Lease) -> Result<bool, LimiterError>;
+    /// Extends both leases to now + the lease TTL, re-creating whatever is missing (Redis
+    /// lost its state, or the lease expired and was reclaimed): the team lease, the account
+    /// lease (if it holds one) and the hold, unless the hold was reclaimed (then settlement
+    /// charges through the reclaimed path). Re-created slots are taken back even if the limit
+    /// is full meanwhile. It cannot tell a settled lease from a lost one: never renew a lease
+    /// after settling it.
+    async fn renew(&self, lease: &Lease) -> Result<Renewal, LimiterError>;
 
     /// Releases both leases and turns the hold into `actual_charge` (held -= estimate,
     /// charged += actual). Idempotent: a second call finds nothing and changes nothing.
@@ -56,9 +62,12 @@ pub trait Limiter: Send + Sync {
         period: &BudgetPeriod,
     ) -> Result<BudgetPosition, LimiterError>;
 
-    /// Seeds a period's charged total from the ledger at start-up, only if this period has
-    /// no charged total yet (so replicas starting while others settle cannot lose charges).
-    /// Returns whether it seeded.
+    /// Seeds a period's charged total from the ledger (the period's posted total), once: if
+    /// the period is not seeded yet, sets its charged total to `charged` (replacing whatever
+    /// settlements added since Redis lost its state) and marks it seeded; holds stay. If it
+    /// is already seeded, changes nothing (a replica starting while others settle cannot
+    /// erase their charges). Returns whether this call seeded. Admissions with a budget are
+    /// refused as `BudgetUnseeded` until a period is seeded.
     async fn seed_charged(
         &self,
         team_id: &str,
@@ -66,13 +75,30 @@ pub trait Limiter: Send + Sync {
         charged: i64,
     ) -> Result<bool, LimiterError>;
 
-    /// Overwrites a period's charged total (reconciliation against the ledger); holds stay.
-    async fn set_charged(
+    /// Compare-and-set for the ledger reconciler: sets a period's charged total to `charged`
+    /// only if the period is seeded and its charged total is still `expected` (as read from
+    /// `budget_state`), so a settlement in between is never lost. Holds stay.
+    async fn correct_charged(
         &self,
         team_id: &str,
         period: &BudgetPeriod,
+        expected: i64,
         charged: i64,
-    ) -> Result<BudgetPosition, LimiterError>;
+    ) -> Result<CorrectCharged, LimiterError>;
+
+    /// A period's budget as stored: seeded or not, charged, held and each hold. Read-only.
+    async fn budget_state(
+        &self,
+        team_id: &str,
+        period: &BudgetPeriod,
+    ) -> Result<BudgetState, LimiterError>;
+
+    /// `true` if the backend kept its state since the previous call, `false` on the first
+    /// call or after Redis lost its data (restart without persistence, FLUSHDB, failover);
+    /// either way the marker is there again afterwards. Poll it (every second) to notice a
+    /// loss and reconcile at once. On Redis the marker is shared: after a loss, only the
+    /// first replica to call sees `false`.
+    async fn state_marker(&self) -> Result<bool, LimiterError>;
 
     /// Reclaim totals seen by this instance (for the metrics endpoint).
     fn reclaim_stats(&self) -> ReclaimStats;

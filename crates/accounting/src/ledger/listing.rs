@@ -26,6 +26,8 @@ pub struct EntryFilter {
     /// `created_at < to`.
     pub to: Option<DateTime<Utc>>,
     pub flagged: Option<bool>,
+    /// Entries carrying this flag among their reasons (e.g. `outcome_unknown`, `expired`).
+    pub flag: Option<String>,
 }
 
 /// Keyset position: the last row of the previous page. Serialize + Deserialize (the API
@@ -91,6 +93,12 @@ pub async fn list_entries(
     }
     if let Some(flagged) = filter.flagged {
         query.push(" AND flagged = ").push_bind(flagged);
+    }
+    if let Some(flag) = &filter.flag {
+        query
+            .push(" AND ")
+            .push_bind(flag.as_str())
+            .push(" = ANY(string_to_array(flag_reason, ','))");
     }
     if let Some(after) = after {
         // The plain bound lets the planner prune partitions before the cursor; the row

@@ -24,9 +24,9 @@ pub use export::export_entries;
 pub use group_commit::{GroupCommitConfig, GroupCommitStats, LedgerWriter, MAX_WAIT_LIMIT};
 pub use listing::{EntryCursor, EntryFilter, MAX_PAGE_SIZE, list_entries};
 pub use partitions::{MAX_MONTHS_AHEAD, ensure_partitions, partition_name};
-pub use reads::{TeamTotals, count_pending, get, team_totals};
+pub use reads::{BudgetLedger, TeamTotals, budget_ledger, count_pending, get, team_totals};
 pub use scope::Scope;
-pub use settlement::{Settled, post, void};
+pub use settlement::{OUTCOME_UNKNOWN_FLAG, Settled, post, post_unknown, void, void_unsent};
 pub use settlement_writer::{SettleRequest, Settlement, SettlementStats, SettlementWriter};
 pub use sweeper::{EXPIRED_FLAG_REASON, Sweeper, SweeperHandle, expire_stale};
 pub use usage::{

@@ -104,3 +104,58 @@ pub async fn count_pending(db: impl PgExecutor<'_>) -> Result<i64, AccountingErr
     .await?;
     Ok(pending)
 }
+
+/// A team's budget period as the ledger has it, to seed or reconcile the limiter's budget:
+/// what settled entries charged (late settlements included) and the entries still PENDING.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BudgetLedger {
+    /// Effective charges of POSTED and EXPIRED entries: an entry's late settlement, if any,
+    /// replaces what it was booked at.
+    pub settled: i64,
+    /// Open PENDING entries: (entry id, estimate).
+    pub pending: Vec<(Uuid, i64)>,
+}
+
+impl BudgetLedger {
+    /// Settled charges plus every open estimate: the most the period may have cost.
+    pub fn used(&self) -> i64 {
+        self.settled
+            + self
+                .pending
+                .iter()
+                .map(|(_, estimate)| estimate)
+                .sum::<i64>()
+    }
+}
+
+/// The team's entries created in `[from, to)` (a budget period), for the limiter's budget.
+pub async fn budget_ledger(
+    db: impl PgExecutor<'_> + Copy,
+    team_id: TeamId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<BudgetLedger, AccountingError> {
+    let settled = sqlx::query_scalar::<_, i64>(
+        "SELECT COALESCE(sum(COALESCE(late.charged, l.charged)), 0)::bigint \
+         FROM ledger_entries AS l \
+         LEFT JOIN ledger_late_charges AS late \
+             ON late.entry_id = l.id AND late.entry_created_at = l.created_at \
+         WHERE l.team_id = $1 AND l.created_at >= $2 AND l.created_at < $3 \
+             AND l.status IN ('POSTED', 'EXPIRED')",
+    )
+    .bind(team_id)
+    .bind(from)
+    .bind(to)
+    .fetch_one(db)
+    .await?;
+    let pending = sqlx::query_as::<_, (Uuid, i64)>(
+        "SELECT id, estimate FROM ledger_entries \
+         WHERE team_id = $1 AND created_at >= $2 AND created_at < $3 AND status = 'PENDING'",
+    )
+    .bind(team_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await?;
+    Ok(BudgetLedger { settled, pending })
+}

@@ -15,7 +15,9 @@ use super::balance::record_balance;
 use super::batching::gather;
 use super::entry::created_at_of;
 use super::group_commit::{GroupCommitConfig, is_caused_by_a_row};
-use super::settlement::{Settled, outcome, post, record_late_charges, void};
+use super::settlement::{
+    OUTCOME_UNKNOWN_FLAG, Settled, outcome, post, post_unknown, record_late_charges, void,
+};
 use crate::{AccountingError, Credits};
 
 /// How an entry ends.
@@ -31,6 +33,24 @@ pub enum Settlement {
         upstream_status: Option<i32>,
         reason: String,
     },
+    /// The upstream may have run the call, and the gateway cannot know (a timeout, a reset
+    /// after the request was written, a body that broke off): POSTED at `charged` (its
+    /// `X-Credits-Charged` if the headers arrived, else the estimate), flagged
+    /// `outcome_unknown`. `upstream_status` is the status of headers that arrived, if any.
+    Unknown {
+        charged: Credits,
+        upstream_status: Option<i32>,
+    },
+}
+
+impl Settlement {
+    /// The credits this settlement books.
+    pub fn charged(&self) -> i64 {
+        match self {
+            Self::Post { charged, .. } | Self::Unknown { charged, .. } => charged.get(),
+            Self::Void { .. } => 0,
+        }
+    }
 }
 
 /// One entry's settlement and the account balance its response reported, if any.
@@ -178,6 +198,7 @@ async fn settle_together(
     let mut charges = Vec::with_capacity(requests.len());
     let mut upstream_statuses = Vec::with_capacity(requests.len());
     let mut void_reasons = Vec::with_capacity(requests.len());
+    let mut flags = Vec::with_capacity(requests.len());
     let mut balance_ids = Vec::new();
     let mut balances = Vec::new();
     for request in requests {
@@ -192,6 +213,7 @@ async fn settle_together(
                 charges.push(charged.get());
                 upstream_statuses.push(Some(*upstream_status));
                 void_reasons.push(None);
+                flags.push(None);
             }
             Settlement::Void {
                 upstream_status,
@@ -201,6 +223,17 @@ async fn settle_together(
                 charges.push(0);
                 upstream_statuses.push(*upstream_status);
                 void_reasons.push(Some(reason.as_str()));
+                flags.push(None);
+            }
+            Settlement::Unknown {
+                charged,
+                upstream_status,
+            } => {
+                statuses.push("POSTED");
+                charges.push(charged.get());
+                upstream_statuses.push(*upstream_status);
+                void_reasons.push(None);
+                flags.push(Some(OUTCOME_UNKNOWN_FLAG));
             }
         }
         if let Some(balance) = request.balance_observed {
@@ -212,9 +245,14 @@ async fn settle_together(
     let applied = sqlx::query_scalar::<_, Uuid>(
         "UPDATE ledger_entries AS l \
          SET status = s.status, charged = s.charged, upstream_status = s.upstream_status, \
-             void_reason = s.void_reason, settled_at = now() \
-         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::text[], $4::bigint[], $5::int[], $6::text[]) \
-             AS s (id, created_at, status, charged, upstream_status, void_reason) \
+             void_reason = s.void_reason, settled_at = now(), \
+             flagged = l.flagged OR s.flag IS NOT NULL, \
+             flag_reason = CASE WHEN s.flag IS NULL THEN l.flag_reason \
+                                WHEN l.flag_reason IS NULL THEN s.flag \
+                                ELSE l.flag_reason || ',' || s.flag END \
+         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::text[], $4::bigint[], $5::int[], $6::text[], \
+                     $7::text[]) \
+             AS s (id, created_at, status, charged, upstream_status, void_reason, flag) \
          WHERE l.id = s.id AND l.created_at = s.created_at AND l.status = 'PENDING' \
          RETURNING l.id",
     )
@@ -224,26 +262,41 @@ async fn settle_together(
     .bind(charges)
     .bind(upstream_statuses)
     .bind(void_reasons)
+    .bind(flags)
     .fetch_all(&mut *tx)
     .await?;
     let applied: HashSet<Uuid> = applied.into_iter().collect();
     let mut late_ids = Vec::new();
     let mut late_charges = Vec::new();
     let mut late_statuses = Vec::new();
-    for request in requests {
-        if let Settlement::Post {
-            charged,
-            upstream_status,
-        } = &request.settlement
-            && !applied.contains(&request.id)
-        {
-            late_ids.push(request.id);
-            late_charges.push(charged.get());
-            late_statuses.push(*upstream_status);
-        }
+    let mut late_void_reasons = Vec::new();
+    for request in requests.iter().filter(|r| !applied.contains(&r.id)) {
+        late_ids.push(request.id);
+        late_charges.push(request.settlement.charged());
+        let (status, reason) = match &request.settlement {
+            Settlement::Post {
+                upstream_status, ..
+            } => (Some(*upstream_status), None),
+            Settlement::Unknown {
+                upstream_status, ..
+            } => (*upstream_status, None),
+            Settlement::Void {
+                upstream_status,
+                reason,
+            } => (*upstream_status, Some(reason.as_str())),
+        };
+        late_statuses.push(status);
+        late_void_reasons.push(reason);
     }
     if !late_ids.is_empty() {
-        record_late_charges(&mut tx, &late_ids, &late_charges, &late_statuses).await?;
+        record_late_charges(
+            &mut tx,
+            &late_ids,
+            &late_charges,
+            &late_statuses,
+            &late_void_reasons,
+        )
+        .await?;
     }
     if !balances.is_empty() {
         sqlx::query(
@@ -276,6 +329,10 @@ async fn settle_alone(pool: &PgPool, request: &SettleRequest) -> Result<Settled,
             upstream_status,
             reason,
         } => void(pool, request.id, *upstream_status, reason).await?,
+        Settlement::Unknown {
+            charged,
+            upstream_status,
+        } => post_unknown(pool, request.id, *charged, *upstream_status).await?,
     };
     if let Some(balance) = request.balance_observed {
         record_balance(pool, Some(request.id), balance).await?;

@@ -1,5 +1,6 @@
 //! The sweeper: a PENDING entry that outlives its deadline (the gateway crashed, or settlement
-//! kept failing) is charged at its estimate and flagged, never silently dropped.
+//! kept failing) is charged at its estimate and flagged, never silently dropped. Each pass
+//! also purges expired Idempotency-Keys.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,8 +17,10 @@ use crate::AccountingError;
 /// The `flag_reason` of entries the sweeper expired.
 pub const EXPIRED_FLAG_REASON: &str = "expired";
 
-/// Expires every PENDING entry created before `older_than`: status EXPIRED, charged = estimate,
-/// flagged 'expired'. Returns how many it expired. Races with `post`/`void` have one winner.
+/// Expires every PENDING entry recorded before `older_than` (its `pending_at`, not the
+/// request's arrival): status EXPIRED, charged = estimate, flagged 'expired'. Returns how many
+/// it expired. Races with `post`/`void` have one winner; a settlement that loses is kept as a
+/// late charge.
 pub async fn expire_stale(
     db: impl PgExecutor<'_>,
     older_than: DateTime<Utc>,
@@ -26,7 +29,7 @@ pub async fn expire_stale(
         "UPDATE ledger_entries \
          SET status = 'EXPIRED', charged = estimate, flagged = true, flag_reason = $2, \
              settled_at = now() \
-         WHERE status = 'PENDING' AND created_at < $1",
+         WHERE status = 'PENDING' AND pending_at < $1",
     )
     .bind(older_than)
     .bind(EXPIRED_FLAG_REASON)
@@ -119,6 +122,11 @@ async fn sweep_until_stopped(
                 tracing::warn!(expired, %cutoff, "sweeper expired stale PENDING ledger entries");
             }
             Err(error) => tracing::error!(%error, "sweeper pass failed"),
+        }
+        match crate::idempotency::purge_expired(&pool).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::debug!(purged, "sweeper purged expired idempotency keys"),
+            Err(error) => tracing::warn!(%error, "purging expired idempotency keys failed"),
         }
         counters.passes.fetch_add(1, Ordering::Relaxed);
     }

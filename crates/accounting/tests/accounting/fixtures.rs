@@ -44,14 +44,39 @@ pub fn new_entry_with_id(team_id: TeamId, id: Uuid, estimate: i64) -> NewEntry {
     }
 }
 
-/// Records the entry PENDING through a writer of its own and returns its id.
-pub async fn record(pool: &PgPool, entry: NewEntry) -> Uuid {
+/// Records the entry PENDING through a writer of its own and returns its id. The entry is
+/// recorded as of now (`pending_at`), whatever its id's time.
+pub async fn record_now(pool: &PgPool, entry: NewEntry) -> Uuid {
     let id = entry.id;
     let writer = LedgerWriter::spawn(pool.clone(), Default::default());
     assert_eq!(
         writer.record_pending(entry).await.unwrap(),
         Recorded::Inserted
     );
+    id
+}
+
+/// Records the entry PENDING as if at its id's time (`pending_at` = `created_at`), as the
+/// gateway does for a request recorded on arrival; returns its id.
+pub async fn record(pool: &PgPool, entry: NewEntry) -> Uuid {
+    let id = entry.id;
+    sqlx::query(
+        "INSERT INTO ledger_entries \
+             (id, created_at, pending_at, team_id, endpoint, client_request_id, idempotency_key, \
+              estimate, flagged, flag_reason) \
+         VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8::text IS NOT NULL, $8)",
+    )
+    .bind(id)
+    .bind(ledger::created_at_of(id))
+    .bind(entry.team_id)
+    .bind(&entry.endpoint)
+    .bind(entry.client_request_id.as_deref())
+    .bind(entry.idempotency_key.as_ref())
+    .bind(entry.estimate)
+    .bind(entry.flag_reason.as_deref())
+    .execute(pool)
+    .await
+    .unwrap();
     id
 }
 

@@ -34,7 +34,7 @@ async fn begin(
     body: &[u8],
     ttl: Duration,
 ) -> Begin {
-    idempotency::begin(pool, team, key, &hash_body(body), Uuid::now_v7(), ttl)
+    idempotency::begin(pool, team, key, &hash_body(body), Uuid::now_v7(), ttl, ttl)
         .await
         .unwrap()
 }
@@ -231,9 +231,17 @@ async fn purge_removes_only_expired_keys() {
 async fn a_malformed_body_hash_is_refused() {
     let db = TestDatabase::new().await;
     let team = create_team(&db.pool, "team-a").await;
-    let error = idempotency::begin(&db.pool, team, &key("k"), "not-a-hash", Uuid::now_v7(), DAY)
-        .await
-        .unwrap_err();
+    let error = idempotency::begin(
+        &db.pool,
+        team,
+        &key("k"),
+        "not-a-hash",
+        Uuid::now_v7(),
+        DAY,
+        DAY,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(error, accounting::AccountingError::Invalid(_)));
     db.drop().await;
 }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod append_only;
+mod fault_outcomes;
 mod fixtures;
 mod group_commit;
 mod idempotency;

@@ -6,7 +6,7 @@ use accounting::EntryStatus;
 use accounting::ledger::{self, Sweeper};
 use chrono::{TimeDelta, Utc};
 
-use crate::fixtures::{create_team, credits, new_entry, new_entry_at, record};
+use crate::fixtures::{create_team, credits, new_entry, new_entry_at, record, record_now};
 use crate::test_database::TestDatabase;
 
 #[tokio::test]
@@ -52,6 +52,23 @@ async fn expire_stale_touches_only_old_pending_entries() {
         get(fresh_pending).await.unwrap().unwrap().status,
         EntryStatus::Pending
     );
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn the_deadline_counts_from_the_pending_write_not_the_request_arrival() {
+    let db = TestDatabase::new().await;
+    let team = create_team(&db.pool, "team-a").await;
+    // Arrived ten minutes ago (it waited), recorded just now: its call may still run.
+    let waited = record_now(
+        &db.pool,
+        new_entry_at(team, Utc::now() - TimeDelta::minutes(10), 7),
+    )
+    .await;
+    let cutoff = Utc::now() - TimeDelta::minutes(5);
+    assert_eq!(ledger::expire_stale(&db.pool, cutoff).await.unwrap(), 0);
+    let entry = ledger::get(&db.pool, team, waited).await.unwrap().unwrap();
+    assert_eq!(entry.status, EntryStatus::Pending);
     db.drop().await;
 }
 

@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use accounting::ledger::{
-    self, GroupCommitConfig, LedgerWriter, Scope, SettleRequest, Settlement, SettlementWriter,
-    UsageDimension, UsageQuery, UsageRow, ensure_partitions,
+    self, GroupCommitConfig, Scope, SettleRequest, Settlement, SettlementWriter, UsageDimension,
+    UsageQuery, UsageRow, ensure_partitions,
 };
 use accounting::{AccountingError, TeamId};
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
 use sqlx::PgPool;
 
-use crate::fixtures::{create_team, credits, new_entry_at};
+use crate::fixtures::{create_team, credits, new_entry_at, record};
 use crate::test_database::TestDatabase;
 
 const ENDPOINTS: [&str; 3] = ["/v1/monitor/chatgpt", "/v1/monitor/gemini", "/v1/search"];
@@ -112,7 +112,6 @@ async fn random_ledger(pool: &PgPool) -> Vec<TeamId> {
     for slug in ["team-a", "team-b", "team-c"] {
         teams.push(create_team(pool, slug).await);
     }
-    let writer = LedgerWriter::spawn(pool.clone(), Default::default());
     let mut dice = Dice(0x5eed_cafe_f00d);
     let mut settle = Vec::new();
     for _ in 0..600 {
@@ -124,7 +123,8 @@ async fn random_ledger(pool: &PgPool) -> Vec<TeamId> {
             entry.flag_reason = Some("soft budget exceeded".to_owned());
         }
         settle.push((entry.id, dice.roll(4)));
-        writer.record_pending(entry).await.unwrap();
+        // Recorded as of its arrival, so the old ones are stale for the sweeper.
+        record(pool, entry).await;
     }
     for (id, outcome) in settle {
         match outcome {
@@ -394,7 +394,6 @@ async fn concurrent_settlement_batches_keep_rollups_exact() {
         create_team(&db.pool, "team-a").await,
         create_team(&db.pool, "team-b").await,
     ];
-    let recorder = LedgerWriter::spawn(db.pool.clone(), Default::default());
     let mut ids = Vec::new();
     for n in 0..400_i64 {
         // Two days, two teams, two endpoints: eight rollup rows, all of them hot.
@@ -402,7 +401,7 @@ async fn concurrent_settlement_batches_keep_rollups_exact() {
         let mut entry = new_entry_at(teams[(n / 2 % 2) as usize], at, 7);
         entry.endpoint = ENDPOINTS[(n / 4 % 2) as usize].to_owned();
         ids.push(entry.id);
-        recorder.record_pending(entry).await.unwrap();
+        record(&db.pool, entry).await;
     }
     let writers: Vec<SettlementWriter> = (0..4)
         .map(|_| {

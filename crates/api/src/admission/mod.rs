@@ -3,12 +3,17 @@
 //! when only the account's concurrency is full); a refusal answers in cloro's terms
 //! (429 RATE_LIMIT_EXCEEDED / CONCURRENT_LIMIT_EXCEEDED, 403 INSUFFICIENT_CREDITS) naming
 //! the limit that refused. Settlement turns the hold into the real charge. Redis failures
-//! follow the configured policy.
+//! follow the configured policy. A budget Redis no longer knows is re-seeded from the ledger
+//! before anyone is admitted against it.
 
 mod adaptive;
+mod budget_book;
 mod headers;
+mod reconciler;
 
 pub use adaptive::AdaptiveLimit;
+pub use budget_book::{BookStats, BudgetBook, Reconciled, charged_target};
+pub use reconciler::spawn_reconciler;
 
 pub use headers::{LimitHeaders, limit_headers};
 
@@ -18,16 +23,17 @@ use crate::config::{FailurePolicy, LimitSettings};
 use crate::error::{ApiError, ErrorCode};
 use crate::period::Period;
 use crate::pricing::Endpoint;
+use crate::tasks::BackgroundTasks;
 use accounting::TeamId;
 use limiter::{
     AccountLimits, Admission, AdmissionRequest, BudgetPeriod, Lease, Limiter, LimiterError,
     RefusedBy, TeamQuota,
 };
 use sqlx::PgPool;
-use std::collections::HashSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// What `/metrics` reports about admission.
@@ -37,6 +43,12 @@ pub struct AdmissionStats {
     pub upstream_concurrency_429s: u64,
     pub soft_budget_overruns: u64,
     pub reclaimed: limiter::ReclaimStats,
+    /// Leases (and holds) a renewal found gone and re-created.
+    pub leases_recreated: u64,
+    pub holds_restored: u64,
+    /// Limiter settlements that failed and were retried in the background.
+    pub settle_retries: u64,
+    pub budget: BookStats,
 }
 
 /// A request let through: its lease (none when Redis was down and the policy is open) and
@@ -69,7 +81,6 @@ impl Admitted {
 pub struct Admitter {
     limiter: Arc<dyn Limiter>,
     directory: Arc<Directory>,
-    db: PgPool,
     settings: LimitSettings,
     /// The account's limits in force (configured, or an admin's override).
     account: Arc<AccountState>,
@@ -78,9 +89,16 @@ pub struct Admitter {
     upstream_concurrency_429s: AtomicU64,
     /// Requests admitted past a soft budget.
     soft_budget_overruns: AtomicU64,
-    /// (team, period) pairs whose charged total this replica has seeded from the ledger.
-    seeded: Mutex<HashSet<(Uuid, String)>>,
+    leases_recreated: AtomicU64,
+    holds_restored: AtomicU64,
+    settle_retries: AtomicU64,
+    /// Budgets seeded and reconciled from the ledger.
+    book: BudgetBook,
+    tasks: BackgroundTasks,
 }
+
+/// Attempts at one admission: the first may find the budget unseeded; seeding then admits.
+const ADMISSION_ATTEMPTS: usize = 3;
 
 impl Admitter {
     pub fn new(
@@ -89,22 +107,44 @@ impl Admitter {
         db: PgPool,
         settings: LimitSettings,
         account: Arc<AccountState>,
+        ledger_timeout: Duration,
+        tasks: BackgroundTasks,
     ) -> Self {
         let account_limit = AdaptiveLimit::new(
             account.current().limits.concurrency,
             Duration::from_secs(settings.adaptive_recover_secs),
         );
         Self {
+            book: BudgetBook::new(limiter.clone(), db, ledger_timeout),
             limiter,
             directory,
-            db,
             settings,
             account,
             account_limit,
             upstream_concurrency_429s: AtomicU64::new(0),
             soft_budget_overruns: AtomicU64::new(0),
-            seeded: Mutex::new(HashSet::new()),
+            leases_recreated: AtomicU64::new(0),
+            holds_restored: AtomicU64::new(0),
+            settle_retries: AtomicU64::new(0),
+            tasks,
         }
+    }
+
+    /// The budgets' ledger book (seeding and reconciliation).
+    pub fn book(&self) -> &BudgetBook {
+        &self.book
+    }
+
+    pub fn limiter(&self) -> &Arc<dyn Limiter> {
+        &self.limiter
+    }
+
+    pub fn directory(&self) -> &Arc<Directory> {
+        &self.directory
+    }
+
+    pub fn settings(&self) -> &LimitSettings {
+        &self.settings
     }
 
     /// The budget period (`limits.budget_period`) containing now.
@@ -123,7 +163,9 @@ impl Admitter {
         Duration::from_secs(self.settings.lease_renew_secs)
     }
 
-    /// Decides the request, all or nothing.
+    /// Decides the request, all or nothing. A budget Redis does not know (it lost its state,
+    /// or the period is new) is seeded from the ledger first; if the ledger cannot be read,
+    /// a budgeted team is refused (503), never admitted on an empty budget.
     pub async fn admit(
         &self,
         team: TeamId,
@@ -136,9 +178,6 @@ impl Admitter {
         let account = self.account.current().limits;
         self.account_limit.rebase(account.concurrency);
         let budget_period = budget_period(period);
-        if quota.budget.is_some() {
-            self.seed_from_ledger(team, &budget_period, period).await;
-        }
         let request = AdmissionRequest {
             team_id: team.as_uuid().to_string(),
             endpoint: endpoint.name().to_owned(),
@@ -162,7 +201,31 @@ impl Admitter {
         };
         let weight = u32::try_from(quota.weight).unwrap_or(1);
         let max_wait = Duration::from_millis(self.settings.account_queue_wait_ms);
-        match self.limiter.admit_or_wait(&request, weight, max_wait).await {
+        let mut attempt = 0;
+        let outcome = loop {
+            attempt += 1;
+            let outcome = self.limiter.admit_or_wait(&request, weight, max_wait).await;
+            let unseeded =
+                matches!(&outcome, Ok(a) if a.refused_by() == Some(RefusedBy::BudgetUnseeded));
+            if !unseeded || attempt >= ADMISSION_ATTEMPTS {
+                break outcome;
+            }
+            match self.book.seed(team, &request.period, period).await {
+                Ok(_) => {}
+                Err(budget_book::BookError::Limiter(err)) => {
+                    return self.on_failure(&request, err).await;
+                }
+                Err(budget_book::BookError::Ledger(reason)) => {
+                    return Err(ApiError::new(
+                        ErrorCode::LedgerUnavailable,
+                        "The team's budget cannot be checked against the ledger now",
+                    )
+                    .with_retry_after(1)
+                    .with_cause(anyhow::anyhow!(reason)));
+                }
+            }
+        };
+        match outcome {
             Ok(admission) => {
                 let mut admitted = decide(admission, estimate)?;
                 admitted.alert_line = quota.budget.zip(quota.alert_threshold_pct);
@@ -193,17 +256,31 @@ impl Admitter {
             upstream_concurrency_429s: self.upstream_concurrency_429s.load(Ordering::Relaxed),
             soft_budget_overruns: self.soft_budget_overruns.load(Ordering::Relaxed),
             reclaimed: self.limiter.reclaim_stats(),
+            leases_recreated: self.leases_recreated.load(Ordering::Relaxed),
+            holds_restored: self.holds_restored.load(Ordering::Relaxed),
+            settle_retries: self.settle_retries.load(Ordering::Relaxed),
+            budget: self.book.stats(),
         }
     }
 
-    /// Keeps a long call's leases alive; `false` once they are gone.
-    pub async fn renew(&self, lease: &Lease) -> bool {
+    /// Keeps a running call's leases alive, re-creating them (and the hold) if Redis lost
+    /// them, so the account's concurrency and the team's holds are whole again within one
+    /// renewal period.
+    pub async fn renew(&self, lease: &Lease) {
         match self.limiter.renew(lease).await {
-            Ok(alive) => alive,
-            Err(err) => {
-                tracing::warn!(error = %err, "lease renewal failed");
-                true
+            Ok(renewal) if renewal.recreated() => {
+                self.leases_recreated.fetch_add(1, Ordering::Relaxed);
+                if renewal.restored_hold {
+                    self.holds_restored.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::warn!(
+                    lease = lease.lease_id(),
+                    restored_hold = renewal.restored_hold,
+                    "a running request's lease was gone from Redis; re-created it"
+                );
             }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "lease renewal failed"),
         }
     }
 
@@ -223,21 +300,62 @@ impl Admitter {
         loop {
             tokio::select! {
                 output = &mut work => return output,
-                _ = tick.tick() => {
-                    if !self.renew(lease).await {
-                        tracing::warn!("a running request's lease expired before it was renewed");
-                    }
-                }
+                _ = tick.tick() => self.renew(lease).await,
             }
         }
     }
 
-    /// Releases the slots and books `charged` against the team's period budget. A limiter
-    /// that cannot be reached lets the lease expire instead (its slots come back by TTL).
+    /// Releases the slots and books `charged` against the team's period budget. Settling is
+    /// idempotent, so one that fails is retried in a tracked background task until it lands
+    /// (meanwhile the lease's TTL gives the slots back and the hold is reclaimed; the charge
+    /// then lands as a late settlement).
     pub async fn settle(&self, lease: &Lease, charged: i64) {
-        if let Err(err) = self.limiter.settle(lease, charged).await {
-            tracing::error!(error = %err, "limiter settlement failed; the lease will expire");
-        }
+        let Err(err) = self.limiter.settle(lease, charged).await else {
+            return;
+        };
+        self.settle_retries.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(error = %err, "limiter settlement failed; retrying in the background");
+        let limiter = self.limiter.clone();
+        let lease = lease.clone();
+        self.tasks.spawn(
+            async move {
+                let mut wait = Duration::from_millis(200);
+                for _ in 0..SETTLE_RETRIES {
+                    tokio::time::sleep(wait).await;
+                    match limiter.settle(&lease, charged).await {
+                        Ok(_) => return,
+                        Err(err) => tracing::warn!(error = %err, "limiter settlement retry failed"),
+                    }
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+                tracing::error!(
+                    lease = lease.lease_id(),
+                    charged,
+                    "limiter settlement given up; the budget reconciler will correct the charge"
+                );
+            }
+            .in_current_span(),
+        );
+    }
+
+    /// Gives a maybe-granted admission back in the background: an admission whose reply was
+    /// lost may still have run in Redis. Releasing one that never ran changes nothing.
+    fn release_in_background(&self, request: &AdmissionRequest) {
+        let maybe_granted = Lease::for_request(request);
+        let limiter = self.limiter.clone();
+        self.tasks.spawn(
+            async move {
+                let mut wait = Duration::from_millis(100);
+                for _ in 0..SETTLE_RETRIES {
+                    if limiter.release(&maybe_granted).await.is_ok() {
+                        return;
+                    }
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+            }
+            .in_current_span(),
+        );
     }
 
     async fn on_failure(
@@ -248,6 +366,8 @@ impl Admitter {
         if !err.is_unavailable() {
             return Err(ApiError::internal(err));
         }
+        // The admission may have landed before the failure (a timeout): undo it if so.
+        self.release_in_background(request);
         match self.settings.redis_failure_policy {
             FailurePolicy::Closed => Err(ApiError::new(
                 ErrorCode::LimiterUnavailable,
@@ -257,12 +377,6 @@ impl Admitter {
             .with_cause(err)),
             FailurePolicy::Open => {
                 tracing::error!(alert = true, error = %err, "limiter unavailable: letting the request through unlimited (fail-open)");
-                // The admission may have landed before the failure: undo it if so.
-                let maybe_granted = Lease::for_request(request);
-                let limiter = self.limiter.clone();
-                tokio::spawn(async move {
-                    let _ = limiter.release(&maybe_granted).await;
-                });
                 Ok(Admitted {
                     lease: None,
                     headers: Vec::new(),
@@ -274,46 +388,12 @@ impl Admitter {
             }
         }
     }
-
-    /// A period's charged total starts from the ledger, so a fresh or flushed Redis does not
-    /// forget what was already spent. Once per team and period on each replica.
-    async fn seed_from_ledger(&self, team: TeamId, budget_period: &BudgetPeriod, period: &Period) {
-        let key = (team.as_uuid(), budget_period.id.clone());
-        if self
-            .seeded
-            .lock()
-            .map(|s| s.contains(&key))
-            .unwrap_or(false)
-        {
-            return;
-        }
-        let totals =
-            match accounting::ledger::team_totals(&self.db, team, Some((period.start, period.end)))
-                .await
-            {
-                Ok(totals) => totals,
-                Err(err) => {
-                    tracing::warn!(error = %err, "could not read the ledger to seed a budget");
-                    return;
-                }
-            };
-        let team_id = team.as_uuid().to_string();
-        match self
-            .limiter
-            .seed_charged(&team_id, budget_period, totals.charged.get())
-            .await
-        {
-            Ok(_) => {
-                if let Ok(mut seeded) = self.seeded.lock() {
-                    seeded.insert(key);
-                }
-            }
-            Err(err) => tracing::warn!(error = %err, "could not seed a budget"),
-        }
-    }
 }
 
-fn budget_period(period: &Period) -> BudgetPeriod {
+/// Background retries of a failed limiter settlement or release.
+const SETTLE_RETRIES: usize = 8;
+
+pub fn budget_period(period: &Period) -> BudgetPeriod {
     BudgetPeriod::new(period.id.clone(), period.end.timestamp_millis())
 }
 
@@ -332,6 +412,14 @@ fn decide(admission: Admission, estimate: i64) -> Result<Admitted, ApiError> {
             alert_line: None,
         });
     };
+    if by == RefusedBy::BudgetUnseeded {
+        // Seeding kept losing to Redis losing its state again: refuse rather than guess.
+        return Err(ApiError::new(
+            ErrorCode::LimiterUnavailable,
+            "The team's budget is being restored; retry shortly",
+        )
+        .with_retry_after(1));
+    }
     if let Some(left) = budget_left {
         headers.push(("x-credits-remaining", left.max(0).to_string()));
     }
@@ -355,7 +443,7 @@ fn decide(admission: Admission, estimate: i64) -> Result<Admitted, ApiError> {
                 admission.account_rate.rps.ceil() as i64
             },
         ),
-        RefusedBy::TeamConcurrency | RefusedBy::AccountConcurrency => (
+        RefusedBy::TeamConcurrency | RefusedBy::AccountConcurrency | RefusedBy::BudgetUnseeded => (
             ErrorCode::ConcurrentLimitExceeded,
             "Concurrent request limit reached",
             i64::from(if by == RefusedBy::TeamConcurrency {

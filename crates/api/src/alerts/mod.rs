@@ -9,12 +9,14 @@ mod webhook;
 use crate::auth::TeamRef;
 use crate::config::AlertSettings;
 use crate::period::Period;
+use crate::tasks::BackgroundTasks;
 use accounting::alerts::{Alert, AlertKind, NewAlert};
 use serde_json::json;
 use sqlx::PgPool;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use tracing::Instrument;
 use webhook::Webhook;
 
 /// What `/metrics` reports about alerts raised by this replica.
@@ -44,11 +46,18 @@ pub struct Alerter {
     known: Mutex<HashSet<String>>,
     team_budget_threshold: AtomicU64,
     account_balance_floor: AtomicU64,
+    /// Deliveries are tracked so shutdown waits for them.
+    tasks: BackgroundTasks,
 }
 
 impl Alerter {
-    pub fn new(db: PgPool, settings: &AlertSettings) -> anyhow::Result<Arc<Self>> {
+    pub fn new(
+        db: PgPool,
+        settings: &AlertSettings,
+        tasks: BackgroundTasks,
+    ) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Self {
+            tasks,
             db,
             balance_floor: settings.balance_floor,
             webhook: Webhook::new(settings)?,
@@ -129,7 +138,7 @@ impl Alerter {
             }
         }
         let this = self.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             match accounting::alerts::raise(&this.db, &alert).await {
                 Ok(Some(raised)) => this.announce(raised).await,
                 Ok(None) => {}
@@ -141,7 +150,7 @@ impl Alerter {
                         .remove(&alert.dedupe_key);
                 }
             }
-        });
+        }.in_current_span());
     }
 
     async fn announce(&self, alert: Alert) {

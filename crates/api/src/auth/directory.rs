@@ -145,6 +145,15 @@ impl Directory {
         Ok(Some(entry))
     }
 
+    /// Every active team's id (suspended teams send nothing).
+    pub fn active_team_ids(&self) -> Vec<TeamId> {
+        read(&self.teams)
+            .values()
+            .filter(|t| t.status == TeamStatus::Active)
+            .map(|t| t.id)
+            .collect()
+    }
+
     /// The team's own quota, if one was set (else the configured default applies).
     pub fn quota(&self, team: TeamId) -> Option<QuotaValues> {
         read(&self.quotas).get(&team).cloned()

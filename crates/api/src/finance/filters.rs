@@ -36,6 +36,9 @@ pub struct EntryQuery {
     pub to: Option<DateTime<Utc>>,
     /// Only flagged (true) or only unflagged (false) entries.
     pub flagged: Option<bool>,
+    /// Only entries carrying this flag: `outcome_unknown` (booked without knowing whether
+    /// cloro ran the call), `expired` (resolved by the sweeper) or `soft_budget_exceeded`.
+    pub flag: Option<String>,
     /// Page size, 1 to 1000 (default 100). Not used by exports.
     pub limit: Option<u32>,
     /// The `nextCursor` of the previous page. Not used by exports.
@@ -62,8 +65,20 @@ impl EntryQuery {
             from: self.from,
             to: self.to,
             flagged: self.flagged,
+            flag: self.flag.as_deref().map(flag_reason).transpose()?,
         })
     }
+}
+
+/// The flags an entry can carry.
+pub const FLAGS: [&str; 3] = ["outcome_unknown", "expired", "soft_budget_exceeded"];
+
+fn flag_reason(flag: &str) -> Result<String, ApiError> {
+    FLAGS
+        .iter()
+        .find(|known| **known == flag)
+        .map(|known| (*known).to_owned())
+        .ok_or_else(|| invalid("flag", format!("must be one of {}", FLAGS.join(", "))))
 }
 
 pub fn team_id(

@@ -1,6 +1,8 @@
 //! `Idempotency-Key` on sync calls: the first request with a key runs; a retry with the same
-//! key and body within the TTL gets the first result without being sent or charged again;
-//! the same key with another body, or while the first still runs, gets 409.
+//! key and body within the TTL gets the first result without being sent or charged again
+//! (a success, or the 504 of a call whose outcome is unknown: cloro may have charged it);
+//! the same key with another body, or while the first still runs, gets 409. A key whose
+//! request died without an answer is resolved from its ledger entry once its lease passes.
 
 use crate::error::{ApiError, ErrorCode, FieldError};
 use accounting::idempotency::{self, Begin, StoredResponse};
@@ -51,30 +53,43 @@ pub fn fingerprint(path: &str, body: &[u8]) -> String {
     hex::encode(hash.finalize())
 }
 
+/// Claims the key (if one was sent) within `timeout`. `(ttl, lease)`: how long the answer is
+/// kept, and how long the claim holds while the request runs.
 pub async fn start(
     db: &PgPool,
     team: TeamId,
     key: Option<IdempotencyKey>,
     fingerprint: &str,
     request_id: Uuid,
-    ttl: Duration,
+    (ttl, lease): (Duration, Duration),
+    timeout: Duration,
 ) -> Result<Start, ApiError> {
     let Some(key) = key else {
         return Ok(Start::NoKey);
     };
-    let begun = idempotency::begin(db, team, &key, fingerprint, request_id, ttl)
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                ErrorCode::LedgerUnavailable,
-                "Could not record the idempotency key",
-            )
-            .with_cause(e)
-            .with_retry_after(1)
-        })?;
+    let unavailable = |cause: anyhow::Error| {
+        ApiError::new(
+            ErrorCode::LedgerUnavailable,
+            "Could not record the idempotency key",
+        )
+        .with_cause(cause)
+        .with_retry_after(1)
+    };
+    let begin = idempotency::begin(db, team, &key, fingerprint, request_id, ttl, lease);
+    let begun = match tokio::time::timeout(timeout, begin).await {
+        Ok(Ok(begun)) => begun,
+        Ok(Err(err)) => return Err(unavailable(err.into())),
+        // The claim may still land: its lease then expires and the key is resolved from
+        // the (absent) ledger entry, so it frees itself.
+        Err(_) => return Err(unavailable(anyhow::anyhow!("no answer in time"))),
+    };
     match begun {
         Begin::Started => Ok(Start::Held(HeldKey { team, key })),
         Begin::Replay(stored) => Ok(Start::Replay(stored)),
+        Begin::AnswerLost => Err(ApiError::new(
+            ErrorCode::UpstreamTimeout,
+            "The first request with this Idempotency-Key may have been charged, but its answer was lost; it is not sent again",
+        )),
         Begin::InProgress => Err(ApiError::new(
             ErrorCode::IdempotencyKeyInUse,
             "A request with this Idempotency-Key is still running",
@@ -98,14 +113,22 @@ pub fn replay(stored: StoredResponse) -> HttpResponse {
     response.body(stored.body)
 }
 
-/// Stores a success for replay; anything else frees the key so a retry runs again
-/// (nothing was charged).
-pub async fn finish(db: &PgPool, held: HeldKey, success: Option<StoredResponse>) {
-    let result = match success {
-        Some(stored) => idempotency::complete(db, held.team, &held.key, &stored)
+/// How a held key ends.
+pub enum Finish {
+    /// Replay this answer to every retry (a success, or the 504 of an unknown outcome).
+    Store(StoredResponse),
+    /// Free the key so a retry runs again: nothing was charged.
+    Release,
+}
+
+/// Ends the key's claim. A failure is logged: the key's lease then resolves it from the
+/// ledger entry.
+pub async fn finish(db: &PgPool, held: HeldKey, finish: Finish) {
+    let result = match finish {
+        Finish::Store(stored) => idempotency::complete(db, held.team, &held.key, &stored)
             .await
             .map(|_| ()),
-        None => idempotency::release(db, held.team, &held.key)
+        Finish::Release => idempotency::release(db, held.team, &held.key)
             .await
             .map(|_| ()),
     };

@@ -17,16 +17,19 @@ use crate::config::Settings;
 use crate::error::{ApiError, ErrorCode};
 use crate::period::Period;
 use crate::pricing::Endpoint;
+use crate::tasks::BackgroundTasks;
 use crate::telemetry::RequestId;
 use accounting::idempotency::StoredResponse;
-use accounting::ledger::{GroupCommitConfig, LedgerWriter, NewEntry, Settlement, SettlementWriter};
+use accounting::ledger::{GroupCommitConfig, LedgerWriter, NewEntry, SettlementWriter};
 use accounting::{Credits, IdempotencyKey};
 use actix_web::{HttpResponse, web};
 use bytes::Bytes;
 use reqwest::Method;
 use sqlx::PgPool;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tracing::Instrument;
 use upstream::{Upstream, UpstreamFailure, UpstreamReply};
 use uuid::Uuid;
 
@@ -40,8 +43,24 @@ pub struct Proxy {
     pub account: Arc<AccountState>,
     pub max_body_bytes: usize,
     pub idempotency_ttl: Duration,
-    pub admission: Admitter,
+    /// How long an in-progress Idempotency-Key is leased: longer than a request can run.
+    pub idempotency_lease: Duration,
+    /// The longest any Postgres call on the request path may take.
+    pub write_timeout: Duration,
+    pub admission: Arc<Admitter>,
     pub alerts: Arc<Alerter>,
+    /// Detached work shutdown waits for.
+    pub tasks: BackgroundTasks,
+    pub outcomes: OutcomeCounters,
+}
+
+/// How upstream calls ended that the ledger treats specially (for `/metrics`).
+#[derive(Debug, Default)]
+pub struct OutcomeCounters {
+    /// Booked without knowing whether cloro ran the call (flagged `outcome_unknown`).
+    pub unknown: AtomicU64,
+    /// Refused because their PENDING entry could not be recorded in time (then VOIDED).
+    pub not_recorded: AtomicU64,
 }
 
 impl Proxy {
@@ -49,8 +68,9 @@ impl Proxy {
     pub fn new(
         settings: &Settings,
         db: PgPool,
-        admission: Admitter,
+        admission: Arc<Admitter>,
         account: Arc<AccountState>,
+        tasks: BackgroundTasks,
     ) -> anyhow::Result<Self> {
         let group_commit = GroupCommitConfig {
             max_batch: settings.ledger.group_commit_max_batch,
@@ -65,11 +85,19 @@ impl Proxy {
             account,
             max_body_bytes: settings.server.max_body_bytes,
             idempotency_ttl: Duration::from_secs(settings.ledger.idempotency_ttl_hours * 3600),
+            idempotency_lease: Duration::from_secs(settings.upstream.request_timeout_secs)
+                + IDEMPOTENCY_LEASE_MARGIN,
+            write_timeout: Duration::from_millis(settings.ledger.write_timeout_ms),
             admission,
-            alerts: Alerter::new(db_for_alerts, &settings.alerts)?,
+            alerts: Alerter::new(db_for_alerts, &settings.alerts, tasks.clone())?,
+            tasks,
+            outcomes: OutcomeCounters::default(),
         })
     }
 }
+
+/// An in-progress Idempotency-Key outlives its request's deadline by this much.
+const IDEMPOTENCY_LEASE_MARGIN: Duration = Duration::from_secs(60);
 
 /// One team's sync call, validated and priced.
 struct SyncCall {
@@ -96,6 +124,13 @@ pub async fn handle_sync(
     let json = body::parse_json(&body)?;
     let estimate = proxy.account.price_table().estimate_sync(endpoint, &json)?;
     let entry_id = ledger_id(&request_id);
+    let span = tracing::info_span!(
+        "sync_call",
+        request_id = request_id.as_str(),
+        team = team.slug.as_str(),
+        entry = %entry_id,
+        endpoint = endpoint.name(),
+    );
     let call = SyncCall {
         endpoint,
         team,
@@ -108,9 +143,12 @@ pub async fn handle_sync(
 
     // From here on the request runs detached from the team's connection: a half-taken
     // idempotency key or a recorded entry must never be abandoned because the team hung up,
-    // and the upstream charges for completed work whether or not anyone is listening.
+    // and the upstream charges for completed work whether or not anyone is listening. The
+    // task is tracked, so a graceful shutdown waits for it.
     let proxy = proxy.into_inner();
-    let answer = tokio::spawn(async move { run_detached(&proxy, call).await })
+    let tasks = proxy.tasks.clone();
+    let answer = tasks
+        .spawn(async move { run_detached(&proxy, call).await }.instrument(span))
         .await
         .map_err(ApiError::internal)??;
     match answer {
@@ -134,7 +172,8 @@ async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiE
         call.idempotency_key.clone(),
         &fingerprint,
         call.entry_id,
-        proxy.idempotency_ttl,
+        (proxy.idempotency_ttl, proxy.idempotency_lease),
+        proxy.write_timeout,
     )
     .await?
     {
@@ -157,41 +196,65 @@ async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiE
         Ok(admitted) => admitted,
         Err(err) => {
             if let Some(held) = held {
-                idempotency::finish(&proxy.db, held, None).await;
+                idempotency::finish(&proxy.db, held, idempotency::Finish::Release).await;
             }
             return Err(err);
         }
     };
     check_threshold(proxy, &call.team, &period, &admitted);
-    if let Err(err) = record_pending(proxy, &call, admitted.over_budget).await {
-        if let Some(lease) = &admitted.lease {
-            proxy.admission.settle(lease, 0).await;
-        }
-        if let Some(held) = held {
-            idempotency::finish(&proxy.db, held, None).await;
-        }
-        return Err(err);
-    }
-    let (outcome, charged) = proxy
+    // The lease is renewed (and re-created if Redis lost it) from admission on, through the
+    // PENDING write and the upstream call.
+    let (outcome, charged) = match proxy
         .admission
-        .hold_during(admitted.lease.as_ref(), forward_and_settle(proxy, &call))
-        .await;
+        .hold_during(
+            admitted.lease.as_ref(),
+            record_then_forward(proxy, &call, &admitted),
+        )
+        .await
+    {
+        Ok(done) => done,
+        Err(err) => {
+            if let Some(lease) = &admitted.lease {
+                proxy.admission.settle(lease, 0).await;
+            }
+            if let Some(held) = held {
+                idempotency::finish(&proxy.db, held, idempotency::Finish::Release).await;
+            }
+            return Err(err);
+        }
+    };
     if let Some(lease) = &admitted.lease {
         proxy.admission.settle(lease, charged).await;
     }
+    let headers = admitted.final_headers(charged);
     if let Some(held) = held {
-        let stored = outcome
-            .as_ref()
-            .ok()
-            .filter(|r| r.status.is_success())
-            .map(|r| StoredResponse {
-                status: r.status.as_u16(),
-                headers: reply::stored_headers(r),
-                body: r.body.to_vec(),
-            });
-        idempotency::finish(&proxy.db, held, stored).await;
+        let finish = match &outcome {
+            Ok(reply) if reply.status.is_success() => idempotency::Finish::Store(StoredResponse {
+                status: reply.status.as_u16(),
+                headers: reply::stored_headers(reply),
+                body: reply.body.to_vec(),
+            }),
+            // cloro may have charged: the key stays bound to this entry, and a retry gets
+            // the same 504 instead of running (and being charged) again.
+            Err(failure @ UpstreamFailure::Unknown { .. }) => idempotency::Finish::Store(
+                reply::unknown_outcome(failure, headers.clone()).stored(),
+            ),
+            _ => idempotency::Finish::Release,
+        };
+        idempotency::finish(&proxy.db, held, finish).await;
     }
-    Ok(Answer::Upstream(outcome, admitted.final_headers(charged)))
+    Ok(Answer::Upstream(outcome, headers))
+}
+
+/// The PENDING entry, then the upstream call and its settlement. An entry that cannot be
+/// recorded in time is refused (503) and nothing is sent.
+async fn record_then_forward(
+    proxy: &Arc<Proxy>,
+    call: &SyncCall,
+    admitted: &Admitted,
+) -> Result<(Result<UpstreamReply, UpstreamFailure>, i64), ApiError> {
+    record_pending(proxy, call, admitted.over_budget).await?;
+    Ok(forward_and_settle(proxy, call).await)
 }
 
 /// Raises the team's alert when this admission took its usage to the alert threshold.
@@ -219,7 +282,14 @@ fn ledger_id(request_id: &RequestId) -> Uuid {
     Uuid::now_v7()
 }
 
-async fn record_pending(proxy: &Proxy, call: &SyncCall, over_budget: bool) -> Result<(), ApiError> {
+/// Records the PENDING entry durably, within `ledger.write_timeout_ms`. A write that failed
+/// or timed out may still land: the entry is then VOIDED as "not sent" (retried in the
+/// background until it holds), so the sweeper never books a call that was never made.
+async fn record_pending(
+    proxy: &Arc<Proxy>,
+    call: &SyncCall,
+    over_budget: bool,
+) -> Result<(), ApiError> {
     let estimate = Credits::new(call.estimate).map_err(ApiError::internal)?;
     let entry = NewEntry {
         id: call.entry_id,
@@ -230,15 +300,57 @@ async fn record_pending(proxy: &Proxy, call: &SyncCall, over_budget: bool) -> Re
         estimate,
         flag_reason: over_budget.then(|| "soft_budget_exceeded".to_owned()),
     };
-    proxy.ledger.record_pending(entry).await.map_err(|e| {
-        ApiError::new(
-            ErrorCode::LedgerUnavailable,
-            "The ledger cannot record this request now",
-        )
-        .with_cause(e)
-        .with_retry_after(1)
-    })?;
-    Ok(())
+    let failure = match tokio::time::timeout(
+        proxy.write_timeout,
+        proxy.ledger.record_pending(entry.clone()),
+    )
+    .await
+    {
+        Ok(Ok(_)) => return Ok(()),
+        Ok(Err(err)) => anyhow::Error::new(err),
+        Err(_) => anyhow::anyhow!("no answer within {} ms", proxy.write_timeout.as_millis()),
+    };
+    proxy.outcomes.not_recorded.fetch_add(1, Ordering::Relaxed);
+    void_unsent_in_background(proxy, entry);
+    Err(ApiError::new(
+        ErrorCode::LedgerUnavailable,
+        "The ledger cannot record this request now",
+    )
+    .with_cause(failure)
+    .with_retry_after(1))
+}
+
+/// Most attempts at voiding an entry whose PENDING write failed (about ten minutes).
+const VOID_UNSENT_ATTEMPTS: usize = 64;
+
+fn void_unsent_in_background(proxy: &Arc<Proxy>, entry: NewEntry) {
+    let db = proxy.db.clone();
+    proxy.tasks.spawn(
+        async move {
+            let mut wait = Duration::from_millis(100);
+            for _ in 0..VOID_UNSENT_ATTEMPTS {
+                match accounting::ledger::void_unsent(
+                    &db,
+                    &entry,
+                    "not sent: the PENDING write failed",
+                )
+                .await
+                {
+                    Ok(_) => return,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "voiding an unrecorded entry failed; retrying")
+                    }
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(10));
+            }
+            tracing::error!(
+                alert = true,
+                "an entry whose PENDING write failed could not be voided; the sweeper may book it"
+            );
+        }
+        .in_current_span(),
+    );
 }
 
 /// The upstream call and its ledger settlement; returns the outcome and what it charged.
@@ -261,15 +373,15 @@ async fn forward_and_settle(
     {
         proxy.admission.upstream_refused_for_concurrency();
     }
+    if matches!(outcome, Err(UpstreamFailure::Unknown { .. })) {
+        proxy.outcomes.unknown.fetch_add(1, Ordering::Relaxed);
+    }
     let settlement = settle::decide(call.entry_id, &outcome, call.estimate);
     if let Some(remaining) = settlement.balance_observed {
         proxy.alerts.check_balance(remaining);
     }
-    let charged = match &settlement.settlement {
-        Settlement::Post { charged, .. } => charged.get(),
-        Settlement::Void { .. } => 0,
-    };
-    settle::apply(&proxy.settlements, settlement).await;
+    let charged = settlement.settlement.charged();
+    settle::apply(&proxy.settlements, &proxy.tasks, settlement).await;
     (outcome, charged)
 }
 

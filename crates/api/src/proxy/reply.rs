@@ -22,14 +22,10 @@ pub fn to_response(
 ) -> Result<HttpResponse, ApiError> {
     let reply = match outcome {
         Ok(reply) => reply,
-        Err(UpstreamFailure::Timeout) => {
-            return Err(ApiError::new(
-                ErrorCode::UpstreamTimeout,
-                "cloro did not answer before the gateway's deadline",
-            )
-            .with_headers(limit_headers));
+        Err(failure @ UpstreamFailure::Unknown { .. }) => {
+            return Err(unknown_outcome(&failure, limit_headers));
         }
-        Err(UpstreamFailure::Unreachable(reason)) => {
+        Err(UpstreamFailure::NotSent(reason)) => {
             return Err(ApiError::new(
                 ErrorCode::UpstreamUnreachable,
                 "cloro could not be reached",
@@ -50,6 +46,24 @@ pub fn to_response(
         response.insert_header((name, value));
     }
     Ok(response.body(reply.body))
+}
+
+/// The answer to a call cloro may have run and charged without the gateway learning how it
+/// ended: 504 in cloro's envelope. The entry is booked (flagged `outcome_unknown`), and an
+/// Idempotency-Key retry gets this same answer instead of running again.
+pub fn unknown_outcome(failure: &UpstreamFailure, limit_headers: LimitHeaders) -> ApiError {
+    let message = match failure {
+        UpstreamFailure::Unknown {
+            timed_out: true,
+            answer: None,
+            ..
+        } => "cloro did not answer before the gateway's deadline; the call may have been charged",
+        UpstreamFailure::Unknown {
+            answer: Some(_), ..
+        } => "cloro's answer broke off before it was complete; the call was charged",
+        _ => "the connection to cloro broke before its answer; the call may have been charged",
+    };
+    ApiError::new(ErrorCode::UpstreamTimeout, message).with_headers(limit_headers)
 }
 
 /// The stored form of a reply, for Idempotency-Key replays.

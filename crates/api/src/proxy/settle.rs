@@ -1,39 +1,34 @@
 //! Settling a ledger entry from the upstream's answer: POSTED with `X-Credits-Charged` on a
-//! 2xx, VOIDED on anything else, with the account balance the reply reported. Settlements
-//! are group-committed; one that cannot reach Postgres is retried in the background until it
-//! lands (the sweeper is the last resort).
+//! 2xx, VOIDED when cloro answered anything else or provably never saw the request, and
+//! booked but flagged `outcome_unknown` when cloro may have run the call without the gateway
+//! learning how it ended. Settlements are group-committed; one that cannot reach Postgres is
+//! retried in the background (a tracked task) until it lands (the sweeper is the last resort).
 
 use crate::proxy::upstream::{UpstreamFailure, UpstreamReply};
+use crate::tasks::BackgroundTasks;
 use accounting::Credits;
 use accounting::ledger::{SettleRequest, Settled, Settlement, SettlementWriter};
+use reqwest::header::HeaderMap;
 use std::time::Duration;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// The settlement an upstream outcome calls for. A 2xx without a readable
-/// `X-Credits-Charged` is booked at the estimate (and logged), never at zero.
+/// `X-Credits-Charged` is booked at the estimate (and logged), never at zero; so is an
+/// unknown outcome whose headers never arrived.
 pub fn decide(
     id: Uuid,
     outcome: &Result<UpstreamReply, UpstreamFailure>,
     estimate: i64,
 ) -> SettleRequest {
     let (settlement, balance_observed) = match outcome {
-        Ok(reply) if reply.status.is_success() => {
-            let charged = header_i64(reply, "x-credits-charged")
-                .filter(|c| *c >= 0)
-                .unwrap_or_else(|| {
-                    tracing::warn!(
-                        "upstream success without X-Credits-Charged; booking the estimate"
-                    );
-                    estimate
-                });
-            (
-                Settlement::Post {
-                    charged: Credits::new(charged).unwrap_or(Credits::ZERO),
-                    upstream_status: i32::from(reply.status.as_u16()),
-                },
-                header_i64(reply, "x-credits-remaining"),
-            )
-        }
+        Ok(reply) if reply.status.is_success() => (
+            Settlement::Post {
+                charged: charged_or_estimate(&reply.headers, estimate),
+                upstream_status: i32::from(reply.status.as_u16()),
+            },
+            header_i64(&reply.headers, "x-credits-remaining"),
+        ),
         Ok(reply) => (
             Settlement::Void {
                 upstream_status: Some(i32::from(reply.status.as_u16())),
@@ -41,13 +36,28 @@ pub fn decide(
             },
             None,
         ),
-        Err(failure) => (
+        Err(UpstreamFailure::NotSent(reason)) => (
             Settlement::Void {
                 upstream_status: None,
-                reason: failure.to_string(),
+                reason: format!("not sent: {reason}"),
             },
             None,
         ),
+        Err(UpstreamFailure::Unknown { answer, reason, .. }) => {
+            tracing::warn!(%reason, "upstream outcome unknown; booking it flagged outcome_unknown");
+            let headers = answer.as_ref().map(|(_, headers)| headers);
+            (
+                Settlement::Unknown {
+                    charged: headers
+                        .map(|h| charged_or_estimate(h, estimate))
+                        .unwrap_or_else(|| Credits::new(estimate).unwrap_or(Credits::ZERO)),
+                    upstream_status: answer
+                        .as_ref()
+                        .map(|(status, _)| i32::from(status.as_u16())),
+                },
+                headers.and_then(|h| header_i64(h, "x-credits-remaining")),
+            )
+        }
     };
     SettleRequest {
         id,
@@ -56,26 +66,40 @@ pub fn decide(
     }
 }
 
-fn header_i64(reply: &UpstreamReply, name: &str) -> Option<i64> {
-    reply.headers.get(name)?.to_str().ok()?.trim().parse().ok()
+fn charged_or_estimate(headers: &HeaderMap, estimate: i64) -> Credits {
+    let charged = header_i64(headers, "x-credits-charged")
+        .filter(|c| *c >= 0)
+        .unwrap_or_else(|| {
+            tracing::warn!("upstream success without X-Credits-Charged; booking the estimate");
+            estimate
+        });
+    Credits::new(charged).unwrap_or(Credits::ZERO)
 }
 
-/// Applies the settlement once; on failure keeps retrying in the background and returns.
-pub async fn apply(writer: &SettlementWriter, request: SettleRequest) {
+fn header_i64(headers: &HeaderMap, name: &str) -> Option<i64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// Applies the settlement once; on failure keeps retrying in a tracked background task (so
+/// shutdown waits for it) and returns.
+pub async fn apply(writer: &SettlementWriter, tasks: &BackgroundTasks, request: SettleRequest) {
     if try_apply(writer, &request).await {
         return;
     }
     let writer = writer.clone();
-    tokio::spawn(async move {
-        let mut wait = Duration::from_millis(200);
-        loop {
-            tokio::time::sleep(wait).await;
-            if try_apply(&writer, &request).await {
-                return;
+    tasks.spawn(
+        async move {
+            let mut wait = Duration::from_millis(200);
+            loop {
+                tokio::time::sleep(wait).await;
+                if try_apply(&writer, &request).await {
+                    return;
+                }
+                wait = (wait * 2).min(Duration::from_secs(10));
             }
-            wait = (wait * 2).min(Duration::from_secs(10));
         }
-    });
+        .in_current_span(),
+    );
 }
 
 async fn try_apply(writer: &SettlementWriter, request: &SettleRequest) -> bool {
@@ -89,5 +113,63 @@ async fn try_apply(writer: &SettlementWriter, request: &SettleRequest) -> bool {
             tracing::error!(entry = %request.id, error = %err, "settlement failed; will retry");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::StatusCode;
+    use reqwest::header::HeaderValue;
+
+    fn id() -> Uuid {
+        Uuid::now_v7()
+    }
+
+    #[test]
+    fn a_timeout_is_booked_at_the_estimate_not_voided() {
+        let outcome = Err(UpstreamFailure::Unknown {
+            reason: "deadline".into(),
+            timed_out: true,
+            answer: None,
+        });
+        let decided = decide(id(), &outcome, 7);
+        assert_eq!(
+            decided.settlement,
+            Settlement::Unknown {
+                charged: Credits::new(7).unwrap(),
+                upstream_status: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_broken_body_is_booked_at_the_charge_its_headers_announced() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-credits-charged", HeaderValue::from_static("5"));
+        headers.insert("x-credits-remaining", HeaderValue::from_static("900"));
+        let outcome = Err(UpstreamFailure::Unknown {
+            reason: "body".into(),
+            timed_out: false,
+            answer: Some((StatusCode::OK, headers)),
+        });
+        let decided = decide(id(), &outcome, 7);
+        assert_eq!(
+            decided.settlement,
+            Settlement::Unknown {
+                charged: Credits::new(5).unwrap(),
+                upstream_status: Some(200)
+            }
+        );
+        assert_eq!(decided.balance_observed, Some(900));
+    }
+
+    #[test]
+    fn only_a_request_never_sent_is_voided() {
+        let outcome = Err(UpstreamFailure::NotSent("connect refused".into()));
+        let decided = decide(id(), &outcome, 7);
+        assert!(
+            matches!(decided.settlement, Settlement::Void { upstream_status: None, ref reason } if reason.starts_with("not sent"))
+        );
     }
 }

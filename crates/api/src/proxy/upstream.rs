@@ -20,13 +20,36 @@ pub struct UpstreamReply {
     pub concurrency_429s: u32,
 }
 
-/// Why no reply came.
+/// Why no whole reply came. What matters for the money is whether cloro may have run the
+/// call: only a failure to connect proves it did not.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamFailure {
-    #[error("upstream unreachable: {0}")]
-    Unreachable(String),
-    #[error("upstream did not answer before the deadline")]
-    Timeout,
+    /// Connecting (DNS, TCP, TLS) failed before anything was written: cloro never saw the
+    /// request and charged nothing.
+    #[error("not sent: {0}")]
+    NotSent(String),
+    /// cloro may have run and charged the call: the deadline passed, the connection broke
+    /// after the request was written, or a 2xx answer's body broke off. `answer` holds the
+    /// status and headers when they arrived (they may say what was charged).
+    #[error("outcome unknown: {reason}")]
+    Unknown {
+        reason: String,
+        timed_out: bool,
+        answer: Option<(StatusCode, HeaderMap)>,
+    },
+}
+
+impl UpstreamFailure {
+    fn from_request_error(err: &reqwest::Error) -> Self {
+        if err.is_connect() {
+            return Self::NotSent(describe(err));
+        }
+        Self::Unknown {
+            reason: describe(err),
+            timed_out: err.is_timeout(),
+            answer: None,
+        }
+    }
 }
 
 pub struct Upstream {
@@ -71,7 +94,11 @@ impl Upstream {
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
-                return Err(UpstreamFailure::Timeout);
+                // Only reached after a refused attempt (429/503): nothing was charged, but
+                // the next attempt is not sent either.
+                return Err(UpstreamFailure::NotSent(
+                    "the deadline passed between retries".into(),
+                ));
             }
             let mut request = self
                 .http
@@ -86,8 +113,7 @@ impl Upstream {
             }
             let mut reply = match request.send().await {
                 Ok(response) => read(response).await?,
-                Err(err) if err.is_timeout() => return Err(UpstreamFailure::Timeout),
-                Err(err) => return Err(UpstreamFailure::Unreachable(describe(&err))),
+                Err(err) => return Err(UpstreamFailure::from_request_error(&err)),
             };
             if is_concurrency_429(&reply) {
                 concurrency_429s += 1;
@@ -130,16 +156,23 @@ impl Upstream {
     }
 }
 
+/// The whole answer. A body that breaks off after 2xx headers leaves the outcome unknown
+/// (cloro charged a success); after any other status, cloro charged nothing, so the answer
+/// counts with whatever body arrived.
 async fn read(response: reqwest::Response) -> Result<UpstreamReply, UpstreamFailure> {
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.bytes().await.map_err(|err| {
-        if err.is_timeout() {
-            UpstreamFailure::Timeout
-        } else {
-            UpstreamFailure::Unreachable(describe(&err))
+    let body = match response.bytes().await {
+        Ok(body) => body,
+        Err(err) if status.is_success() => {
+            return Err(UpstreamFailure::Unknown {
+                reason: format!("the body broke off after {status}: {}", describe(&err)),
+                timed_out: err.is_timeout(),
+                answer: Some((status, headers)),
+            });
         }
-    })?;
+        Err(_) => Bytes::new(),
+    };
     Ok(UpstreamReply {
         status,
         headers,

@@ -1,10 +1,13 @@
 //! `/metrics` in the Prometheus text format: admission (the account limit in force, upstream
 //! concurrency refusals, slots and holds reclaimed from expired leases) and the ledger's
-//! group-commit writers, and the alerts raised. No team names or ids appear, only totals.
+//! group-commit writers, the alerts raised, and what faults did (unknown upstream outcomes,
+//! leases re-created, budgets re-seeded and corrected). No team names or ids appear, only
+//! totals.
 
 use crate::proxy::Proxy;
 use actix_web::{HttpResponse, get, web};
 use std::fmt::Write;
+use std::sync::atomic::Ordering;
 
 /// Counters and gauges of this replica.
 #[utoipa::path(
@@ -101,6 +104,66 @@ pub async fn metrics(proxy: web::Data<Proxy>) -> HttpResponse {
             "counter",
             "Alerts whose webhook delivery failed after every attempt",
             alerts.webhook_failed,
+        ),
+        (
+            "cloro_gateway_upstream_outcome_unknown_total",
+            "counter",
+            "Calls booked without knowing whether cloro ran them (flag outcome_unknown)",
+            proxy.outcomes.unknown.load(Ordering::Relaxed),
+        ),
+        (
+            "cloro_gateway_ledger_unrecorded_total",
+            "counter",
+            "Requests refused because their PENDING entry could not be recorded in time (voided, never sent)",
+            proxy.outcomes.not_recorded.load(Ordering::Relaxed),
+        ),
+        (
+            "cloro_gateway_leases_recreated_total",
+            "counter",
+            "Running requests' leases a renewal found gone from Redis and re-created",
+            admission.leases_recreated,
+        ),
+        (
+            "cloro_gateway_holds_restored_total",
+            "counter",
+            "Credit holds a renewal re-created after Redis lost them",
+            admission.holds_restored,
+        ),
+        (
+            "cloro_gateway_limiter_settle_retries_total",
+            "counter",
+            "Limiter settlements that failed and were retried in the background",
+            admission.settle_retries,
+        ),
+        (
+            "cloro_gateway_budget_seeds_total",
+            "counter",
+            "Team budgets seeded in Redis from the ledger",
+            admission.budget.seeds,
+        ),
+        (
+            "cloro_gateway_budget_corrections_total",
+            "counter",
+            "Team budgets in Redis corrected from the ledger by the reconciler",
+            admission.budget.corrections,
+        ),
+        (
+            "cloro_gateway_budget_corrected_credits_total",
+            "counter",
+            "Credits the reconciler moved (absolute) when correcting budgets",
+            admission.budget.corrected_credits,
+        ),
+        (
+            "cloro_gateway_redis_state_losses_total",
+            "counter",
+            "Times this replica saw Redis lose its state",
+            admission.budget.state_losses,
+        ),
+        (
+            "cloro_gateway_background_tasks",
+            "gauge",
+            "Detached tasks running (calls whose client hung up, retries, deliveries)",
+            proxy.tasks.running() as u64,
         ),
     ];
     let mut body = String::new();

@@ -5,4 +5,5 @@
 
 mod crash;
 mod operator;
+mod shutdown;
 mod support;

@@ -2,6 +2,7 @@
 
 mod async_routes;
 mod body;
+mod broken_body;
 pub mod edge;
 mod headers;
 mod monitor_routes;

@@ -1,15 +1,16 @@
-//! `POST /v1/monitor/*`: validate, price, check the balance, take a concurrency slot (or 429), run the engine, charge on success.
+//! `POST /v1/monitor/*`: validate, price, check the balance, take a concurrency slot (or 429), run the engine, charge on success (a broken body included).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::http::header::HeaderName;
+use actix_web::http::header::{ContentType, HeaderName};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use super::body::{SMALL_BODY_LIMIT, read_json};
+use super::broken_body;
 use super::edge::{ChargeNote, RequestContext};
 use super::headers::{self, X_CREDITS_CHARGED, X_CREDITS_REMAINING, X_LATENCY_MS};
 use crate::endpoint::Endpoint;
@@ -29,6 +30,8 @@ enum Done {
         result: Value,
         charged: u64,
         remaining: i64,
+        /// The `broken_body` fault: charged, but the reply body breaks off.
+        body_breaks: bool,
     },
     Fault(Fault),
 }
@@ -123,17 +126,18 @@ async fn execute(
     plan: Plan,
 ) -> Done {
     tokio::time::sleep(plan.latency).await;
-    match plan.outcome {
-        Outcome::Answer(answer) => {
-            let charged = pricing::settle(prices, monitor_request, quote, answer.product_clusters);
-            let remaining = sim.lock().ledger.charge(charged);
-            Done::Answer {
-                result: answer.result,
-                charged,
-                remaining,
-            }
-        }
-        Outcome::Fault(fault) => Done::Fault(fault),
+    let (answer, body_breaks) = match plan.outcome {
+        Outcome::Answer(answer) => (answer, false),
+        Outcome::BrokenBody(answer) => (answer, true),
+        Outcome::Fault(fault) => return Done::Fault(fault),
+    };
+    let charged = pricing::settle(prices, monitor_request, quote, answer.product_clusters);
+    let remaining = sim.lock().ledger.charge(charged);
+    Done::Answer {
+        result: answer.result,
+        charged,
+        remaining,
+        body_breaks,
     }
 }
 
@@ -149,6 +153,7 @@ fn respond(done: Done, elapsed: Duration, admission: &Admission) -> Result<HttpR
             result,
             charged,
             remaining,
+            body_breaks,
         } => {
             let mut response = HttpResponse::Ok();
             response
@@ -157,7 +162,14 @@ fn respond(done: Done, elapsed: Duration, admission: &Admission) -> Result<HttpR
             for header in extra {
                 response.insert_header(header);
             }
-            let mut response = response.json(json!({ "success": true, "result": result }));
+            let body = json!({ "success": true, "result": result });
+            let mut response = if body_breaks {
+                response
+                    .content_type(ContentType::json())
+                    .streaming(broken_body::cut_off(body.to_string().into()))
+            } else {
+                response.json(body)
+            };
             response.extensions_mut().insert(ChargeNote {
                 credits: charged,
                 ..ChargeNote::default()

@@ -47,6 +47,8 @@ pub struct FaultRatesPatch {
     pub service_unavailable: Option<f64>,
     #[serde(alias = "empty")]
     pub empty_answer: Option<f64>,
+    #[serde(alias = "broken")]
+    pub broken_body: Option<f64>,
 }
 
 /// Body of `PUT /_sim/config`: every field optional.
@@ -83,6 +85,7 @@ impl ConfigPatch {
                     .service_unavailable
                     .unwrap_or(next.faults.service_unavailable),
                 empty_answer: faults.empty_answer.unwrap_or(next.faults.empty_answer),
+                broken_body: faults.broken_body.unwrap_or(next.faults.broken_body),
             };
             merged.validate()?;
             next.faults = merged;
@@ -155,5 +158,22 @@ mod tests {
         assert!(too_much.applied_to(&knobs).is_err());
         let unknown: ConfigPatch = serde_json::from_str(r#"{"profile": "modern"}"#).unwrap();
         assert!(unknown.applied_to(&knobs).is_err());
+        let broken_too: ConfigPatch =
+            serde_json::from_str(r#"{"faults": {"503": 0.5, "broken": 0.6}}"#).unwrap();
+        assert!(broken_too.applied_to(&knobs).is_err());
+    }
+
+    #[test]
+    fn broken_body_is_patched_by_name_or_alias() {
+        let knobs = Knobs::from_config(&SimConfig::default());
+        for body in [
+            r#"{"faults": {"broken_body": 0.25}}"#,
+            r#"{"faults": {"broken": 0.25}}"#,
+        ] {
+            let patch: ConfigPatch = serde_json::from_str(body).unwrap();
+            let next = patch.applied_to(&knobs).unwrap();
+            assert_eq!(next.faults.broken_body, 0.25, "{body}");
+            assert_eq!(next.faults.empty_answer, 0.0);
+        }
     }
 }

@@ -56,7 +56,8 @@ async fn run_task(sim: Arc<Sim>, task: Task, knobs: Knobs) {
     let plan = execution::plan(&task.request, task.seed, &knobs.latency, &knobs.faults);
     tokio::time::sleep(plan.latency).await;
     let (finish, code) = match plan.outcome {
-        Outcome::Answer(answer) => (
+        // A broken body only concerns a sync reply in transit; a task keeps its whole answer.
+        Outcome::Answer(answer) | Outcome::BrokenBody(answer) => (
             Finish {
                 completed: true,
                 charged: pricing::settle(

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cloro_sim::{LatencySpec, SimConfig};
+use cloro_sim::{LatencySpec, RecordKind, SimConfig};
 use serde_json::json;
 
 use crate::helpers::{TestSim, chatgpt, task};
@@ -139,16 +139,18 @@ async fn a_client_that_hangs_up_is_still_charged() {
     let result = impatient
         .post(t.url("/v1/monitor/chatgpt"))
         .bearer_auth(&t.key)
+        .header("x-request-id", "gateway-deadline-1")
         .json(&chatgpt("slow answer"))
         .send()
         .await;
-    assert!(result.is_err(), "the client gave up");
+    assert!(result.unwrap_err().is_timeout(), "the client gave up");
     tokio::time::sleep(Duration::from_millis(700)).await;
     let stats = t.stats().await;
     assert_eq!(
         stats.credits_charged, 7,
         "the upstream finished the work and charged it"
     );
+    assert_eq!(stats.balance, 1_000_000 - 7);
     assert_eq!(stats.current_concurrency, 0);
     let records = t.records().await;
     assert_eq!(
@@ -156,5 +158,21 @@ async fn a_client_that_hangs_up_is_still_charged() {
         7,
         "{records:?}"
     );
+    let [abandoned] = records.as_slice() else {
+        panic!("one record, for the finished work: {records:?}");
+    };
+    assert_eq!(abandoned.kind, RecordKind::Abandoned);
+    assert_eq!(
+        (abandoned.status, abandoned.credits_charged),
+        (499, 7),
+        "{abandoned:?}"
+    );
+    assert_eq!(abandoned.request_id.as_deref(), Some("gateway-deadline-1"));
+    assert_eq!(
+        (abandoned.method.as_str(), abandoned.path.as_str()),
+        ("POST", "/v1/monitor/chatgpt")
+    );
+    assert_eq!(abandoned.error_code, None);
+    assert!(abandoned.duration_ms >= 400, "{abandoned:?}");
     t.stop().await;
 }

@@ -1,9 +1,9 @@
-//! Injected faults (500/502/503 and empty answers) and seed reproducibility.
+//! Injected faults (500/502/503, empty answers, broken bodies) and seed reproducibility.
 
-use cloro_sim::{FaultRates, SimConfig};
+use cloro_sim::{FaultRates, RecordKind, SimConfig};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestSim, chatgpt};
+use crate::helpers::{TestSim, chatgpt, task};
 
 async fn with_faults(faults: FaultRates) -> TestSim {
     TestSim::start(SimConfig {
@@ -77,6 +77,140 @@ async fn an_empty_answer_is_a_charged_success() {
     assert_eq!(reply.body["result"]["text"], "");
     assert_eq!(reply.body["result"]["sources"], json!([]));
     assert_eq!(reply.header_u64("x-credits-charged"), 6);
+    t.stop().await;
+}
+
+fn broken_bodies() -> FaultRates {
+    FaultRates {
+        broken_body: 1.0,
+        ..FaultRates::default()
+    }
+}
+
+#[tokio::test]
+async fn a_broken_body_is_charged_but_breaks_off_after_the_headers() {
+    let t = with_faults(broken_bodies()).await;
+    let mut response = t
+        .authed(t.client.post(t.url("/v1/monitor/chatgpt")))
+        .header("x-request-id", "cut-1")
+        .json(&chatgpt("p"))
+        .send()
+        .await
+        .expect("the head arrives whole");
+    assert_eq!(response.status().as_u16(), 200);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(header("x-credits-charged").as_deref(), Some("7"));
+    assert_eq!(header("x-credits-remaining").as_deref(), Some("999993"));
+    assert_eq!(header("x-request-id").as_deref(), Some("cut-1"));
+    assert!(header("x-concurrent-limit").is_some());
+    assert!(header("x-latency-ms").is_some());
+    assert!(header("x-ratelimit-limit").is_some());
+    assert_eq!(header("content-type").as_deref(), Some("application/json"));
+    assert_eq!(
+        header("content-length"),
+        None,
+        "chunked, so the cut is visible"
+    );
+
+    let first = response.chunk().await.expect("a first chunk arrives");
+    let first = first.expect("the body has begun");
+    assert!(first.starts_with(b"{\""), "{first:?}");
+    assert!(
+        serde_json::from_slice::<Value>(&first).is_err(),
+        "only part of it"
+    );
+    let error = loop {
+        match response.chunk().await {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the body must not complete"),
+            Err(error) => break error,
+        }
+    };
+    assert!(error.is_body() || error.is_decode(), "{error:?}");
+
+    let stats = t.stats().await;
+    assert_eq!((stats.credits_charged, stats.balance), (7, 999_993));
+    assert_eq!(stats.current_concurrency, 0);
+    let records = t.records().await;
+    let [record] = records.as_slice() else {
+        panic!("one record: {records:?}");
+    };
+    assert_eq!(record.kind, RecordKind::Http, "the gateway cannot tell");
+    assert_eq!((record.status, record.credits_charged), (200, 7));
+    assert_eq!(record.request_id.as_deref(), Some("cut-1"));
+    assert_eq!(record.error_code, None);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn after_a_broken_body_the_next_call_works_and_tasks_are_unaffected() {
+    let t = with_faults(broken_bodies()).await;
+    let cut = t
+        .authed(t.client.post(t.url("/v1/monitor/perplexity")))
+        .json(&chatgpt("p"))
+        .send()
+        .await
+        .unwrap();
+    assert!(cut.bytes().await.is_err());
+    let again = t
+        .authed(t.client.post(t.url("/v1/monitor/perplexity")))
+        .json(&chatgpt("q"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 200);
+    assert!(again.bytes().await.is_err(), "every call breaks at 1.0");
+
+    let created = t
+        .post("/v1/async/task", &task("PERPLEXITY", chatgpt("r")))
+        .await;
+    let id = created.body["task"]["id"].as_str().unwrap().to_owned();
+    let done = t.wait_task(&id).await;
+    assert_eq!(done["task"]["status"], "COMPLETED", "{done}");
+    assert!(
+        done["response"]["text"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()),
+        "{done}"
+    );
+
+    let stats = t.stats().await;
+    let records = t.records().await;
+    assert_eq!(
+        records.iter().map(|r| r.credits_charged).sum::<u64>(),
+        stats.credits_charged,
+        "{records:?}"
+    );
+    assert_eq!(stats.balance, 1_000_000 - stats.credits_charged as i64);
+    let task_charge = done["credits"]["creditsCharged"].as_u64().unwrap();
+    assert!(task_charge > 0, "{done}");
+    assert_eq!(stats.credits_charged, 6 + 6 + task_charge, "{stats:?}");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn broken_body_can_be_set_at_runtime() {
+    let t = TestSim::default().await;
+    let view = t.configure(json!({"faults": {"broken": 1.0}})).await;
+    assert_eq!(view["faults"]["broken_body"], 1.0);
+    let cut = t
+        .authed(t.client.post(t.url("/v1/monitor/gemini")))
+        .json(&chatgpt("p"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cut.status().as_u16(), 200);
+    assert!(cut.bytes().await.is_err());
+    t.configure(json!({"faults": {"broken_body": 0.0}})).await;
+    let whole = t.post("/v1/monitor/gemini", &chatgpt("p")).await;
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.body["success"], true);
     t.stop().await;
 }
 

@@ -98,6 +98,15 @@ async fn run(options: Options) -> Result<(), String> {
     let limiter =
         Arc::new(RedisLimiter::connect(&options.redis_url, settings).map_err(|e| e.to_string())?);
 
+    // Budgets count only once seeded from the ledger (nothing spent yet here).
+    for team in 0..TEAMS {
+        let r = request(nanos, team);
+        limiter
+            .seed_charged(&r.team_id, &r.period, 0)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+
     // Warm up: loads the scripts and fills the pool.
     let warm = request(nanos, u64::MAX);
     let lease = limiter.admit(&warm).await.map_err(|e| e.to_string())?;

@@ -4,7 +4,7 @@
 -- KEYS[2] account bucket (endpoint)   hash  tokens, ts
 -- KEYS[3] team lease set              zset  lease id -> expiry (unix ms)
 -- KEYS[4] account lease set           zset  lease id -> expiry (unix ms)
--- KEYS[5] team budget (period)        hash  charged, held, hold:<lease>, reclaimed:<lease>
+-- KEYS[5] team budget (period)        hash  seeded, charged, held, hold:<lease>, reclaimed:<lease>
 -- KEYS[6] account slot teams          hash  account lease id -> team
 -- KEYS[7] wait queue                  zset  waiting lease id -> ticket (FIFO)
 -- KEYS[8] waiters alive               zset  waiting lease id -> drop-at (unix ms)
@@ -23,9 +23,10 @@
 -- ARGV[19] longest wait ms (mode 1)   ARGV[20] waiter liveness ms (dropped unless it polls)
 -- ARGV[21] team id
 --
--- Returns 15 integers:
+-- Returns 17 integers:
 --  1 admitted 0/1          2 refused by (0 none, 1 budget, 2 team rate, 3 team concurrency,
---                            4 account rate, 5 account concurrency, 6 lease id in use)
+--                            4 account rate, 5 account concurrency, 6 lease id in use,
+--                            7 budget not seeded)
 --  3 retry after ms (-1 none)   4 team tokens left   5 account tokens left
 --  6 team in flight        7 account in flight     8 charged   9 held
 -- 10 over budget 0/1      11 reclaimed team slots 12 reclaimed account slots
@@ -130,15 +131,21 @@ local duplicate = (mode ~= 2 and queued)
   or redis.call('HEXISTS', budget, HOLD .. lease_id) == 1
   or redis.call('HEXISTS', budget, RECLAIMED .. lease_id) == 1
 
+-- A budget counts only once the ledger seeded the period's charged total (a hash without
+-- `seeded` was never seeded, or Redis lost it): refuse, taking nothing, until it is.
+local unseeded = budget_mode ~= 0 and redis.call('HEXISTS', budget, 'seeded') == 0
+
 -- 3. Decide, team limits before account limits.
 local refused, retry_after = 0, -1
 local over_budget = 0
-if budget_mode ~= 0 and charged + held + estimate > budget_limit then
+if budget_mode ~= 0 and not unseeded and charged + held + estimate > budget_limit then
   over_budget = 1
 end
 
 if duplicate then
   refused = 6
+elseif unseeded then
+  refused = 7
 elseif budget_mode == 2 and over_budget == 1 then
   refused, retry_after = 1, math.max(period_end - now, 0)
 elseif not has_token(team_tokens) then

@@ -1,31 +1,48 @@
--- renew.lua: extend a live lease (team and, if held, account) to now + ttl.
--- A lease that has expired is not revived: its slot may already be someone else's.
+-- renew.lua: extend a lease (team and, if it holds one, account) to now + ttl, re-creating
+-- whatever is missing so a lease and its hold survive Redis losing its state (restart
+-- without persistence, FLUSHDB, failover): the team lease member, the account lease member
+-- and its slot owner, and the hold. An expired member still present is simply re-scored.
+-- The hold comes back only if the budget has neither `hold:<id>` nor `reclaimed:<id>` (a
+-- reclaimed lease already returned its hold; its settlement charges via the reclaimed path).
 --
 -- KEYS[1] team lease set   KEYS[2] account lease set   KEYS[3] account slot teams (hash)
+-- KEYS[4] team budget (lease's period)
 -- ARGV[1] lease id   ARGV[2] lease ttl ms   ARGV[3] holds account slot 0/1
--- ARGV[4] lease set margin ms
+-- ARGV[4] lease set margin ms   ARGV[5] estimate (credits)   ARGV[6] period end (unix ms)
+-- ARGV[7] budget key grace ms   ARGV[8] team id
 --
--- Returns 3 integers: 1 renewed 0/1   2 new expiry (unix ms, 0 if not renewed)   3 now
+-- Returns 5 integers: 1 team lease re-created 0/1   2 account lease re-created 0/1
+--   3 hold restored 0/1   4 new expiry (unix ms)   5 now (unix ms)
 
-local team_leases, account_leases = KEYS[1], KEYS[2]
+local team_leases, account_leases, slot_teams, budget = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local lease_id, ttl = ARGV[1], tonumber(ARGV[2])
 local holds_account_slot, margin = ARGV[3] == '1', tonumber(ARGV[4])
-
-local function alive(key)
-  local expiry = redis.call('ZSCORE', key, lease_id)
-  return expiry and tonumber(expiry) > now
-end
-
-if not alive(team_leases) or (holds_account_slot and not alive(account_leases)) then
-  return { 0, 0, now }
-end
+local estimate, period_end, grace = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local team_id = ARGV[8]
 
 local expires_at = now + ttl
-redis.call('ZADD', team_leases, 'XX', int(expires_at), lease_id)
-extend_ttl(team_leases, ttl + margin)
+-- As in admit.lua: the team lease set lives as long as the budget key.
+local budget_until = budget_expiry(period_end, grace, ttl + margin)
+
+-- ZADD without flags answers 1 for a new member, 0 for a re-scored one.
+local recreated_team = redis.call('ZADD', team_leases, int(expires_at), lease_id)
+extend_until(team_leases, budget_until)
+
+local recreated_account = 0
 if holds_account_slot then
-  redis.call('ZADD', account_leases, 'XX', int(expires_at), lease_id)
+  recreated_account = redis.call('ZADD', account_leases, int(expires_at), lease_id)
   extend_ttl(account_leases, ttl + margin)
-  extend_ttl(KEYS[3], ttl + margin)
+  redis.call('HSET', slot_teams, lease_id, team_id)
+  extend_ttl(slot_teams, ttl + margin)
 end
-return { 1, expires_at, now }
+
+local restored_hold = 0
+if redis.call('HEXISTS', budget, 'hold:' .. lease_id) == 0
+  and redis.call('HEXISTS', budget, 'reclaimed:' .. lease_id) == 0 then
+  redis.call('HSET', budget, 'hold:' .. lease_id, int(estimate))
+  redis.call('HINCRBY', budget, 'held', int(estimate))
+  restored_hold = 1
+end
+extend_until(budget, budget_until)
+
+return { recreated_team, recreated_account, restored_hold, expires_at, now }

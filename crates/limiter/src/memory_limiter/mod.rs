@@ -2,20 +2,22 @@
 //! runs). One mutex makes each call atomic, as one Lua script is in Redis.
 
 mod bucket;
+mod budget;
 mod state;
 mod wait_queue;
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
 use crate::admission::Admission;
+use crate::budget_state::{BudgetState, CorrectCharged};
 use crate::error::LimiterError;
 use crate::fair_share::{QueueMode, QueueState};
 use crate::fair_wait::{self, FairQueueBackend, validate_weight};
-use crate::lease::Lease;
+use crate::lease::{Lease, Renewal};
 use crate::limiter::Limiter;
 use crate::reclaim_stats::{ReclaimCounters, ReclaimStats};
 use crate::request::{AdmissionRequest, BudgetPeriod, validate_credits, validate_id};
@@ -32,6 +34,8 @@ pub struct MemoryLimiter {
     min_budget_life: Duration,
     admissions: AtomicU64,
     reclaims: ReclaimCounters,
+    /// Set by the first `state_marker` call (this process never loses its state).
+    marker: AtomicBool,
 }
 
 impl Default for MemoryLimiter {
@@ -53,6 +57,7 @@ impl MemoryLimiter {
             min_budget_life: crate::redis_limiter::DEFAULT_LEASE_SET_MARGIN,
             admissions: AtomicU64::new(0),
             reclaims: ReclaimCounters::default(),
+            marker: AtomicBool::new(false),
         }
     }
 
@@ -91,20 +96,10 @@ impl Limiter for MemoryLimiter {
         fair_wait::admit_or_wait(self, request, weight, max_wait).await
     }
 
-    async fn renew(&self, lease: &Lease) -> Result<bool, LimiterError> {
+    async fn renew(&self, lease: &Lease) -> Result<Renewal, LimiterError> {
         lease.validate()?;
-        let ttl = i64::try_from(lease.lease_ttl_ms()).unwrap_or(i64::MAX);
-        let now = now_ms();
-        let renewed = self.with_state(|state| {
-            state.renew(
-                lease.team_id(),
-                lease.lease_id(),
-                lease.holds_account_slot(),
-                ttl,
-                now,
-            )
-        });
-        Ok(renewed.is_some())
+        let timing = self.timing();
+        Ok(self.with_state(|state| state.renew(lease, timing)))
     }
 
     async fn settle(&self, lease: &Lease, actual_charge: i64) -> Result<Settlement, LimiterError> {
@@ -154,24 +149,37 @@ impl Limiter for MemoryLimiter {
         period.validate()?;
         validate_credits("charged", charged)?;
         let timing = self.timing();
-        let (applied, _) =
-            self.with_state(|state| state.set_charged(team_id, period, charged, true, timing));
-        Ok(applied)
+        Ok(self.with_state(|state| state.seed_charged(team_id, period, charged, timing)))
     }
 
-    async fn set_charged(
+    async fn correct_charged(
         &self,
         team_id: &str,
         period: &BudgetPeriod,
+        expected: i64,
         charged: i64,
-    ) -> Result<BudgetPosition, LimiterError> {
+    ) -> Result<CorrectCharged, LimiterError> {
         validate_id("team id", team_id)?;
         period.validate()?;
+        validate_credits("expected charged", expected)?;
         validate_credits("charged", charged)?;
         let timing = self.timing();
-        let (_, position) =
-            self.with_state(|state| state.set_charged(team_id, period, charged, false, timing));
-        Ok(position)
+        Ok(self
+            .with_state(|state| state.correct_charged(team_id, period, expected, charged, timing)))
+    }
+
+    async fn budget_state(
+        &self,
+        team_id: &str,
+        period: &BudgetPeriod,
+    ) -> Result<BudgetState, LimiterError> {
+        validate_id("team id", team_id)?;
+        period.validate()?;
+        Ok(self.with_state(|state| state.budget_state(team_id, &period.id)))
+    }
+
+    async fn state_marker(&self) -> Result<bool, LimiterError> {
+        Ok(self.marker.swap(true, Ordering::Relaxed))
     }
 
     fn reclaim_stats(&self) -> ReclaimStats {

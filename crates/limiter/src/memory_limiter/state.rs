@@ -4,31 +4,13 @@
 use std::collections::HashMap;
 
 use super::bucket::Bucket;
+use super::budget::{BudgetKey, PeriodBudget, budget_key};
 use super::wait_queue::WaitQueue;
 use crate::admission::{AdmissionFacts, Reclaimed, RefusedBy};
 use crate::fair_share::{QueueMode, QueueState};
+use crate::lease::{Lease, Renewal};
 use crate::request::{AdmissionRequest, BudgetPeriod};
 use crate::settlement::{BudgetPosition, SettleOutcome};
-
-/// The twin of a `team:<t>:budget:<period>` hash.
-#[derive(Debug, Default)]
-struct PeriodBudget {
-    /// `None` until something charges or seeds the period (seeding only fills a `None`).
-    charged: Option<i64>,
-    held: i64,
-    holds: HashMap<String, i64>,
-    reclaimed: HashMap<String, i64>,
-    expires_at_ms: i64,
-}
-
-impl PeriodBudget {
-    fn position(&self) -> BudgetPosition {
-        BudgetPosition {
-            charged: self.charged.unwrap_or(0),
-            held: self.held,
-        }
-    }
-}
 
 pub(super) struct SettleFacts {
     pub outcome: SettleOutcome,
@@ -47,7 +29,7 @@ pub(super) struct State {
     /// Account lease id -> team (account slots in use per team).
     slot_teams: HashMap<String, String>,
     queue: WaitQueue,
-    budgets: HashMap<(String, String), PeriodBudget>,
+    pub(super) budgets: HashMap<BudgetKey, PeriodBudget>,
 }
 
 /// What admission needs from the state besides the request (the Redis side's ARGV extras).
@@ -61,9 +43,12 @@ pub(super) struct Timing {
 }
 
 impl Timing {
-    fn budget_expiry(&self, period: &BudgetPeriod) -> i64 {
+    /// `budget_expiry` in prelude.lua: the period end + grace, and at least `lease_ttl_ms` +
+    /// the minimum life from now (admission and renewal pass the lease TTL, the rest 0).
+    pub(super) fn budget_expiry(&self, period: &BudgetPeriod, lease_ttl_ms: i64) -> i64 {
+        let min_life = lease_ttl_ms.saturating_add(self.min_budget_life_ms);
         (period.ends_at_ms.saturating_add(self.budget_grace_ms))
-            .max(self.now_ms.saturating_add(self.min_budget_life_ms))
+            .max(self.now_ms.saturating_add(min_life))
     }
 }
 
@@ -78,7 +63,7 @@ impl State {
         t: Timing,
     ) -> Option<(AdmissionFacts, QueueState)> {
         let now = t.now_ms;
-        let budget_key = (r.team_id.clone(), r.period.id.clone());
+        let budget_key = budget_key(&r.team_id, &r.period.id);
 
         // 1. Reclaim expired leases (holds of this period go back, remembered as reclaimed).
         let mut reclaimed = Reclaimed::default();
@@ -134,12 +119,17 @@ impl State {
             return None;
         }
 
+        // A budget counts only once the ledger seeded the period.
+        let unseeded = r.team.budget.is_some() && !budget.is_some_and(|b| b.seeded);
+
         // 3. Decide, team limits before account limits.
-        let over_budget = r
-            .team
-            .budget
-            .is_some_and(|b| position.charged + position.held + r.estimate > b);
-        let refusal = if over_budget && r.team.hard_budget {
+        let over_budget = !unseeded
+            && r.team
+                .budget
+                .is_some_and(|b| position.charged + position.held + r.estimate > b);
+        let refusal = if unseeded {
+            Some((RefusedBy::BudgetUnseeded, None))
+        } else if over_budget && r.team.hard_budget {
             Some((
                 RefusedBy::Budget,
                 Some((r.period.ends_at_ms - now).max(0) as u64),
@@ -187,7 +177,7 @@ impl State {
         }
 
         // 4. Take everything.
-        let expires_at = now.saturating_add(i64::try_from(r.lease_ttl_ms).unwrap_or(i64::MAX));
+        let expires_at = now.saturating_add(ttl_ms(r.lease_ttl_ms));
         let team_bucket = Bucket::after_taking(team_tokens, now, r.team.rps, r.team.burst);
         self.team_buckets.insert(r.team_id.clone(), team_bucket);
         let account_bucket =
@@ -206,7 +196,7 @@ impl State {
         let budget = self.budgets.entry(budget_key).or_default();
         budget.held += r.estimate;
         budget.holds.insert(r.lease_id.clone(), r.estimate);
-        budget.expires_at_ms = budget.expires_at_ms.max(t.budget_expiry(&r.period));
+        budget.extend_until(t.budget_expiry(&r.period, ttl_ms(r.lease_ttl_ms)));
         facts.held += r.estimate;
         facts.team_tokens = (team_tokens - 1.0).max(0.0).floor() as u64;
         facts.account_tokens = (account_tokens - 1.0).max(0.0).floor() as u64;
@@ -285,7 +275,7 @@ impl State {
             .is_some_and(|leases| leases.remove(lease_id).is_some());
         let released_account = self.account_leases.remove(lease_id).is_some();
         self.slot_teams.remove(lease_id);
-        let key = (team_id.to_owned(), period.id.clone());
+        let key = budget_key(team_id, &period.id);
         let mut outcome = SettleOutcome::AlreadySettled;
         let mut estimate = 0;
         if let Some(budget) = self.budgets.get_mut(&key) {
@@ -297,8 +287,8 @@ impl State {
                 outcome = SettleOutcome::SettledAfterReclaim;
             }
             if outcome != SettleOutcome::AlreadySettled {
-                budget.charged = Some(budget.charged.unwrap_or(0) + actual);
-                budget.expires_at_ms = budget.expires_at_ms.max(t.budget_expiry(period));
+                budget.charged += actual;
+                budget.extend_until(t.budget_expiry(period, 0));
             }
         }
         SettleFacts {
@@ -309,44 +299,43 @@ impl State {
         }
     }
 
-    /// `Some(new expiry)` if both leases were alive and are now extended.
-    pub(super) fn renew(
-        &mut self,
-        team_id: &str,
-        lease_id: &str,
-        holds_account_slot: bool,
-        ttl_ms: i64,
-        now_ms: i64,
-    ) -> Option<i64> {
-        let team_alive = self
+    /// renew.lua: extends the leases to now + ttl, re-creating what is missing (the team
+    /// lease, the account lease and its owner, the hold unless it was reclaimed).
+    pub(super) fn renew(&mut self, lease: &Lease, t: Timing) -> Renewal {
+        let (team_id, lease_id) = (lease.team_id(), lease.lease_id());
+        let ttl = ttl_ms(lease.lease_ttl_ms());
+        let expires_at = t.now_ms.saturating_add(ttl);
+        let recreated_team_lease = self
             .team_leases
-            .get(team_id)
-            .and_then(|leases| leases.get(lease_id))
-            .is_some_and(|&expiry| expiry > now_ms);
-        let account_alive = !holds_account_slot
-            || self
+            .entry(team_id.to_owned())
+            .or_default()
+            .insert(lease_id.to_owned(), expires_at)
+            .is_none();
+        let mut recreated_account_lease = false;
+        if lease.holds_account_slot() {
+            recreated_account_lease = self
                 .account_leases
-                .get(lease_id)
-                .is_some_and(|&expiry| expiry > now_ms);
-        if !(team_alive && account_alive) {
-            return None;
+                .insert(lease_id.to_owned(), expires_at)
+                .is_none();
+            self.slot_teams
+                .insert(lease_id.to_owned(), team_id.to_owned());
         }
-        let expires_at = now_ms.saturating_add(ttl_ms);
-        if let Some(expiry) = self
-            .team_leases
-            .get_mut(team_id)
-            .and_then(|leases| leases.get_mut(lease_id))
-        {
-            *expiry = expires_at;
+        let budget = self
+            .budgets
+            .entry(budget_key(team_id, &lease.period().id))
+            .or_default();
+        let restored_hold =
+            !budget.holds.contains_key(lease_id) && !budget.reclaimed.contains_key(lease_id);
+        if restored_hold {
+            budget.holds.insert(lease_id.to_owned(), lease.estimate());
+            budget.held += lease.estimate();
         }
-        if let Some(expiry) = self
-            .account_leases
-            .get_mut(lease_id)
-            .filter(|_| holds_account_slot)
-        {
-            *expiry = expires_at;
+        budget.extend_until(t.budget_expiry(lease.period(), ttl));
+        Renewal {
+            recreated_team_lease,
+            recreated_account_lease,
+            restored_hold,
         }
-        Some(expires_at)
     }
 
     /// Charged and live-held credits (holds of expired, unreclaimed leases left out).
@@ -356,7 +345,7 @@ impl State {
         period_id: &str,
         now_ms: i64,
     ) -> BudgetPosition {
-        let key = (team_id.to_owned(), period_id.to_owned());
+        let key = budget_key(team_id, period_id);
         let mut position = self.position(&key);
         if let (Some(leases), Some(budget)) =
             (self.team_leases.get(team_id), self.budgets.get(&key))
@@ -370,25 +359,6 @@ impl State {
         position
     }
 
-    /// Sets charged (only if the period has none yet when `only_if_absent`); whether it did.
-    pub(super) fn set_charged(
-        &mut self,
-        team_id: &str,
-        period: &BudgetPeriod,
-        charged: i64,
-        only_if_absent: bool,
-        t: Timing,
-    ) -> (bool, BudgetPosition) {
-        let key = (team_id.to_owned(), period.id.clone());
-        let budget = self.budgets.entry(key.clone()).or_default();
-        let applied = !(only_if_absent && budget.charged.is_some());
-        if applied {
-            budget.charged = Some(charged);
-            budget.expires_at_ms = budget.expires_at_ms.max(t.budget_expiry(period));
-        }
-        (applied, self.position(&key))
-    }
-
     /// Forgets what Redis would have let expire: full buckets, budgets past their expiry,
     /// empty lease maps.
     pub(super) fn prune(&mut self, now_ms: i64) {
@@ -397,13 +367,10 @@ impl State {
         self.budgets.retain(|_, b| b.expires_at_ms > now_ms);
         self.team_leases.retain(|_, leases| !leases.is_empty());
     }
+}
 
-    fn position(&self, key: &(String, String)) -> BudgetPosition {
-        self.budgets
-            .get(key)
-            .map(PeriodBudget::position)
-            .unwrap_or_default()
-    }
+fn ttl_ms(lease_ttl_ms: u64) -> i64 {
+    i64::try_from(lease_ttl_ms).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
@@ -444,9 +411,16 @@ mod tests {
         }
     }
 
+    /// A state whose test period is seeded with nothing charged.
+    fn seeded() -> State {
+        let mut state = State::default();
+        assert!(state.seed_charged("t", &request("x").period, 0, at(0)));
+        state
+    }
+
     #[test]
     fn refill_is_exact_on_an_injected_clock() {
-        let mut state = State::default();
+        let mut state = seeded();
         assert!(
             state
                 .admit(&request("a"), 1, QueueMode::Refuse, at(0))
@@ -477,7 +451,7 @@ mod tests {
 
     #[test]
     fn an_expired_lease_returns_its_slot_and_hold_once() {
-        let mut state = State::default();
+        let mut state = seeded();
         state
             .admit(&request("a"), 1, QueueMode::Refuse, at(0))
             .unwrap();

@@ -7,7 +7,7 @@ use crate::request::validate_id;
 /// `<prefix>{<account>}:` followed by one of:
 /// `team:<team>:bucket`, `team:<team>:leases`, `team:<team>:budget:<period>`,
 /// `acct:bucket:<endpoint>`, `acct:leases`, `acct:slot_teams`, `acct:queue`,
-/// `acct:queue:alive`, `acct:queue:info`.
+/// `acct:queue:alive`, `acct:queue:info`, `state`.
 #[derive(Debug, Clone)]
 pub(crate) struct KeyLayout {
     base: String,
@@ -66,6 +66,11 @@ impl KeyLayout {
     /// Hash: waiting lease id -> "team weight deadline"; `:seq` the ticket counter.
     pub(crate) fn queue_info(&self) -> String {
         format!("{}acct:queue:info", self.base)
+    }
+
+    /// String: present while Redis keeps its state (`state_marker`).
+    pub(crate) fn state_marker(&self) -> String {
+        format!("{}state", self.base)
     }
 }
 
@@ -146,6 +151,7 @@ mod tests {
             keys.queue(),
             keys.queue_alive(),
             keys.queue_info(),
+            keys.state_marker(),
         ] {
             assert!(key.starts_with("cg:{main}:"), "{key}");
             assert_eq!(cluster_hash_slot(&key), slot, "{key}");

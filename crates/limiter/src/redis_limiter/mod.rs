@@ -15,10 +15,11 @@ use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
 use redis::{ScriptInvocation, Value};
 
 use crate::admission::Admission;
+use crate::budget_state::{BudgetState, CorrectCharged};
 use crate::error::LimiterError;
 use crate::fair_share::{QueueMode, QueueState};
 use crate::fair_wait::{self, FairQueueBackend, validate_weight};
-use crate::lease::Lease;
+use crate::lease::{Lease, Renewal};
 use crate::limiter::Limiter;
 use crate::reclaim_stats::{ReclaimCounters, ReclaimStats};
 use crate::request::{AdmissionRequest, BudgetPeriod, validate_credits, validate_id};
@@ -33,6 +34,9 @@ pub use settings::{
     DEFAULT_BUCKET_MARGIN, DEFAULT_BUDGET_GRACE, DEFAULT_COMMAND_TIMEOUT, DEFAULT_LEASE_SET_MARGIN,
     DEFAULT_WAITER_TTL, RedisLimiterSettings,
 };
+
+/// The state marker outlives the last `state_marker` call by this much.
+const STATE_MARKER_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// Where the scripts run: one Redis (or a Sentinel-managed primary), or a Redis Cluster.
 enum Connections {
@@ -187,18 +191,23 @@ impl Limiter for RedisLimiter {
         fair_wait::admit_or_wait(self, request, weight, max_wait).await
     }
 
-    async fn renew(&self, lease: &Lease) -> Result<bool, LimiterError> {
+    async fn renew(&self, lease: &Lease) -> Result<Renewal, LimiterError> {
         lease.validate()?;
         let mut invocation = self.scripts.renew.prepare_invoke();
         invocation
             .key(self.keys.team_leases(lease.team_id()))
             .key(self.keys.account_leases())
             .key(self.keys.slot_teams())
+            .key(self.keys.team_budget(lease.team_id(), &lease.period().id))
             .arg(lease.lease_id())
             .arg(lease.lease_ttl_ms())
             .arg(u8::from(lease.holds_account_slot()))
-            .arg(Self::millis(self.settings.lease_set_margin));
-        Ok(reply::renew_reply(self.call(&invocation).await?)?.renewed)
+            .arg(Self::millis(self.settings.lease_set_margin))
+            .arg(lease.estimate())
+            .arg(lease.period().ends_at_ms)
+            .arg(Self::millis(self.settings.budget_grace))
+            .arg(lease.team_id());
+        reply::renew_reply(self.call(&invocation).await?)
     }
 
     async fn settle(&self, lease: &Lease, actual_charge: i64) -> Result<Settlement, LimiterError> {
@@ -249,16 +258,63 @@ impl Limiter for RedisLimiter {
         period: &BudgetPeriod,
         charged: i64,
     ) -> Result<bool, LimiterError> {
-        Ok(self.write_charged(team_id, period, charged, true).await?.0)
+        validate_id("team id", team_id)?;
+        period.validate()?;
+        validate_credits("charged", charged)?;
+        let mut invocation = self.scripts.seed_charged.prepare_invoke();
+        invocation
+            .key(self.keys.team_budget(team_id, &period.id))
+            .arg(charged)
+            .arg(period.ends_at_ms)
+            .arg(Self::millis(self.settings.budget_grace))
+            .arg(Self::millis(self.settings.lease_set_margin));
+        Ok(reply::charged_reply(self.call(&invocation).await?, "seed_charged")?.applied)
     }
 
-    async fn set_charged(
+    async fn correct_charged(
         &self,
         team_id: &str,
         period: &BudgetPeriod,
+        expected: i64,
         charged: i64,
-    ) -> Result<BudgetPosition, LimiterError> {
-        Ok(self.write_charged(team_id, period, charged, false).await?.1)
+    ) -> Result<CorrectCharged, LimiterError> {
+        validate_id("team id", team_id)?;
+        period.validate()?;
+        validate_credits("expected charged", expected)?;
+        validate_credits("charged", charged)?;
+        let mut invocation = self.scripts.correct_charged.prepare_invoke();
+        invocation
+            .key(self.keys.team_budget(team_id, &period.id))
+            .arg(expected)
+            .arg(charged)
+            .arg(period.ends_at_ms)
+            .arg(Self::millis(self.settings.budget_grace))
+            .arg(Self::millis(self.settings.lease_set_margin));
+        let reply = reply::charged_reply(self.call(&invocation).await?, "correct_charged")?;
+        Ok(CorrectCharged {
+            applied: reply.applied,
+            position: reply.position,
+        })
+    }
+
+    async fn budget_state(
+        &self,
+        team_id: &str,
+        period: &BudgetPeriod,
+    ) -> Result<BudgetState, LimiterError> {
+        validate_id("team id", team_id)?;
+        period.validate()?;
+        let mut invocation = self.scripts.budget_state.prepare_invoke();
+        invocation.key(self.keys.team_budget(team_id, &period.id));
+        reply::budget_state_reply(self.call(&invocation).await?)
+    }
+
+    async fn state_marker(&self) -> Result<bool, LimiterError> {
+        let mut invocation = self.scripts.state_marker.prepare_invoke();
+        invocation
+            .key(self.keys.state_marker())
+            .arg(Self::millis(STATE_MARKER_TTL));
+        reply::state_marker_reply(self.call(&invocation).await?)
     }
 
     fn reclaim_stats(&self) -> ReclaimStats {
@@ -332,29 +388,5 @@ impl FairQueueBackend for RedisLimiter {
             .arg(&request.lease_id);
         reply::leave_queue_reply(self.call(&invocation).await?)?;
         Ok(())
-    }
-}
-
-impl RedisLimiter {
-    async fn write_charged(
-        &self,
-        team_id: &str,
-        period: &BudgetPeriod,
-        charged: i64,
-        only_if_absent: bool,
-    ) -> Result<(bool, BudgetPosition), LimiterError> {
-        validate_id("team id", team_id)?;
-        period.validate()?;
-        validate_credits("charged", charged)?;
-        let mut invocation = self.scripts.set_charged.prepare_invoke();
-        invocation
-            .key(self.keys.team_budget(team_id, &period.id))
-            .arg(charged)
-            .arg(u8::from(only_if_absent))
-            .arg(period.ends_at_ms)
-            .arg(Self::millis(self.settings.budget_grace))
-            .arg(Self::millis(self.settings.lease_set_margin));
-        let reply = reply::set_charged_reply(self.call(&invocation).await?)?;
-        Ok((reply.applied, reply.position))
     }
 }

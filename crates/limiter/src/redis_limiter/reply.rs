@@ -4,8 +4,10 @@
 use redis::Value;
 
 use crate::admission::{AdmissionFacts, Reclaimed, RefusedBy};
+use crate::budget_state::BudgetState;
 use crate::error::LimiterError;
 use crate::fair_share::QueueState;
+use crate::lease::Renewal;
 use crate::settlement::{BudgetPosition, SettleOutcome};
 
 /// The admission script's 17 integers (see `lua/admit.lua`).
@@ -27,13 +29,9 @@ pub(crate) struct SettleReply {
     pub position: BudgetPosition,
 }
 
+/// What seed_charged.lua and correct_charged.lua answer.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct RenewReply {
-    pub renewed: bool,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct SetChargedReply {
+pub(crate) struct ChargedReply {
     pub applied: bool,
     pub position: BudgetPosition,
 }
@@ -68,6 +66,7 @@ pub(crate) fn admit_reply(value: Value) -> Result<AdmitReply, LimiterError> {
         4 => Some(RefusedBy::AccountRate),
         5 => Some(RefusedBy::AccountConcurrency),
         6 => return Ok(AdmitReply::DuplicateLease),
+        7 => Some(RefusedBy::BudgetUnseeded),
         other => return Err(shape("admit", format!("unknown refusal code {other}"))),
     };
     let admitted = flag(n[0], "admit")?;
@@ -132,10 +131,12 @@ pub(crate) fn leave_queue_reply(value: Value) -> Result<bool, LimiterError> {
     flag(n[0], "leave_queue")
 }
 
-pub(crate) fn renew_reply(value: Value) -> Result<RenewReply, LimiterError> {
-    let n = integers(value, 3, "renew")?;
-    Ok(RenewReply {
-        renewed: flag(n[0], "renew")?,
+pub(crate) fn renew_reply(value: Value) -> Result<Renewal, LimiterError> {
+    let n = integers(value, 5, "renew")?;
+    Ok(Renewal {
+        recreated_team_lease: flag(n[0], "renew")?,
+        recreated_account_lease: flag(n[1], "renew")?,
+        restored_hold: flag(n[2], "renew")?,
     })
 }
 
@@ -147,15 +148,63 @@ pub(crate) fn budget_position_reply(value: Value) -> Result<BudgetPosition, Limi
     })
 }
 
-pub(crate) fn set_charged_reply(value: Value) -> Result<SetChargedReply, LimiterError> {
-    let n = integers(value, 4, "set_charged")?;
-    Ok(SetChargedReply {
-        applied: flag(n[0], "set_charged")?,
+/// seed_charged.lua's or correct_charged.lua's reply (`script` names which, for errors).
+pub(crate) fn charged_reply(value: Value, script: &str) -> Result<ChargedReply, LimiterError> {
+    let n = integers(value, 4, script)?;
+    Ok(ChargedReply {
+        applied: flag(n[0], script)?,
         position: BudgetPosition {
             charged: n[1],
             held: n[2],
         },
     })
+}
+
+/// budget_state.lua's reply: 4 integers, then (lease id, estimate) pairs.
+pub(crate) fn budget_state_reply(value: Value) -> Result<BudgetState, LimiterError> {
+    const SCRIPT: &str = "budget_state";
+    let Value::Array(items) = value else {
+        return Err(shape(SCRIPT, format!("expected an array, got {value:?}")));
+    };
+    if items.len() < 4 || items.len() % 2 != 0 {
+        return Err(shape(
+            SCRIPT,
+            format!("expected 4 integers and pairs, got {} items", items.len()),
+        ));
+    }
+    let mut items = items.into_iter();
+    let mut header = [0_i64; 4];
+    for slot in &mut header {
+        *slot = integer(items.next(), SCRIPT)?;
+    }
+    let mut holds = Vec::with_capacity(items.len() / 2);
+    while let Some(id) = items.next() {
+        let id = match id {
+            Value::BulkString(bytes) => String::from_utf8(bytes)
+                .map_err(|_| shape(SCRIPT, "a lease id is not UTF-8".to_owned()))?,
+            other => return Err(shape(SCRIPT, format!("expected a lease id, got {other:?}"))),
+        };
+        holds.push((id, integer(items.next(), SCRIPT)?));
+    }
+    holds.sort();
+    Ok(BudgetState {
+        seeded: flag(header[0], SCRIPT)?,
+        charged: header[1],
+        held: header[2],
+        holds,
+    })
+}
+
+pub(crate) fn state_marker_reply(value: Value) -> Result<bool, LimiterError> {
+    let n = integers(value, 2, "state_marker")?;
+    flag(n[0], "state_marker")
+}
+
+fn integer(item: Option<Value>, script: &str) -> Result<i64, LimiterError> {
+    match item {
+        Some(Value::Int(n)) => Ok(n),
+        other => Err(shape(script, format!("expected an integer, got {other:?}"))),
+    }
 }
 
 fn flag(n: i64, script: &str) -> Result<bool, LimiterError> {
@@ -245,6 +294,7 @@ mod tests {
             (3, RefusedBy::TeamConcurrency),
             (4, RefusedBy::AccountRate),
             (5, RefusedBy::AccountConcurrency),
+            (7, RefusedBy::BudgetUnseeded),
         ] {
             let mut n = ADMITTED;
             n[0] = 0;
@@ -322,9 +372,12 @@ mod tests {
 
     #[test]
     fn small_replies_map_and_check_their_length() {
-        assert!(renew_reply(array(&[1, 5, 4])).unwrap().renewed);
-        assert!(!renew_reply(array(&[0, 0, 4])).unwrap().renewed);
-        assert!(renew_reply(array(&[1, 5])).is_err());
+        let renewal = renew_reply(array(&[1, 0, 1, 5, 4])).unwrap();
+        assert!(renewal.recreated_team_lease && renewal.restored_hold);
+        assert!(!renewal.recreated_account_lease);
+        assert!(!renew_reply(array(&[0, 0, 0, 5, 4])).unwrap().recreated());
+        assert!(renew_reply(array(&[1, 5, 4])).is_err());
+        assert!(renew_reply(array(&[2, 0, 0, 5, 4])).is_err());
         assert_eq!(
             budget_position_reply(array(&[40, 8, 1])).unwrap(),
             BudgetPosition {
@@ -332,9 +385,51 @@ mod tests {
                 held: 8
             }
         );
-        let seeded = set_charged_reply(array(&[1, 40, 8, 1])).unwrap();
+        let seeded = charged_reply(array(&[1, 40, 8, 1]), "seed_charged").unwrap();
         assert!(seeded.applied);
         assert_eq!(seeded.position.charged, 40);
-        assert!(set_charged_reply(array(&[2, 40, 8, 1])).is_err());
+        assert!(charged_reply(array(&[2, 40, 8, 1]), "correct_charged").is_err());
+        assert!(state_marker_reply(array(&[1, 9])).unwrap());
+        assert!(!state_marker_reply(array(&[0, 9])).unwrap());
+        assert!(state_marker_reply(array(&[1])).is_err());
+    }
+
+    #[test]
+    fn budget_state_replies_list_holds_by_lease_id() {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let mut items: Vec<Value> = [1, 40, 15, 9].into_iter().map(Value::Int).collect();
+        items.extend([bulk("b"), Value::Int(10), bulk("a"), Value::Int(5)]);
+        let state = budget_state_reply(Value::Array(items.clone())).unwrap();
+        assert_eq!(
+            state,
+            BudgetState {
+                seeded: true,
+                charged: 40,
+                held: 15,
+                holds: vec![("a".into(), 5), ("b".into(), 10)],
+            }
+        );
+        let empty = budget_state_reply(array(&[0, 0, 0, 9])).unwrap();
+        assert!(!empty.seeded && empty.holds.is_empty());
+
+        let mut odd = items.clone();
+        odd.pop();
+        let mut swapped = items;
+        swapped.swap(4, 5);
+        for bad in [
+            Value::Array(odd),
+            Value::Array(swapped),
+            array(&[1, 40, 15]),
+            array(&[2, 0, 0, 9]),
+            Value::Nil,
+        ] {
+            assert!(
+                matches!(
+                    budget_state_reply(bad.clone()),
+                    Err(LimiterError::Script(_))
+                ),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -21,7 +21,10 @@ pub(crate) struct Scripts {
     pub(crate) settle: Script,
     pub(crate) renew: Script,
     pub(crate) budget_position: Script,
-    pub(crate) set_charged: Script,
+    pub(crate) seed_charged: Script,
+    pub(crate) correct_charged: Script,
+    pub(crate) budget_state: Script,
+    pub(crate) state_marker: Script,
     pub(crate) leave_queue: Script,
 }
 
@@ -32,7 +35,10 @@ impl Scripts {
             settle: limiter_script!("settle.lua"),
             renew: limiter_script!("renew.lua"),
             budget_position: limiter_script!("budget_position.lua"),
-            set_charged: limiter_script!("set_charged.lua"),
+            seed_charged: limiter_script!("seed_charged.lua"),
+            correct_charged: limiter_script!("correct_charged.lua"),
+            budget_state: limiter_script!("budget_state.lua"),
+            state_marker: limiter_script!("state_marker.lua"),
             leave_queue: limiter_script!("leave_queue.lua"),
         }
     }

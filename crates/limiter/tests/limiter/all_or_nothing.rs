@@ -3,7 +3,7 @@
 
 use limiter::RefusedBy;
 
-use crate::support::{TestLimiter, admit, again, request};
+use crate::support::{TestLimiter, admit, again, request, seed};
 
 behaviour_tests!(
     a_budget_refusal_takes_no_token_lease_or_hold,
@@ -21,6 +21,7 @@ async fn a_budget_refusal_takes_no_token_lease_or_hold(limiter: &TestLimiter) {
     r.account.rps_per_endpoint = 0.001;
     r.team.budget = Some(10);
     r.estimate = 7;
+    seed(&**limiter, &r).await;
     let first = admit(&**limiter, &again(&r)).await;
     assert!(first.is_admitted());
 
@@ -48,6 +49,7 @@ async fn a_team_rate_refusal_takes_no_account_token_or_hold(limiter: &TestLimite
     r.account.burst = 10;
     r.account.rps_per_endpoint = 0.001;
     r.team.budget = Some(100);
+    seed(&**limiter, &r).await;
     assert!(admit(&**limiter, &again(&r)).await.is_admitted());
     let refused = admit(&**limiter, &again(&r)).await;
     assert_eq!(refused.refused_by(), Some(RefusedBy::TeamRate));
@@ -57,6 +59,7 @@ async fn a_team_rate_refusal_takes_no_account_token_or_hold(limiter: &TestLimite
 
     let mut other_team = again(&r);
     other_team.team_id = "team-b".into();
+    seed(&**limiter, &other_team).await;
     let next = admit(&**limiter, &other_team).await;
     assert!(next.is_admitted());
     assert_eq!(
@@ -73,6 +76,7 @@ async fn a_team_concurrency_refusal_takes_no_token_or_hold(limiter: &TestLimiter
     r.account.burst = 10;
     r.account.rps_per_endpoint = 0.001;
     r.team.budget = Some(100);
+    seed(&**limiter, &r).await;
     let first = admit(&**limiter, &again(&r)).await.into_lease().unwrap();
     let refused = admit(&**limiter, &again(&r)).await;
     assert_eq!(refused.refused_by(), Some(RefusedBy::TeamConcurrency));
@@ -98,6 +102,7 @@ async fn an_account_rate_refusal_takes_no_team_token_lease_or_hold(limiter: &Tes
     b.team.burst = 4;
     b.team.rps = 0.001;
     b.team.budget = Some(100);
+    seed(&**limiter, &b).await;
     assert!(admit(&**limiter, &a).await.is_admitted());
 
     let refused = admit(&**limiter, &b).await;
@@ -127,6 +132,7 @@ async fn an_account_concurrency_refusal_takes_no_token_lease_or_hold(limiter: &T
     b.team.burst = 3;
     b.team.rps = 0.001;
     b.team.budget = Some(100);
+    seed(&**limiter, &b).await;
     let first = admit(&**limiter, &a).await.into_lease().unwrap();
 
     let refused = admit(&**limiter, &b).await;

@@ -1,17 +1,18 @@
 //! Credit holds against period budgets: a hard budget is never overrun under concurrency,
 //! a soft one admits and flags, settlement returns the difference exactly once, and the
-//! gateway can seed or correct a period's charged total from the ledger.
+//! gateway seeds a period's charged total from the ledger once, then corrects it only by
+//! compare-and-set. (Unseeded budgets and state loss: `state_loss.rs`.)
 
 use limiter::{RefusedBy, SettleOutcome};
 
-use crate::support::{TestLimiter, admit, admit_concurrently, again, request};
+use crate::support::{TestLimiter, admit, admit_concurrently, again, request, seed};
 
 behaviour_tests!(
     a_hard_budget_admits_exactly_what_fits,
     a_soft_budget_admits_and_flags,
     settling_returns_the_difference_once,
     no_budget_is_unlimited_but_tracked,
-    the_ledger_seeds_and_corrects_charged,
+    the_ledger_seeds_once_and_corrects_by_compare_and_set,
 );
 
 async fn a_hard_budget_admits_exactly_what_fits(limiter: &TestLimiter) {
@@ -19,6 +20,7 @@ async fn a_hard_budget_admits_exactly_what_fits(limiter: &TestLimiter) {
         let mut r = request(&format!("team-{round}"));
         r.estimate = 7;
         r.team.budget = Some(100);
+        seed(&**limiter, &r).await;
         let admissions = admit_concurrently(
             std::slice::from_ref(&limiter.limiter),
             (0..200).map(|_| again(&r)).collect(),
@@ -47,6 +49,7 @@ async fn a_soft_budget_admits_and_flags(limiter: &TestLimiter) {
     r.estimate = 7;
     r.team.budget = Some(10);
     r.team.hard_budget = false;
+    seed(&**limiter, &r).await;
     let first = admit(&**limiter, &again(&r)).await;
     assert!(first.is_admitted() && !first.budget.over_budget);
     assert_eq!(first.budget_left(), Some(3));
@@ -61,6 +64,7 @@ async fn settling_returns_the_difference_once(limiter: &TestLimiter) {
     let mut r = request("team-a");
     r.estimate = 12;
     r.team.budget = Some(100);
+    seed(&**limiter, &r).await;
     let admission = admit(&**limiter, &r).await;
     assert_eq!(admission.budget_left(), Some(88));
     let lease = admission.into_lease().unwrap();
@@ -105,7 +109,7 @@ async fn no_budget_is_unlimited_but_tracked(limiter: &TestLimiter) {
     assert_eq!(position.held, 3 * (limiter::MAX_CREDITS / 4));
 }
 
-async fn the_ledger_seeds_and_corrects_charged(limiter: &TestLimiter) {
+async fn the_ledger_seeds_once_and_corrects_by_compare_and_set(limiter: &TestLimiter) {
     let mut r = request("team-a");
     r.estimate = 7;
     r.team.budget = Some(60);
@@ -119,9 +123,34 @@ async fn the_ledger_seeds_and_corrects_charged(limiter: &TestLimiter) {
     assert!(admitted.is_admitted());
     assert_eq!(admitted.budget_left(), Some(3));
 
-    let corrected = limiter.set_charged("team-a", &r.period, 55).await.unwrap();
-    assert_eq!((corrected.charged, corrected.held), (55, 7), "holds stay");
+    // The reconciler read 50 and the ledger says 55: applied, holds stay.
+    let corrected = limiter
+        .correct_charged("team-a", &r.period, 50, 55)
+        .await
+        .unwrap();
+    assert!(corrected.applied);
+    assert_eq!(
+        (corrected.position.charged, corrected.position.held),
+        (55, 7)
+    );
     let refused = admit(&**limiter, &again(&r)).await;
     assert_eq!(refused.refused_by(), Some(RefusedBy::Budget));
     assert_eq!(refused.budget_left(), Some(-2));
+
+    // A settlement lands between the reconciler's read (55) and its write: not applied, the
+    // settlement's charge stays.
+    let lease = admitted.into_lease().unwrap();
+    assert_eq!(
+        limiter.settle(&lease, 4).await.unwrap().position.charged,
+        59
+    );
+    let stale = limiter
+        .correct_charged("team-a", &r.period, 55, 56)
+        .await
+        .unwrap();
+    assert!(!stale.applied);
+    assert_eq!((stale.position.charged, stale.position.held), (59, 0));
+    let state = limiter.budget_state("team-a", &r.period).await.unwrap();
+    assert!(state.seeded);
+    assert_eq!(state.charged, 59);
 }

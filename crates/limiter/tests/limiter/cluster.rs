@@ -150,6 +150,10 @@ async fn a_three_master_cluster_holds_the_limits_exactly() {
     let mut budgeted = request("team-b");
     budgeted.team.budget = Some(20);
     budgeted.estimate = 7;
+    first
+        .seed_charged(&budgeted.team_id, &budgeted.period, 0)
+        .await
+        .unwrap();
     let mut admitted = Vec::new();
     for i in 0..6 {
         let limiter = if i % 2 == 0 { &first } else { &second };

@@ -17,4 +17,5 @@ mod leases;
 mod rate_limits;
 mod redis_failures;
 mod redis_keys;
+mod state_loss;
 mod wait_queue;

@@ -5,27 +5,38 @@ use std::time::Duration;
 
 use limiter::cluster_hash_slot;
 
-use crate::support::{ACCOUNT, TestLimiter, admit, again, connection, keys_under, period, request};
+use crate::support::{
+    ACCOUNT, TestLimiter, admit, again, connection, keys_under, period, request, seed,
+};
 
 /// Touches every kind of key: buckets, both lease sets, budgets (admitted, settled,
-/// reclaimed, seeded, set), renewed leases, the slot owners and the fair wait queue.
+/// reclaimed, seeded, corrected), renewed and re-created leases, the slot owners, the fair
+/// wait queue and the state marker.
 async fn every_kind_of_key(limiter: &TestLimiter) {
     let mut r = request("team-a");
     r.team.budget = Some(1_000);
+    for team in ["team-a", "team-b", "team-c", "team-f"] {
+        let mut team_request = r.clone();
+        team_request.team_id = team.into();
+        seed(&**limiter, &team_request).await;
+    }
     let settled = admit(&**limiter, &r).await.into_lease().unwrap();
     limiter.settle(&settled, 3).await.unwrap();
 
     let mut short = again(&r);
     short.team_id = "team-b".into();
     let renewed = admit(&**limiter, &short).await.into_lease().unwrap();
-    assert!(limiter.renew(&renewed).await.unwrap());
+    assert!(!limiter.renew(&renewed).await.unwrap().recreated());
     let mut expiring = again(&short);
     expiring.endpoint = "google".into();
     expiring.lease_ttl_ms = 100;
-    admit(&**limiter, &expiring).await;
+    let expired = admit(&**limiter, &expiring).await.into_lease().unwrap();
     tokio::time::sleep(Duration::from_millis(250)).await;
     let reclaiming = admit(&**limiter, &again(&short)).await;
     assert_eq!(reclaiming.reclaimed.team_slots, 1);
+    // Renewing the reclaimed lease re-creates both of its leases and its slot owner.
+    let renewal = limiter.renew(&expired).await.unwrap();
+    assert!(renewal.recreated_team_lease && renewal.recreated_account_lease);
 
     let mut goto = again(&r);
     goto.team_id = "team-c".into();
@@ -48,7 +59,10 @@ async fn every_kind_of_key(limiter: &TestLimiter) {
 
     let fresh = limiter::BudgetPeriod::new("2026-12", period().ends_at_ms + 1_000);
     limiter.seed_charged("team-d", &fresh, 40).await.unwrap();
-    limiter.set_charged("team-e", &fresh, 40).await.unwrap();
+    limiter.seed_charged("team-e", &fresh, 40).await.unwrap();
+    let corrected = limiter.correct_charged("team-e", &fresh, 40, 45);
+    assert!(corrected.await.unwrap().applied);
+    limiter.state_marker().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,6 +87,7 @@ async fn every_key_has_a_ttl() {
         "acct:queue",
         "acct:queue:alive",
         "acct:queue:info",
+        "state",
     ] {
         assert!(
             keys.contains(&format!("{base}{expected}")),

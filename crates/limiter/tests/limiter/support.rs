@@ -42,15 +42,7 @@ impl TestLimiter {
     /// Deletes every key under this test's prefix (and nothing else).
     pub async fn cleanup(&self) {
         if let Some(prefix) = &self.redis_prefix {
-            let keys = keys_under(prefix).await;
-            if !keys.is_empty() {
-                let mut connection = connection().await;
-                redis::cmd("DEL")
-                    .arg(&keys)
-                    .query_async::<()>(&mut connection)
-                    .await
-                    .unwrap();
-            }
+            delete_keys_under(prefix).await;
         }
     }
 }
@@ -142,6 +134,28 @@ pub fn again(request: &AdmissionRequest) -> AdmissionRequest {
 
 pub async fn admit(limiter: &dyn Limiter, request: &AdmissionRequest) -> Admission {
     limiter.admit(request).await.unwrap()
+}
+
+/// Seeds the request's team and period with nothing charged yet, as the gateway does from the
+/// ledger: an admission with a budget is refused as `BudgetUnseeded` until then.
+pub async fn seed(limiter: &dyn Limiter, request: &AdmissionRequest) {
+    limiter
+        .seed_charged(&request.team_id, &request.period, 0)
+        .await
+        .unwrap();
+}
+
+/// Deletes every key under `prefix`, as FLUSHDB (or a restart without persistence) would.
+pub async fn delete_keys_under(prefix: &str) {
+    let keys = keys_under(prefix).await;
+    if !keys.is_empty() {
+        let mut connection = connection().await;
+        redis::cmd("DEL")
+            .arg(&keys)
+            .query_async::<()>(&mut connection)
+            .await
+            .unwrap();
+    }
 }
 
 /// Admits all requests at once, each from its own task.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use limiter::{Admission, AdmissionRequest, Limiter, LimiterError, RefusedBy};
 
-use crate::support::{TestLimiter, admit, again, request};
+use crate::support::{TestLimiter, admit, again, request, seed};
 
 behaviour_tests!(
     a_waiter_gets_the_slot_that_frees,
@@ -160,6 +160,7 @@ async fn other_refusals_never_wait(limiter: &TestLimiter) {
     let mut broke = one_slot("team-c");
     broke.team.budget = Some(3);
     broke.estimate = 5;
+    seed(&**limiter, &broke).await;
     let started = Instant::now();
     let refused = limiter.admit_or_wait(&broke, 1, max_wait).await.unwrap();
     assert_eq!(refused.refused_by(), refused_by(RefusedBy::Budget));

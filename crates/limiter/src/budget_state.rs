@@ -1,0 +1,28 @@
+//! What the gateway's ledger reconciler reads and writes: a period's budget as stored (seeded
+//! or not, charged, held, each hold), and the result of a compare-and-set correction.
+
+use crate::settlement::BudgetPosition;
+
+/// A team's budget for one period as stored, read in one step (`Limiter::budget_state`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BudgetState {
+    /// The ledger seeded this period's charged total (`seed_charged`). Until it does, an
+    /// admission with a budget is refused as `RefusedBy::BudgetUnseeded`.
+    pub seeded: bool,
+    /// Credits settled this period (before seeding: only what settled since the state loss).
+    pub charged: i64,
+    /// The stored sum of the holds (raw: holds of expired, not yet reclaimed leases included).
+    pub held: i64,
+    /// Each hold: (lease id, estimate), ordered by lease id.
+    pub holds: Vec<(String, i64)>,
+}
+
+/// The result of `Limiter::correct_charged`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CorrectCharged {
+    /// The period was seeded and its charged total was still the expected one, so it now
+    /// holds the new value. `false`: nothing changed (read again and retry).
+    pub applied: bool,
+    /// The period after the call (raw `held`, as in a `Settlement`).
+    pub position: BudgetPosition,
+}
