@@ -348,6 +348,10 @@ impl Admitter {
                 let mut wait = Duration::from_millis(100);
                 for _ in 0..SETTLE_RETRIES {
                     if limiter.release(&maybe_granted).await.is_ok() {
+                        // The admission may still be queued behind it (a slow or paused
+                        // Redis): release once more after it has surely run or failed.
+                        tokio::time::sleep(LATE_ADMISSION_GRACE).await;
+                        let _ = limiter.release(&maybe_granted).await;
                         return;
                     }
                     tokio::time::sleep(wait).await;
@@ -392,6 +396,9 @@ impl Admitter {
 
 /// Background retries of a failed limiter settlement or release.
 const SETTLE_RETRIES: usize = 8;
+
+/// After releasing a maybe-granted admission, how long until it is released once more.
+const LATE_ADMISSION_GRACE: Duration = Duration::from_secs(2);
 
 pub fn budget_period(period: &Period) -> BudgetPeriod {
     BudgetPeriod::new(period.id.clone(), period.end.timestamp_millis())
