@@ -20,6 +20,8 @@ pub const HEADER: &str = "idempotency-key";
 pub struct HeldKey {
     pub team: TeamId,
     pub key: IdempotencyKey,
+    /// The longest finishing it may take (the request path's Postgres bound).
+    pub timeout: Duration,
 }
 
 pub enum Start {
@@ -84,7 +86,7 @@ pub async fn start(
         Err(_) => return Err(unavailable(anyhow::anyhow!("no answer in time"))),
     };
     match begun {
-        Begin::Started => Ok(Start::Held(HeldKey { team, key })),
+        Begin::Started => Ok(Start::Held(HeldKey { team, key, timeout })),
         Begin::Replay(stored) => Ok(Start::Replay(stored)),
         Begin::AnswerLost => Err(ApiError::new(
             ErrorCode::UpstreamTimeout,
@@ -121,18 +123,22 @@ pub enum Finish {
     Release,
 }
 
-/// Ends the key's claim. A failure is logged: the key's lease then resolves it from the
-/// ledger entry.
+/// Ends the key's claim, within the key's timeout. A failure is logged: the key's lease then
+/// resolves it from the ledger entry.
 pub async fn finish(db: &PgPool, held: HeldKey, finish: Finish) {
-    let result = match finish {
-        Finish::Store(stored) => idempotency::complete(db, held.team, &held.key, &stored)
-            .await
-            .map(|_| ()),
-        Finish::Release => idempotency::release(db, held.team, &held.key)
-            .await
-            .map(|_| ()),
+    let work = async {
+        match finish {
+            Finish::Store(stored) => idempotency::complete(db, held.team, &held.key, &stored)
+                .await
+                .map(|_| ()),
+            Finish::Release => idempotency::release(db, held.team, &held.key)
+                .await
+                .map(|_| ()),
+        }
     };
-    if let Err(err) = result {
-        tracing::error!(error = %err, "could not finish the idempotency key");
+    match tokio::time::timeout(held.timeout, work).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::error!(error = %err, "could not finish the idempotency key"),
+        Err(_) => tracing::error!("finishing the idempotency key timed out"),
     }
 }
