@@ -17,6 +17,7 @@ mod chaos {
     pub mod faults;
     pub mod gateway;
     pub mod load;
+    pub mod probes;
     pub mod report;
     pub mod run;
     pub mod services;

@@ -4,11 +4,11 @@
 //! upstream, retries included).
 
 use super::faults::{FaultLog, Kill};
-use super::gateway::{ACCOUNT_NAME, KEY_PREFIX};
 use super::load::{BudgetKind, Outcome, Sent, Team};
+use super::probes;
 use cloro_sim::{RecordKind, RequestRecord};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What the simulator did for one request id (all its attempts).
 #[derive(Debug, Default, Clone, Copy)]
@@ -239,8 +239,14 @@ pub async fn check(evidence: Evidence<'_>, http: &reqwest::Client) -> anyhow::Re
             ));
             continue;
         };
-        booked.insert(sent.request_id.as_str());
-        let up = upstream.get(&sent.request_id).copied().unwrap_or_default();
+        // The first entry of a request id takes cloro's charge; a second entry for the same
+        // request (a double booking) is compared with nothing.
+        let first = booked.insert(sent.request_id.as_str());
+        let up = upstream
+            .get(&sent.request_id)
+            .copied()
+            .filter(|_| first)
+            .unwrap_or_default();
         let effective = row.effective();
         let diff = effective - up.charged;
         let team_row = &mut team_rows[team];
@@ -315,10 +321,10 @@ pub async fn check(evidence: Evidence<'_>, http: &reqwest::Client) -> anyhow::Re
         .filter(|s| s.outcome == Outcome::Status(504))
         .count() as u64;
 
-    let (account, team) = live_leases(&evidence.redis_url).await?;
+    let (account, team) = probes::live_leases(&evidence.redis_url).await?;
     findings.live_account_leases = account;
     findings.live_team_leases = team;
-    findings.readiness = readiness(http, &evidence.replicas).await;
+    findings.readiness = probes::readiness(http, &evidence.replicas).await;
     judge(&mut findings, evidence.faults);
     Ok(findings)
 }
@@ -332,63 +338,6 @@ fn in_flight_at_kill(sent: &Sent, kills: &[Kill], window: Duration) -> bool {
             && (sent.ended >= kill.at
                 || (sent.outcome == Outcome::HungUp && sent.started + window >= kill.at))
     })
-}
-
-/// Lease members whose expiry (unix ms) is still ahead, in the account's lease set and in
-/// every team's.
-async fn live_leases(redis_url: &str) -> anyhow::Result<(u64, u64)> {
-    let client = redis::Client::open(redis_url)?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await?;
-    let now_ms = secs * 1000 + micros / 1000;
-    let base = format!("{KEY_PREFIX}{{{ACCOUNT_NAME}}}:");
-    let live = format!("({now_ms}");
-    let account: u64 = redis::cmd("ZCOUNT")
-        .arg(format!("{base}acct:leases"))
-        .arg(&live)
-        .arg("+inf")
-        .query_async(&mut conn)
-        .await?;
-    let team_keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{base}team:*:leases"))
-        .query_async(&mut conn)
-        .await?;
-    let mut team = 0;
-    for key in team_keys {
-        let count: u64 = redis::cmd("ZCOUNT")
-            .arg(&key)
-            .arg(&live)
-            .arg("+inf")
-            .query_async(&mut conn)
-            .await?;
-        team += count;
-    }
-    Ok((account, team))
-}
-
-/// `GET /readyz` on every replica, retried for a few seconds; the last status seen.
-async fn readiness(http: &reqwest::Client, replicas: &[(String, String)]) -> Vec<(String, String)> {
-    let mut seen = Vec::new();
-    for (name, url) in replicas {
-        let started = Instant::now();
-        let status = loop {
-            let status = match http
-                .get(format!("{url}/readyz"))
-                .timeout(Duration::from_secs(3))
-                .send()
-                .await
-            {
-                Ok(response) => response.status().as_u16().to_string(),
-                Err(err) => format!("error: {err}"),
-            };
-            if status == "200" || started.elapsed() > Duration::from_secs(10) {
-                break status;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        };
-        seen.push((name.clone(), status));
-    }
-    seen
 }
 
 /// Turns the findings into the list of violations.

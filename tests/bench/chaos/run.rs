@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 pub struct Options {
     /// Requests to send (about two minutes on a 2-core machine by default). The load goes on
     /// past this until every fault has played out.
-    #[arg(long, default_value_t = 12_000)]
+    #[arg(long, default_value_t = 10_000)]
     pub requests: u64,
     /// Client workers sending at once.
     #[arg(long, default_value_t = 48)]
