@@ -1,5 +1,6 @@
 //! `Idempotency-Key`: a retry with the same key and body is answered from the first result
-//! and not sent or charged again; another body or a still-running first call gets 409.
+//! and not sent or charged again; another body or a still-running first call gets 409; a key
+//! whose holder died is resolved from the holder's ledger entry once its lease has passed.
 
 use e2e_tests::TestApp;
 use e2e_tests::ledger::entries_for;
@@ -121,5 +122,80 @@ async fn a_malformed_key_is_a_validation_error() {
         .unwrap();
     assert_eq!(response.status(), 400);
     assert!(app.sim.requests().is_empty());
+    app.shutdown().await.unwrap();
+}
+
+/// A key whose request died holding it (its replica was killed) is claimed in Postgres with
+/// a lease that has passed; the same key then resolves from the holder's ledger entry.
+async fn abandoned_key(app: &TestApp, team: accounting::TeamId, key: &str, holder: uuid::Uuid) {
+    use sha2::{Digest, Sha256};
+    let body = serde_json::to_vec(&json!({"prompt": "p", "country": "US"})).unwrap();
+    let mut hash = Sha256::new();
+    hash.update(b"/v1/monitor/chatgpt");
+    hash.update([0]);
+    hash.update(&body);
+    sqlx::query(
+        "INSERT INTO idempotency_keys \
+             (team_id, key, body_hash, request_id, state, expires_at, lease_expires_at) \
+         VALUES ($1, $2, $3, $4, 'in_progress', now() + interval '1 day', now() - interval '1 second')",
+    )
+    .bind(team)
+    .bind(key)
+    .bind(hex::encode(hash.finalize()))
+    .bind(holder)
+    .execute(&app.db)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_key_whose_holder_died_resolves_from_its_ledger_entry() {
+    use accounting::ledger::{self, LedgerWriter, NewEntry};
+    let app = TestApp::spawn().await.unwrap();
+    let team = app.create_team("alpha").await;
+    let token = app.team_token("alpha").await;
+    let send = |key: &'static str| {
+        app.post_json(
+            "/v1/monitor/chatgpt",
+            &token,
+            &json!({"prompt": "p", "country": "US"}),
+        )
+        .header("Idempotency-Key", key)
+        .send()
+    };
+
+    // The holder's call was charged, but its answer died with it: never sent again.
+    let charged = uuid::Uuid::now_v7();
+    let writer = LedgerWriter::spawn(app.db.clone(), Default::default());
+    writer
+        .record_pending(NewEntry {
+            id: charged,
+            team_id: team.id,
+            endpoint: "/v1/monitor/chatgpt".into(),
+            client_request_id: None,
+            idempotency_key: None,
+            estimate: accounting::Credits::new(7).unwrap(),
+            flag_reason: None,
+        })
+        .await
+        .unwrap();
+    ledger::post(&app.db, charged, accounting::Credits::new(7).unwrap(), 200)
+        .await
+        .unwrap();
+    abandoned_key(&app, team.id, "charged-then-lost", charged).await;
+    let lost = send("charged-then-lost").await.unwrap();
+    assert_eq!(lost.status(), 504);
+    let envelope: Value = lost.json().await.unwrap();
+    assert_eq!(envelope["error"]["code"], "UPSTREAM_TIMEOUT");
+    assert_eq!(app.sim.requests().len(), 0, "not sent again");
+
+    // The holder never recorded anything: nothing was charged, the key is free.
+    abandoned_key(&app, team.id, "never-recorded", uuid::Uuid::now_v7()).await;
+    let fresh = send("never-recorded").await.unwrap();
+    assert_eq!(fresh.status(), 200);
+    assert_eq!(app.sim.requests().len(), 1);
+    let replay = send("never-recorded").await.unwrap();
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(app.sim.requests().len(), 1);
     app.shutdown().await.unwrap();
 }
