@@ -56,3 +56,26 @@ impl BackgroundTasks {
         0
     }
 }
+
+/// Retries work that just failed: sleeps `first`, then doubling up to `cap`, before each of
+/// at most `tries` attempts, until `attempt` reports success. Returns whether it succeeded.
+pub async fn retry_after_failure<F, Fut>(
+    tries: usize,
+    first: Duration,
+    cap: Duration,
+    mut attempt: F,
+) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let mut wait = first;
+    for _ in 0..tries {
+        tokio::time::sleep(wait).await;
+        if attempt().await {
+            return true;
+        }
+        wait = (wait * 2).min(cap);
+    }
+    false
+}

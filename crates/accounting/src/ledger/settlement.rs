@@ -139,10 +139,26 @@ pub async fn void<'c>(
     upstream_status: Option<i32>,
     reason: &str,
 ) -> Result<Settled, AccountingError> {
+    check_void_reason(reason)?;
+    let mut conn = db.acquire().await?;
+    void_on(&mut conn, id, upstream_status, reason).await
+}
+
+fn check_void_reason(reason: &str) -> Result<(), AccountingError> {
     if reason.trim().is_empty() {
         return Err(AccountingError::Invalid("a void needs a reason".to_owned()));
     }
-    let mut conn = db.acquire().await?;
+    Ok(())
+}
+
+/// The guarded VOID on one connection (the caller's transaction, if it has one), with the
+/// late charge of 0 when the sweeper already expired the entry.
+async fn void_on(
+    conn: &mut PgConnection,
+    id: Uuid,
+    upstream_status: Option<i32>,
+    reason: &str,
+) -> Result<Settled, AccountingError> {
     let updated = sqlx::query(
         "UPDATE ledger_entries \
          SET status = 'VOIDED', charged = 0, upstream_status = $3, void_reason = $4, \
@@ -157,9 +173,9 @@ pub async fn void<'c>(
     .await?
     .rows_affected();
     if updated == 0 {
-        record_late_charges(&mut conn, &[id], &[0], &[upstream_status], &[Some(reason)]).await?;
+        record_late_charges(conn, &[id], &[0], &[upstream_status], &[Some(reason)]).await?;
     }
-    outcome(&mut conn, id, updated).await
+    outcome(conn, id, updated).await
 }
 
 /// Turns the guarded UPDATE's row count into an outcome. When it matched nothing, a second
@@ -195,9 +211,7 @@ pub async fn void_unsent(
     entry: &NewEntry,
     reason: &str,
 ) -> Result<Settled, AccountingError> {
-    if reason.trim().is_empty() {
-        return Err(AccountingError::Invalid("a void needs a reason".to_owned()));
-    }
+    check_void_reason(reason)?;
     entry.check()?;
     let mut tx = pool.begin().await?;
     let inserted = sqlx::query(
@@ -219,25 +233,11 @@ pub async fn void_unsent(
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    if inserted == 1 {
-        tx.commit().await?;
-        return Ok(Settled::Applied);
-    }
-    let updated = sqlx::query(
-        "UPDATE ledger_entries \
-         SET status = 'VOIDED', charged = 0, void_reason = $3, settled_at = now() \
-         WHERE id = $1 AND created_at = $2 AND status = 'PENDING'",
-    )
-    .bind(entry.id)
-    .bind(created_at_of(entry.id))
-    .bind(reason)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if updated == 0 {
-        record_late_charges(&mut tx, &[entry.id], &[0], &[None], &[Some(reason)]).await?;
-    }
-    let settled = outcome(&mut tx, entry.id, updated).await?;
+    let settled = if inserted == 1 {
+        Settled::Applied
+    } else {
+        void_on(&mut tx, entry.id, None, reason).await?
+    };
     tx.commit().await?;
     Ok(settled)
 }

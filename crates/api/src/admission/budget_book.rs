@@ -119,7 +119,8 @@ impl BudgetBook {
         }
         let ledger = self.read_ledger(team, period).await?;
         let after = self.limiter.budget_state(&team_key, budget_period).await?;
-        if !unchanged(&before, &after) {
+        // Anything admitted, renewed or settled between the two reads: look again later.
+        if after != before {
             return Ok(Reconciled::Busy);
         }
         let target = charged_target(&ledger, &after);
@@ -173,19 +174,6 @@ impl BudgetBook {
             ))),
         }
     }
-}
-
-/// Nothing was admitted, renewed or settled between two reads.
-fn unchanged(before: &BudgetState, after: &BudgetState) -> bool {
-    let sorted = |state: &BudgetState| {
-        let mut holds = state.holds.clone();
-        holds.sort();
-        holds
-    };
-    before.seeded == after.seeded
-        && before.charged == after.charged
-        && before.held == after.held
-        && sorted(before) == sorted(after)
 }
 
 /// The charged total Redis should hold: what settled entries charged, plus the estimates of

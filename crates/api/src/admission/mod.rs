@@ -12,7 +12,7 @@ mod headers;
 mod reconciler;
 
 pub use adaptive::AdaptiveLimit;
-pub use budget_book::{BookStats, BudgetBook, Reconciled, charged_target};
+pub use budget_book::{BookStats, BudgetBook, Reconciled};
 pub use reconciler::spawn_reconciler;
 
 pub use headers::{LimitHeaders, limit_headers};
@@ -23,7 +23,7 @@ use crate::config::{FailurePolicy, LimitSettings};
 use crate::error::{ApiError, ErrorCode};
 use crate::period::Period;
 use crate::pricing::Endpoint;
-use crate::tasks::BackgroundTasks;
+use crate::tasks::{BackgroundTasks, retry_after_failure};
 use accounting::TeamId;
 use limiter::{
     AccountLimits, Admission, AdmissionRequest, BudgetPeriod, Lease, Limiter, LimiterError,
@@ -141,10 +141,6 @@ impl Admitter {
 
     pub fn directory(&self) -> &Arc<Directory> {
         &self.directory
-    }
-
-    pub fn settings(&self) -> &LimitSettings {
-        &self.settings
     }
 
     /// The budget period (`limits.budget_period`) containing now.
@@ -319,14 +315,12 @@ impl Admitter {
         let lease = lease.clone();
         self.tasks.spawn(
             async move {
-                let mut wait = Duration::from_millis(200);
-                for _ in 0..SETTLE_RETRIES {
-                    tokio::time::sleep(wait).await;
-                    match limiter.settle(&lease, charged).await {
-                        Ok(_) => return,
-                        Err(err) => tracing::warn!(error = %err, "limiter settlement retry failed"),
-                    }
-                    wait = (wait * 2).min(Duration::from_secs(5));
+                let settled = retry_after_failure(SETTLE_RETRIES, RETRY_FIRST, RETRY_CAP, || {
+                    limiter_call_ok(limiter.settle(&lease, charged), "limiter settlement")
+                })
+                .await;
+                if settled {
+                    return;
                 }
                 tracing::error!(
                     lease = lease.lease_id(),
@@ -345,17 +339,14 @@ impl Admitter {
         let limiter = self.limiter.clone();
         self.tasks.spawn(
             async move {
-                let mut wait = Duration::from_millis(100);
-                for _ in 0..SETTLE_RETRIES {
-                    if limiter.release(&maybe_granted).await.is_ok() {
-                        // The admission may still be queued behind it (a slow or paused
-                        // Redis): release once more after it has surely run or failed.
-                        tokio::time::sleep(LATE_ADMISSION_GRACE).await;
-                        let _ = limiter.release(&maybe_granted).await;
-                        return;
-                    }
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(5));
+                let release = || limiter_call_ok(limiter.release(&maybe_granted), "release");
+                let released = release().await
+                    || retry_after_failure(SETTLE_RETRIES, RETRY_FIRST, RETRY_CAP, release).await;
+                if released {
+                    // The admission may still be queued behind it (a slow or paused Redis):
+                    // release once more after it has surely run or failed.
+                    tokio::time::sleep(LATE_ADMISSION_GRACE).await;
+                    let _ = limiter.release(&maybe_granted).await;
                 }
             }
             .in_current_span(),
@@ -394,8 +385,24 @@ impl Admitter {
     }
 }
 
-/// Background retries of a failed limiter settlement or release.
+/// Background retries of a failed limiter settlement or release, and their backoff.
 const SETTLE_RETRIES: usize = 8;
+const RETRY_FIRST: Duration = Duration::from_millis(200);
+const RETRY_CAP: Duration = Duration::from_secs(5);
+
+/// Whether a limiter call succeeded; a failure is logged.
+async fn limiter_call_ok<T>(
+    call: impl std::future::Future<Output = Result<T, LimiterError>>,
+    what: &str,
+) -> bool {
+    match call.await {
+        Ok(_) => true,
+        Err(err) => {
+            tracing::warn!(error = %err, "{what} failed; retrying");
+            false
+        }
+    }
+}
 
 /// After releasing a maybe-granted admission, how long until it is released once more.
 const LATE_ADMISSION_GRACE: Duration = Duration::from_secs(2);
@@ -419,14 +426,6 @@ fn decide(admission: Admission, estimate: i64) -> Result<Admitted, ApiError> {
             alert_line: None,
         });
     };
-    if by == RefusedBy::BudgetUnseeded {
-        // Seeding kept losing to Redis losing its state again: refuse rather than guess.
-        return Err(ApiError::new(
-            ErrorCode::LimiterUnavailable,
-            "The team's budget is being restored; retry shortly",
-        )
-        .with_retry_after(1));
-    }
     if let Some(left) = budget_left {
         headers.push(("x-credits-remaining", left.max(0).to_string()));
     }
@@ -436,6 +435,14 @@ fn decide(admission: Admission, estimate: i64) -> Result<Admitted, ApiError> {
         "team"
     };
     let (code, message, limit) = match by {
+        RefusedBy::BudgetUnseeded => {
+            // Seeding kept losing to Redis losing its state again: refuse rather than guess.
+            return Err(ApiError::new(
+                ErrorCode::LimiterUnavailable,
+                "The team's budget is being restored; retry shortly",
+            )
+            .with_retry_after(1));
+        }
         RefusedBy::Budget => (
             ErrorCode::InsufficientCredits,
             "The team's credit budget for this period is spent",
@@ -450,7 +457,7 @@ fn decide(admission: Admission, estimate: i64) -> Result<Admitted, ApiError> {
                 admission.account_rate.rps.ceil() as i64
             },
         ),
-        RefusedBy::TeamConcurrency | RefusedBy::AccountConcurrency | RefusedBy::BudgetUnseeded => (
+        RefusedBy::TeamConcurrency | RefusedBy::AccountConcurrency => (
             ErrorCode::ConcurrentLimitExceeded,
             "Concurrent request limit reached",
             i64::from(if by == RefusedBy::TeamConcurrency {

@@ -17,7 +17,7 @@ use crate::config::Settings;
 use crate::error::{ApiError, ErrorCode};
 use crate::period::Period;
 use crate::pricing::Endpoint;
-use crate::tasks::BackgroundTasks;
+use crate::tasks::{BackgroundTasks, retry_after_failure};
 use crate::telemetry::RequestId;
 use accounting::idempotency::StoredResponse;
 use accounting::ledger::{GroupCommitConfig, LedgerWriter, NewEntry, SettlementWriter};
@@ -320,34 +320,33 @@ async fn record_pending(
     .with_retry_after(1))
 }
 
-/// Most attempts at voiding an entry whose PENDING write failed (about ten minutes).
-const VOID_UNSENT_ATTEMPTS: usize = 64;
+/// Retries of voiding an entry whose PENDING write failed (about ten minutes).
+const VOID_UNSENT_RETRIES: usize = 63;
 
 fn void_unsent_in_background(proxy: &Arc<Proxy>, entry: NewEntry) {
     let db = proxy.db.clone();
     proxy.tasks.spawn(
         async move {
-            let mut wait = Duration::from_millis(100);
-            for _ in 0..VOID_UNSENT_ATTEMPTS {
-                match accounting::ledger::void_unsent(
-                    &db,
-                    &entry,
-                    "not sent: the PENDING write failed",
-                )
-                .await
-                {
-                    Ok(_) => return,
+            let void = || async {
+                let reason = "not sent: the PENDING write failed";
+                match accounting::ledger::void_unsent(&db, &entry, reason).await {
+                    Ok(_) => true,
                     Err(err) => {
-                        tracing::warn!(error = %err, "voiding an unrecorded entry failed; retrying")
+                        tracing::warn!(error = %err, "voiding an unrecorded entry failed; retrying");
+                        false
                     }
                 }
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(10));
+            };
+            let first = Duration::from_millis(100);
+            let cap = Duration::from_secs(10);
+            let voided =
+                void().await || retry_after_failure(VOID_UNSENT_RETRIES, first, cap, void).await;
+            if !voided {
+                tracing::error!(
+                    alert = true,
+                    "an entry whose PENDING write failed could not be voided; the sweeper may book it"
+                );
             }
-            tracing::error!(
-                alert = true,
-                "an entry whose PENDING write failed could not be voided; the sweeper may book it"
-            );
         }
         .in_current_span(),
     );

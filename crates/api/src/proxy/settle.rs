@@ -5,7 +5,7 @@
 //! retried in the background (a tracked task) until it lands (the sweeper is the last resort).
 
 use crate::proxy::upstream::{UpstreamFailure, UpstreamReply};
-use crate::tasks::BackgroundTasks;
+use crate::tasks::{BackgroundTasks, retry_after_failure};
 use accounting::Credits;
 use accounting::ledger::{SettleRequest, Settled, Settlement, SettlementWriter};
 use reqwest::header::HeaderMap;
@@ -89,14 +89,9 @@ pub async fn apply(writer: &SettlementWriter, tasks: &BackgroundTasks, request: 
     let writer = writer.clone();
     tasks.spawn(
         async move {
-            let mut wait = Duration::from_millis(200);
-            loop {
-                tokio::time::sleep(wait).await;
-                if try_apply(&writer, &request).await {
-                    return;
-                }
-                wait = (wait * 2).min(Duration::from_secs(10));
-            }
+            let first = Duration::from_millis(200);
+            let cap = Duration::from_secs(10);
+            retry_after_failure(usize::MAX, first, cap, || try_apply(&writer, &request)).await;
         }
         .in_current_span(),
     );
