@@ -7,13 +7,14 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 
 use crate::AccountingError;
+use crate::quotas::int4;
 
 /// The account's upstream limits as an admin set them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AccountLimitsOverride {
-    pub concurrency: i32,
+    pub concurrency: u32,
     pub rps_per_endpoint: f64,
-    pub burst: i32,
+    pub burst: u32,
 }
 
 /// The stored overrides.
@@ -32,20 +33,26 @@ type Row = (
     DateTime<Utc>,
 );
 
-fn from_row((concurrency, rps_per_endpoint, burst, pricing, updated_at): Row) -> AccountOverrides {
+fn from_row(
+    (concurrency, rps_per_endpoint, burst, pricing, updated_at): Row,
+) -> Result<AccountOverrides, AccountingError> {
+    let count = |field: &str, value: i32| {
+        u32::try_from(value)
+            .map_err(|_| AccountingError::Invalid(format!("stored {field} {value} is negative")))
+    };
     let limits = match (concurrency, rps_per_endpoint, burst) {
         (Some(concurrency), Some(rps_per_endpoint), Some(burst)) => Some(AccountLimitsOverride {
-            concurrency,
+            concurrency: count("concurrency", concurrency)?,
             rps_per_endpoint,
-            burst,
+            burst: count("burst", burst)?,
         }),
         _ => None,
     };
-    AccountOverrides {
+    Ok(AccountOverrides {
         limits,
         pricing,
         updated_at: Some(updated_at),
-    }
+    })
 }
 
 /// Every write returns the whole row.
@@ -63,7 +70,7 @@ pub async fn get(db: impl PgExecutor<'_>) -> Result<AccountOverrides, Accounting
     )
     .fetch_optional(db)
     .await?;
-    Ok(row.map(from_row).unwrap_or_default())
+    Ok(row.map(from_row).transpose()?.unwrap_or_default())
 }
 
 /// The current overrides, the row locked until the transaction ends.
@@ -74,7 +81,7 @@ pub async fn lock(db: impl PgExecutor<'_>) -> Result<AccountOverrides, Accountin
     )
     .fetch_optional(db)
     .await?;
-    Ok(row.map(from_row).unwrap_or_default())
+    Ok(row.map(from_row).transpose()?.unwrap_or_default())
 }
 
 /// Replaces the limits override; ranges are checked by the caller and by the table.
@@ -87,12 +94,12 @@ pub async fn set_limits(
          updated_at = now() WHERE id",
         returning!()
     ))
-    .bind(limits.concurrency)
+    .bind(int4("concurrency", limits.concurrency)?)
     .bind(limits.rps_per_endpoint)
-    .bind(limits.burst)
+    .bind(int4("burst", limits.burst)?)
     .fetch_one(db)
     .await?;
-    Ok(from_row(row))
+    from_row(row)
 }
 
 /// Drops the limits override: the configured limits apply again.
@@ -104,7 +111,7 @@ pub async fn clear_limits(db: impl PgExecutor<'_>) -> Result<AccountOverrides, A
     ))
     .fetch_one(db)
     .await?;
-    Ok(from_row(row))
+    from_row(row)
 }
 
 /// Replaces the pricing override (a JSON object) or, with `None`, drops it.
@@ -124,5 +131,5 @@ pub async fn set_pricing(
     .bind(pricing)
     .fetch_one(db)
     .await?;
-    Ok(from_row(row))
+    from_row(row)
 }

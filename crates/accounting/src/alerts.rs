@@ -7,7 +7,8 @@ use serde::Serialize;
 use sqlx::PgExecutor;
 use sqlx::types::Json;
 
-use crate::{AccountingError, InvalidValue, TeamId};
+use crate::types::text_column;
+use crate::{AccountingError, TeamId};
 
 /// What crossed which line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
@@ -19,25 +20,11 @@ pub enum AlertKind {
     AccountBalanceFloor,
 }
 
-impl AlertKind {
-    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
-        match text {
-            "team_budget_threshold" => Ok(Self::TeamBudgetThreshold),
-            "account_balance_floor" => Ok(Self::AccountBalanceFloor),
-            other => Err(InvalidValue::new(
-                "alert kind",
-                format!(
-                    "expected 'team_budget_threshold' or 'account_balance_floor', got {other:?}"
-                ),
-            )),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::TeamBudgetThreshold => "team_budget_threshold",
-            Self::AccountBalanceFloor => "account_balance_floor",
-        }
+text_column! {
+    enum AlertKind: "alert kind",
+        expecting "'team_budget_threshold' or 'account_balance_floor'" {
+        TeamBudgetThreshold => "team_budget_threshold",
+        AccountBalanceFloor => "account_balance_floor",
     }
 }
 

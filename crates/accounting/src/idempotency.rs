@@ -10,7 +10,7 @@ use sqlx::types::Json;
 use sqlx::{Acquire, PgExecutor, Postgres};
 use uuid::Uuid;
 
-use crate::ledger::created_at_of;
+use crate::ledger::status_of;
 use crate::{AccountingError, EntryStatus, IdempotencyKey, TeamId};
 
 /// A completed response, stored to be replayed.
@@ -140,14 +140,7 @@ async fn holder_entry_status(
     if holder.get_version_num() != 7 {
         return Ok(None);
     }
-    let status = sqlx::query_scalar::<_, EntryStatus>(
-        "SELECT status FROM ledger_entries WHERE id = $1 AND created_at = $2",
-    )
-    .bind(holder)
-    .bind(created_at_of(holder))
-    .fetch_optional(conn)
-    .await?;
-    Ok(status)
+    status_of(conn, holder).await
 }
 
 /// Moves an abandoned in-progress key from `holder` to `request_id`; `false` if another

@@ -11,9 +11,12 @@ use crate::{AccountingError, TeamId};
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct QuotaValues {
     pub rps: f64,
-    pub burst: i32,
-    pub concurrency: i32,
-    pub weight: i32,
+    #[sqlx(try_from = "i32")]
+    pub burst: u32,
+    #[sqlx(try_from = "i32")]
+    pub concurrency: u32,
+    #[sqlx(try_from = "i32")]
+    pub weight: u32,
     /// Credits per period; `None` is unlimited.
     pub budget: Option<i64>,
     pub hard_budget: bool,
@@ -58,6 +61,11 @@ impl QuotaValues {
     }
 }
 
+/// A count as its `integer` column stores it.
+pub(crate) fn int4(field: &str, value: u32) -> Result<i32, AccountingError> {
+    i32::try_from(value).map_err(|_| AccountingError::Invalid(format!("{field} is too large")))
+}
+
 /// The columns every read returns, as a literal so the SQL stays a static string.
 macro_rules! quota_columns {
     () => {
@@ -87,9 +95,9 @@ pub async fn set(
     ))
     .bind(team_id)
     .bind(values.rps)
-    .bind(values.burst)
-    .bind(values.concurrency)
-    .bind(values.weight)
+    .bind(int4("burst", values.burst)?)
+    .bind(int4("concurrency", values.concurrency)?)
+    .bind(int4("weight", values.weight)?)
     .bind(values.budget)
     .bind(values.hard_budget)
     .bind(values.alert_threshold_pct)
@@ -163,7 +171,7 @@ mod tests {
             (|v| v.rps = 0.0, "rps"),
             (|v| v.rps = f64::NAN, "rps"),
             (|v| v.burst = 0, "burst"),
-            (|v| v.concurrency = -1, "concurrency"),
+            (|v| v.concurrency = 0, "concurrency"),
             (|v| v.weight = 5000, "weight"),
             (|v| v.budget = Some(-5), "budget"),
             (|v| v.alert_threshold_pct = Some(101), "alert_threshold_pct"),

@@ -34,6 +34,20 @@ pub fn check_name(name: &str) -> Result<&str, AccountingError> {
     Ok(name)
 }
 
+/// The columns every read returns, as a literal so the SQL stays a static string.
+macro_rules! team_columns {
+    () => {
+        "id, slug, name, status, created_at"
+    };
+}
+
+/// `SELECT` of every team column `FROM teams`, then `$rest` (its WHERE and ORDER BY).
+macro_rules! select_teams {
+    ($rest:literal) => {
+        concat!("SELECT ", team_columns!(), " FROM teams ", $rest)
+    };
+}
+
 /// Creates an active team. A slug already in use gives [`AccountingError::DuplicateSlug`].
 pub async fn create(
     db: impl PgExecutor<'_>,
@@ -41,10 +55,10 @@ pub async fn create(
     name: &str,
 ) -> Result<Team, AccountingError> {
     let name = check_name(name)?;
-    sqlx::query_as::<_, Team>(
-        "INSERT INTO teams (id, slug, name, status) VALUES ($1, $2, $3, 'active') \
-         RETURNING id, slug, name, status, created_at",
-    )
+    sqlx::query_as::<_, Team>(concat!(
+        "INSERT INTO teams (id, slug, name, status) VALUES ($1, $2, $3, 'active') RETURNING ",
+        team_columns!()
+    ))
     .bind(TeamId::generate())
     .bind(slug)
     .bind(name)
@@ -62,12 +76,10 @@ pub async fn by_slug(
     db: impl PgExecutor<'_>,
     slug: &TeamSlug,
 ) -> Result<Option<Team>, AccountingError> {
-    let team = sqlx::query_as::<_, Team>(
-        "SELECT id, slug, name, status, created_at FROM teams WHERE slug = $1",
-    )
-    .bind(slug)
-    .fetch_optional(db)
-    .await?;
+    let team = sqlx::query_as::<_, Team>(select_teams!("WHERE slug = $1"))
+        .bind(slug)
+        .fetch_optional(db)
+        .await?;
     Ok(team)
 }
 
@@ -77,22 +89,18 @@ pub async fn lock_by_slug(
     db: impl PgExecutor<'_>,
     slug: &TeamSlug,
 ) -> Result<Option<Team>, AccountingError> {
-    let team = sqlx::query_as::<_, Team>(
-        "SELECT id, slug, name, status, created_at FROM teams WHERE slug = $1 FOR UPDATE",
-    )
-    .bind(slug)
-    .fetch_optional(db)
-    .await?;
+    let team = sqlx::query_as::<_, Team>(select_teams!("WHERE slug = $1 FOR UPDATE"))
+        .bind(slug)
+        .fetch_optional(db)
+        .await?;
     Ok(team)
 }
 
 pub async fn by_id(db: impl PgExecutor<'_>, id: TeamId) -> Result<Option<Team>, AccountingError> {
-    let team = sqlx::query_as::<_, Team>(
-        "SELECT id, slug, name, status, created_at FROM teams WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(db)
-    .await?;
+    let team = sqlx::query_as::<_, Team>(select_teams!("WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
     Ok(team)
 }
 
@@ -102,10 +110,10 @@ pub async fn set_status(
     slug: &TeamSlug,
     status: TeamStatus,
 ) -> Result<Option<Team>, AccountingError> {
-    let team = sqlx::query_as::<_, Team>(
-        "UPDATE teams SET status = $2 WHERE slug = $1 \
-         RETURNING id, slug, name, status, created_at",
-    )
+    let team = sqlx::query_as::<_, Team>(concat!(
+        "UPDATE teams SET status = $2 WHERE slug = $1 RETURNING ",
+        team_columns!()
+    ))
     .bind(slug)
     .bind(status)
     .fetch_optional(db)
@@ -122,10 +130,11 @@ pub async fn update(
     status: Option<TeamStatus>,
 ) -> Result<Option<Team>, AccountingError> {
     let name = name.map(check_name).transpose()?;
-    let team = sqlx::query_as::<_, Team>(
+    let team = sqlx::query_as::<_, Team>(concat!(
         "UPDATE teams SET name = COALESCE($2, name), status = COALESCE($3, status) \
-         WHERE slug = $1 RETURNING id, slug, name, status, created_at",
-    )
+         WHERE slug = $1 RETURNING ",
+        team_columns!()
+    ))
     .bind(slug)
     .bind(name)
     .bind(status)
@@ -139,10 +148,9 @@ pub async fn list_with_status(
     db: impl PgExecutor<'_>,
     status: Option<TeamStatus>,
 ) -> Result<Vec<Team>, AccountingError> {
-    let teams = sqlx::query_as::<_, Team>(
-        "SELECT id, slug, name, status, created_at FROM teams \
-         WHERE $1::text IS NULL OR status = $1 ORDER BY slug",
-    )
+    let teams = sqlx::query_as::<_, Team>(select_teams!(
+        "WHERE $1::text IS NULL OR status = $1 ORDER BY slug"
+    ))
     .bind(status)
     .fetch_all(db)
     .await?;
@@ -151,10 +159,8 @@ pub async fn list_with_status(
 
 /// Every team, ordered by slug.
 pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Team>, AccountingError> {
-    let teams = sqlx::query_as::<_, Team>(
-        "SELECT id, slug, name, status, created_at FROM teams ORDER BY slug",
-    )
-    .fetch_all(db)
-    .await?;
+    let teams = sqlx::query_as::<_, Team>(select_teams!("ORDER BY slug"))
+        .fetch_all(db)
+        .await?;
     Ok(teams)
 }

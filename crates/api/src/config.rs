@@ -95,9 +95,9 @@ pub enum FailurePolicy {
 #[serde(deny_unknown_fields)]
 pub struct TeamDefaultQuota {
     pub rps: f64,
-    pub burst: i32,
-    pub concurrency: i32,
-    pub weight: i32,
+    pub burst: u32,
+    pub concurrency: u32,
+    pub weight: u32,
     #[serde(default)]
     pub budget: Option<i64>,
     pub hard_budget: bool,

@@ -2,8 +2,10 @@
 //! Every failure the gateway answers with goes through [`ApiError`], so teams always get
 //! `{"success": false, "error": {"code", "message", "details"?, "timestamp"}}` as from cloro.
 
+use accounting::AccountingError;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
+use limiter::LimiterError;
 use serde::Serialize;
 use std::fmt;
 
@@ -103,6 +105,18 @@ impl ApiError {
     /// A 500 whose cause is logged but never shown.
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
         Self::new(ErrorCode::InternalServerError, "Internal server error").with_cause(cause)
+    }
+
+    /// 503 `LEDGER_UNAVAILABLE` with Retry-After: Postgres could not read or record in time.
+    pub fn ledger_unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::LedgerUnavailable, message)
+            .with_retry_after(UNAVAILABLE_RETRY_AFTER_SECS)
+    }
+
+    /// 503 `LIMITER_UNAVAILABLE` with Retry-After: Redis could not decide in time.
+    pub fn limiter_unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::LimiterUnavailable, message)
+            .with_retry_after(UNAVAILABLE_RETRY_AFTER_SECS)
     }
 
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
@@ -207,6 +221,54 @@ impl ResponseError for ApiError {
     }
 }
 
+/// How long a caller is told to wait after a store (Postgres, Redis) was unreachable.
+const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 1;
+
+/// Postgres errors, mapped once: unreachable is 503 `LEDGER_UNAVAILABLE` with Retry-After;
+/// a refused input or a missing row keeps its meaning; anything else is a 500.
+impl From<AccountingError> for ApiError {
+    fn from(error: AccountingError) -> Self {
+        if error.is_unavailable() {
+            return ApiError::ledger_unavailable(
+                "The ledger is unavailable right now; retry shortly",
+            )
+            .with_cause(error);
+        }
+        match error {
+            AccountingError::DuplicateSlug => ApiError::new(
+                ErrorCode::ResourceAlreadyExists,
+                "A team with this slug already exists",
+            ),
+            AccountingError::NotFound => ApiError::new(ErrorCode::ResourceNotFound, "Not found"),
+            AccountingError::Invalid(message) => ApiError::validation(vec![FieldError {
+                field: "body".to_owned(),
+                message,
+            }]),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        AccountingError::Database(error).into()
+    }
+}
+
+/// Redis errors, mapped once: unreachable is 503 `LIMITER_UNAVAILABLE` with Retry-After
+/// (where the fail-open policy applies, admission decides before this mapping is reached).
+impl From<LimiterError> for ApiError {
+    fn from(error: LimiterError) -> Self {
+        if error.is_unavailable() {
+            return ApiError::limiter_unavailable(
+                "Limits cannot be checked right now; retry shortly",
+            )
+            .with_cause(error);
+        }
+        ApiError::internal(error)
+    }
+}
+
 /// cloro's error envelope, used for every error the gateway or cloro answers.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
@@ -249,6 +311,34 @@ mod tests {
         let response = err.error_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!format!("{err}").contains("hunter2"));
+    }
+
+    #[test]
+    fn an_unreachable_ledger_is_a_503_with_retry_after() {
+        let err = ApiError::from(AccountingError::Database(sqlx::Error::PoolTimedOut));
+        assert_eq!(err.code(), ErrorCode::LedgerUnavailable);
+        let response = err.error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
+        let err = ApiError::from(AccountingError::Database(sqlx::Error::RowNotFound));
+        assert_eq!(err.code(), ErrorCode::InternalServerError);
+        assert_eq!(
+            ApiError::from(AccountingError::NotFound).code(),
+            ErrorCode::ResourceNotFound
+        );
+    }
+
+    #[test]
+    fn an_unreachable_limiter_is_a_503_with_retry_after() {
+        let err = ApiError::from(LimiterError::Unavailable("down".into()));
+        assert_eq!(err.code(), ErrorCode::LimiterUnavailable);
+        assert!(
+            err.error_response()
+                .headers()
+                .contains_key(header::RETRY_AFTER)
+        );
+        let err = ApiError::from(LimiterError::Script("bad reply".into()));
+        assert_eq!(err.code(), ErrorCode::InternalServerError);
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! cloro-gateway: a drop-in cloro API that lets many teams share one cloro account.
 //! The binary's subcommands live in `cli`; everything a test needs is public here.
 
-pub mod account;
 pub mod admin;
 pub mod admission;
 pub mod alerts;
@@ -9,9 +8,11 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod connections;
+pub mod directory;
 pub mod error;
 pub mod extractors;
 pub mod finance;
+pub mod ledger;
 pub mod maintenance;
 pub mod openapi;
 pub mod pagination;
@@ -20,10 +21,11 @@ pub mod pricing;
 pub mod proxy;
 pub mod routes;
 pub mod secret;
+pub mod services;
 pub mod startup;
-pub mod state;
 pub mod tasks;
 pub mod telemetry;
+pub mod upstream;
 
 pub use config::Settings;
 pub use startup::Application;

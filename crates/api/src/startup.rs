@@ -1,21 +1,23 @@
 //! Building the application: connections, migrations, the listener and the HTTP server.
 //! `main` and the tests both start the gateway through [`Application::build`].
 
-use crate::account::AccountState;
 use crate::admission::{self, Admitter};
-use crate::auth::route_roles;
-use crate::auth::{Authenticator, Directory};
+use crate::alerts::Alerter;
+use crate::auth::{self, Authenticator};
 use crate::config::Settings;
 use crate::connections;
+use crate::directory::{AccountSettings, Directory, DirectoryConfig};
 use crate::error::{ApiError, ErrorCode};
 use crate::extractors;
+use crate::ledger::Ledger;
 use crate::maintenance;
 use crate::openapi::ApiDoc;
-use crate::proxy::Proxy;
+use crate::proxy::{OutcomeCounters, Proxy, ProxyServices};
 use crate::routes;
-use crate::state::AppState;
+use crate::services::Services;
 use crate::tasks::BackgroundTasks;
 use crate::telemetry;
+use crate::upstream::Upstream;
 use accounting::ledger::{Sweeper, SweeperHandle};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
@@ -47,69 +49,23 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = connections::connect_postgres(&settings.database).await?;
         connections::migrate(&db).await?;
-        let limiter = Arc::new(connections::redis_limiter(
-            &settings.redis,
-            &settings.limits,
-        )?);
-        maintenance::start_partition_upkeep(db.clone()).await?;
-        let account = AccountState::new(&settings);
-        let directory = Directory::start(
-            db.clone(),
-            Duration::from_millis(settings.auth.directory_refresh_ms),
-            account.clone(),
-        )
-        .await?;
-        let authenticator = Authenticator::build(&settings.auth, directory.clone()).await?;
-        let tasks = BackgroundTasks::new()?;
-        let admission = Arc::new(Admitter::new(
-            limiter.clone(),
-            directory.clone(),
-            db.clone(),
-            settings.limits.clone(),
-            account.clone(),
-            Duration::from_millis(settings.ledger.write_timeout_ms),
-            tasks.clone(),
-        ));
-        admission::spawn_reconciler(
-            Arc::downgrade(&admission),
-            Duration::from_secs(settings.limits.budget_reconcile_secs),
-        );
+        let services = start_services(&settings, db.clone()).await?;
         let sweeper = Sweeper::spawn(
             db.clone(),
             Duration::from_secs(settings.ledger.sweep_every_secs),
             Duration::from_secs(settings.ledger.pending_deadline_secs),
         );
-        let proxy = Proxy::new(
-            &settings,
-            db.clone(),
-            admission,
-            account.clone(),
-            tasks.clone(),
-        )?;
-        let shutdown_timeout = Duration::from_secs(settings.server.shutdown_timeout_secs);
         let listener = TcpListener::bind(&settings.server.listen)
             .with_context(|| format!("binding {}", settings.server.listen))?;
         let port = listener.local_addr()?.port();
-        let db_handle = db.clone();
-        let state = AppState {
-            settings: Arc::new(settings),
-            db,
-            limiter,
-            directory,
-            account,
-        };
-        let server = serve(
-            state,
-            web::Data::new(authenticator),
-            web::Data::new(proxy),
-            listener,
-        )?;
+        let tasks = services.tasks.clone();
+        let server = serve(&settings, services, listener)?;
         Ok(Self {
             port,
             server,
-            db: db_handle,
+            db,
             tasks,
-            shutdown_timeout,
+            shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_secs),
             _sweeper: sweeper,
         })
     }
@@ -150,25 +106,84 @@ impl Application {
     }
 }
 
-fn serve(
-    state: AppState,
-    authenticator: web::Data<Authenticator>,
-    proxy: web::Data<Proxy>,
-    listener: TcpListener,
-) -> anyhow::Result<Server> {
-    let settings = state.settings.clone();
-    let data = web::Data::new(state);
+/// Every service, and the loops they run (tracked, so shutdown can wait for them).
+async fn start_services(settings: &Settings, db: sqlx::PgPool) -> anyhow::Result<Services> {
+    let tasks = BackgroundTasks::new()?;
+    let limiter = Arc::new(connections::redis_limiter(
+        &settings.redis,
+        &settings.limits,
+    )?);
+    maintenance::start_partition_upkeep(db.clone(), &tasks).await?;
+    let account = AccountSettings::new(settings);
+    let directory = Directory::start(
+        db.clone(),
+        DirectoryConfig {
+            refresh_every: Duration::from_millis(settings.auth.directory_refresh_ms),
+            default_quota: settings.limits.team_default.values(),
+            budget_period: settings.limits.budget_period,
+        },
+        account.clone(),
+        &tasks,
+    )
+    .await?;
+    let authenticator = Arc::new(Authenticator::build(&settings.auth, directory.clone()).await?);
+    let admission = Arc::new(Admitter::new(
+        limiter.clone(),
+        directory.clone(),
+        db.clone(),
+        settings.limits.clone(),
+        account.clone(),
+        Duration::from_millis(settings.ledger.write_timeout_ms),
+        tasks.clone(),
+    ));
+    admission::spawn_reconciler(
+        Arc::downgrade(&admission),
+        Duration::from_secs(settings.limits.budget_reconcile_secs),
+        &tasks,
+    );
+    let ledger = Arc::new(Ledger::start(db.clone(), &settings.ledger));
+    let upstream = Arc::new(Upstream::new(&settings.upstream)?);
+    let alerts = Alerter::new(db.clone(), &settings.alerts, tasks.clone())?;
+    let outcomes = Arc::new(OutcomeCounters::default());
+    let proxy = Arc::new(Proxy::new(
+        settings,
+        ProxyServices {
+            ledger: ledger.clone(),
+            upstream: upstream.clone(),
+            admission: admission.clone(),
+            alerts: alerts.clone(),
+            account: account.clone(),
+            tasks: tasks.clone(),
+            outcomes: outcomes.clone(),
+        },
+    ));
+    Ok(Services {
+        db,
+        limiter,
+        directory,
+        account,
+        authenticator,
+        auth_settings: Arc::new(settings.auth.clone()),
+        admission,
+        ledger,
+        upstream,
+        alerts,
+        outcomes,
+        tasks,
+        proxy,
+    })
+}
+
+fn serve(settings: &Settings, services: Services, listener: TcpListener) -> anyhow::Result<Server> {
     let mut server = HttpServer::new(move || {
         let (app, api) = App::new()
             .into_utoipa_app()
             .openapi(ApiDoc::openapi())
             .configure(configure_routes)
             .split_for_parts();
-        app.wrap(from_fn(route_roles::enforce))
+        app.wrap(from_fn(auth::authenticate))
             .wrap(from_fn(telemetry::request_id))
-            .app_data(data.clone())
-            .app_data(authenticator.clone())
-            .app_data(proxy.clone())
+            .configure(|cfg| services.register(cfg))
             .app_data(extractors::query_config())
             .app_data(extractors::json_config())
             .app_data(extractors::path_config())

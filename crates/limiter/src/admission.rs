@@ -62,7 +62,7 @@ impl ConcurrencySnapshot {
     }
 }
 
-/// The team's position in the current period after this decision.
+/// The team's budget numbers for the current period after this decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BudgetSnapshot {
     pub budget: Option<i64>,

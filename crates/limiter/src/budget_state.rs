@@ -1,7 +1,23 @@
-//! What the gateway's ledger reconciler reads and writes: a period's budget as stored (seeded
-//! or not, charged, held, each hold), and the result of a compare-and-set correction.
+//! A team's budget for one period as the limiter keeps it: its charged and held totals, the
+//! stored state the gateway's ledger reconciler reads (seeded or not, each hold), and the
+//! result of the reconciler's compare-and-set correction.
 
-use crate::settlement::BudgetPosition;
+/// A team's charged and held credits for one period (`Limiter::budget_totals`, and the
+/// period after a settlement or a ledger write).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BudgetTotals {
+    /// Credits settled this period.
+    pub charged: i64,
+    /// Credits held for requests in flight.
+    pub held: i64,
+}
+
+impl BudgetTotals {
+    /// Budget left (negative once a soft budget is overrun); `None` without a budget.
+    pub fn left(&self, budget: Option<i64>) -> Option<i64> {
+        budget.map(|b| b - self.charged - self.held)
+    }
+}
 
 /// A team's budget for one period as stored, read in one step (`Limiter::budget_state`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,6 +39,6 @@ pub struct CorrectCharged {
     /// The period was seeded and its charged total was still the expected one, so it now
     /// holds the new value. `false`: nothing changed (read again and retry).
     pub applied: bool,
-    /// The period after the call (raw `held`, as in a `Settlement`).
-    pub position: BudgetPosition,
+    /// The period after the call (raw `held`, as in a `LeaseSettlement`).
+    pub totals: BudgetTotals,
 }

@@ -5,24 +5,24 @@
 mod admission;
 mod budget_state;
 mod error;
-mod fair_share;
-mod fair_wait;
+mod fair_queue;
 mod lease;
+mod lease_settlement;
 mod limiter;
 mod memory_limiter;
 mod reclaim_stats;
 mod redis_limiter;
 mod request;
-mod settlement;
 
 pub use admission::{
     Admission, AdmissionOutcome, BudgetSnapshot, ConcurrencySnapshot, RateSnapshot, Reclaimed,
     RefusedBy,
 };
-pub use budget_state::{BudgetState, CorrectCharged};
+pub use budget_state::{BudgetState, BudgetTotals, CorrectCharged};
 pub use error::{BoxError, LimiterError};
-pub use fair_share::MAX_WEIGHT;
+pub use fair_queue::MAX_WEIGHT;
 pub use lease::{Lease, Renewal};
+pub use lease_settlement::{LeaseSettlement, SettleOutcome};
 pub use limiter::Limiter;
 pub use memory_limiter::MemoryLimiter;
 pub use reclaim_stats::ReclaimStats;
@@ -34,4 +34,3 @@ pub use request::{
     AccountLimits, AdmissionRequest, BudgetPeriod, DEFAULT_ACCOUNT_RPS_PER_ENDPOINT, MAX_CREDITS,
     MAX_ID_LEN, MAX_LEASE_TTL_MS, TeamQuota,
 };
-pub use settlement::{BudgetPosition, SettleOutcome, Settlement};

@@ -6,12 +6,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::admission::Admission;
-use crate::budget_state::{BudgetState, CorrectCharged};
+use crate::budget_state::{BudgetState, BudgetTotals, CorrectCharged};
 use crate::error::LimiterError;
 use crate::lease::{Lease, Renewal};
+use crate::lease_settlement::LeaseSettlement;
 use crate::reclaim_stats::ReclaimStats;
 use crate::request::{AdmissionRequest, BudgetPeriod};
-use crate::settlement::{BudgetPosition, Settlement};
 
 #[async_trait]
 pub trait Limiter: Send + Sync {
@@ -21,15 +21,15 @@ pub trait Limiter: Send + Sync {
     /// A request with a budget is refused as `BudgetUnseeded` until the period is seeded.
     async fn admit(&self, request: &AdmissionRequest) -> Result<Admission, LimiterError>;
 
-    /// `admit` with the team's `weight` in the account's fair share, and, if only the
-    /// account's concurrency is full, a wait of up to `max_wait` in the account-wide fair
-    /// queue (shared by every replica) instead of an immediate refusal. Free slots go to the
-    /// waiting team with the fewest account slots per unit of weight (ties: the oldest
-    /// waiter), each team's waiters in arrival order; a team's waiters count against its own
-    /// concurrency. Any other refusal (budget, team rate or concurrency, and account rate at
-    /// arrival) returns at once. At the deadline the request leaves the queue and is refused
-    /// as `AccountConcurrency`. `max_wait` zero: a weighted `admit` that never waits. Plain
-    /// `admit` counts as weight 1. `weight` must be within `1..=MAX_WEIGHT`.
+    /// `admit` with the team's `weight`, and, if only the account's concurrency is full, a
+    /// wait of up to `max_wait` in the account's fair queue (shared by every replica) instead
+    /// of an immediate refusal. Free slots go to the waiting team with the lowest (account
+    /// slots in use + ½) ÷ weight (ties: the oldest waiter), each team's waiters in arrival
+    /// order; a team's waiters count against its own concurrency. Any other refusal (budget,
+    /// team rate or concurrency, and account rate at arrival) returns at once. At the
+    /// deadline the request leaves the queue and is refused as `AccountConcurrency`.
+    /// `max_wait` zero: a weighted `admit` that never waits. Plain `admit` counts as weight 1.
+    /// `weight` must be within `1..=MAX_WEIGHT`.
     async fn admit_or_wait(
         &self,
         request: &AdmissionRequest,
@@ -47,20 +47,24 @@ pub trait Limiter: Send + Sync {
 
     /// Releases both leases and turns the hold into `actual_charge` (held -= estimate,
     /// charged += actual). Idempotent: a second call finds nothing and changes nothing.
-    async fn settle(&self, lease: &Lease, actual_charge: i64) -> Result<Settlement, LimiterError>;
+    async fn settle(
+        &self,
+        lease: &Lease,
+        actual_charge: i64,
+    ) -> Result<LeaseSettlement, LimiterError>;
 
     /// Settles with no charge (the upstream call failed or was never made).
-    async fn release(&self, lease: &Lease) -> Result<Settlement, LimiterError> {
+    async fn release(&self, lease: &Lease) -> Result<LeaseSettlement, LimiterError> {
         self.settle(lease, 0).await
     }
 
     /// A team's charged and live-held credits for a period (holds of expired, not yet
     /// reclaimed leases excluded). Read-only.
-    async fn budget_position(
+    async fn budget_totals(
         &self,
         team_id: &str,
         period: &BudgetPeriod,
-    ) -> Result<BudgetPosition, LimiterError>;
+    ) -> Result<BudgetTotals, LimiterError>;
 
     /// Seeds a period's charged total from the ledger (the period's posted total), once: if
     /// the period is not seeded yet, sets its charged total to `charged` (replacing whatever

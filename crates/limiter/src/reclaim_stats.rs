@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::admission::Reclaimed;
+use crate::lease_settlement::SettleOutcome;
 
 /// Totals since the limiter was created, on this replica.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -45,8 +46,11 @@ impl ReclaimCounters {
         );
     }
 
-    pub(crate) fn record_late_settlement(&self) {
-        self.late_settlements.fetch_add(1, Ordering::Relaxed);
+    /// Counts a settlement that arrived after its lease had been reclaimed.
+    pub(crate) fn record_settlement(&self, outcome: SettleOutcome) {
+        if outcome == SettleOutcome::SettledAfterReclaim {
+            self.late_settlements.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn snapshot(&self) -> ReclaimStats {

@@ -53,7 +53,8 @@ pub struct TeamQuota {
     pub hard_budget: bool,
 }
 
-/// The shared account's limits, from config (and later, adapted to upstream 429s).
+/// The shared account's limits, as the gateway trusts them for this request (its
+/// concurrency is lowered for a while after upstream concurrency 429s).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccountLimits {
     /// Per endpoint; cloro allows 1,000.
@@ -142,6 +143,15 @@ pub(crate) fn validate_id(what: &str, id: &str) -> Result<(), LimiterError> {
         )));
     }
     Ok(())
+}
+
+/// The checks of every call that names a team's budget period.
+pub(crate) fn validate_team_period(
+    team_id: &str,
+    period: &BudgetPeriod,
+) -> Result<(), LimiterError> {
+    validate_id("team id", team_id)?;
+    period.validate()
 }
 
 pub(crate) fn validate_credits(what: &str, credits: i64) -> Result<(), LimiterError> {

@@ -1,21 +1,21 @@
-//! Group commit for PENDING entries: many concurrent requests share one INSERT and one commit,
-//! and each learns that its own entry is durable before it calls upstream.
+//! Group commit, the machinery both ledger writers share: requests reach one background task
+//! through a channel; it gathers them into batches, commits each batch in one transaction and
+//! answers every waiter. What a batch writes is each writer's [`BatchCommit`].
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::batch_insert::insert_pending;
-use super::batching::gather;
-use super::entry::{NewEntry, Recorded};
 use crate::AccountingError;
 
-/// How long the writer may gather entries before committing them together.
+/// How long a writer may gather requests before committing them together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GroupCommitConfig {
     /// Most entries in one INSERT.
@@ -29,7 +29,7 @@ pub const MAX_WAIT_LIMIT: Duration = Duration::from_secs(1);
 
 impl GroupCommitConfig {
     /// At least one entry per batch and a wait within [`MAX_WAIT_LIMIT`].
-    pub(crate) fn clamped(self) -> Self {
+    fn clamped(self) -> Self {
         Self {
             max_batch: self.max_batch.max(1),
             max_wait: self.max_wait.min(MAX_WAIT_LIMIT),
@@ -37,7 +37,7 @@ impl GroupCommitConfig {
     }
 
     /// How many requests may queue for a writer: a few batches' worth.
-    pub(crate) fn queue_capacity(&self) -> usize {
+    fn queue_capacity(&self) -> usize {
         self.max_batch.saturating_mul(4)
     }
 }
@@ -51,118 +51,199 @@ impl Default for GroupCommitConfig {
     }
 }
 
-/// Counters of what the writer has done since it started.
+/// What one writer commits: a batch of requests, each about one ledger entry, in one
+/// transaction, or (after a row error) one request alone.
+pub(super) trait BatchCommit: 'static {
+    type Request: Send + Sync + 'static;
+    type Answer: Send + 'static;
+
+    /// The writer's name in logs.
+    const NAME: &'static str;
+    /// Whether a request whose caller stopped waiting is left out of the batch.
+    const SKIP_ABANDONED: bool;
+
+    /// The ledger entry the request is about.
+    fn id(request: &Self::Request) -> Uuid;
+
+    /// Commits every request in one transaction; returns the ids of the entries it changed.
+    fn commit_batch(
+        pool: &PgPool,
+        requests: &[&Self::Request],
+    ) -> impl Future<Output = Result<HashSet<Uuid>, sqlx::Error>> + Send;
+
+    /// The answer to a request of a committed batch; `changed` says whether the batch changed
+    /// its entry (of several requests with one id, only the first is told so).
+    fn answer(
+        pool: &PgPool,
+        request: &Self::Request,
+        changed: bool,
+    ) -> impl Future<Output = Result<Self::Answer, AccountingError>> + Send;
+
+    /// The slow path after a row error: commits the request on its own and counts it.
+    fn commit_alone(
+        pool: &PgPool,
+        request: &Self::Request,
+        counters: &Counters,
+    ) -> impl Future<Output = Result<Self::Answer, AccountingError>> + Send;
+}
+
+/// What a writer has done since it started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct GroupCommitStats {
-    /// INSERT statements (transactions) that committed.
+pub(super) struct CommitCounts {
     pub batches_committed: u64,
-    /// INSERT statements that failed.
     pub batches_failed: u64,
-    /// Entries newly inserted (retries of an existing id are not counted).
-    pub entries_inserted: u64,
+    /// Entries the writer changed (requests for entries already done are not counted).
+    pub entries: u64,
 }
 
 #[derive(Debug, Default)]
-struct Counters {
+pub(super) struct Counters {
     batches_committed: AtomicU64,
     batches_failed: AtomicU64,
-    entries_inserted: AtomicU64,
+    entries: AtomicU64,
 }
 
-type Reply = oneshot::Sender<Result<Recorded, AccountingError>>;
+impl Counters {
+    pub(super) fn batch_committed(&self, entries: usize) {
+        self.batches_committed.fetch_add(1, Ordering::Relaxed);
+        self.entries_changed(entries);
+    }
 
-struct PendingWrite {
-    entry: NewEntry,
-    reply: Reply,
+    pub(super) fn batch_failed(&self) {
+        self.batches_failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn entries_changed(&self, entries: usize) {
+        self.entries.fetch_add(
+            u64::try_from(entries).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn snapshot(&self) -> CommitCounts {
+        CommitCounts {
+            batches_committed: self.batches_committed.load(Ordering::Relaxed),
+            batches_failed: self.batches_failed.load(Ordering::Relaxed),
+            entries: self.entries.load(Ordering::Relaxed),
+        }
+    }
 }
 
-/// Handle to the background task that records PENDING entries. Cheap to clone; the task stops
-/// once every handle is dropped, after committing what it was already given.
-#[derive(Clone)]
-pub struct LedgerWriter {
-    requests: mpsc::Sender<PendingWrite>,
+struct Waiter<C: BatchCommit> {
+    request: C::Request,
+    reply: oneshot::Sender<Result<C::Answer, AccountingError>>,
+}
+
+/// Handle to a writer's background task. Cheap to clone; the task stops once every handle is
+/// dropped, after committing what it was already given.
+pub(super) struct GroupCommitter<C: BatchCommit> {
+    requests: mpsc::Sender<Waiter<C>>,
     counters: Arc<Counters>,
 }
 
-impl std::fmt::Debug for LedgerWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LedgerWriter")
-            .field("stats", &self.stats())
-            .finish_non_exhaustive()
+impl<C: BatchCommit> Clone for GroupCommitter<C> {
+    fn clone(&self) -> Self {
+        Self {
+            requests: self.requests.clone(),
+            counters: Arc::clone(&self.counters),
+        }
     }
 }
 
-impl LedgerWriter {
+impl<C: BatchCommit> GroupCommitter<C> {
     /// Starts the writer task; call from within a Tokio runtime.
-    pub fn spawn(pool: PgPool, config: GroupCommitConfig) -> Self {
+    pub(super) fn spawn(pool: PgPool, config: GroupCommitConfig) -> Self {
         let config = config.clamped();
         let (requests, queue) = mpsc::channel(config.queue_capacity());
         let counters = Arc::new(Counters::default());
-        tokio::spawn(run(pool, queue, config, Arc::clone(&counters)));
+        tokio::spawn(run::<C>(pool, queue, config, Arc::clone(&counters)));
         Self { requests, counters }
     }
 
-    /// Records the entry as PENDING and returns once it is committed (or was already there).
-    ///
-    /// Do not cancel this future and then send the request anyway: if it is dropped before
-    /// answering, the entry may or may not have been written. Run the request's life in a
-    /// task of its own, and VOID the entry if the request is abandoned after recording.
-    pub async fn record_pending(&self, entry: NewEntry) -> Result<Recorded, AccountingError> {
-        entry.check()?;
+    /// Queues the request and returns its answer once its batch is committed.
+    pub(super) async fn submit(&self, request: C::Request) -> Result<C::Answer, AccountingError> {
         let (reply, answer) = oneshot::channel();
         self.requests
-            .send(PendingWrite { entry, reply })
+            .send(Waiter { request, reply })
             .await
             .map_err(|_| AccountingError::Unavailable)?;
         answer.await.map_err(|_| AccountingError::Unavailable)?
     }
 
-    pub fn stats(&self) -> GroupCommitStats {
-        GroupCommitStats {
-            batches_committed: self.counters.batches_committed.load(Ordering::Relaxed),
-            batches_failed: self.counters.batches_failed.load(Ordering::Relaxed),
-            entries_inserted: self.counters.entries_inserted.load(Ordering::Relaxed),
-        }
+    pub(super) fn counts(&self) -> CommitCounts {
+        self.counters.snapshot()
     }
 }
 
-async fn run(
+async fn run<C: BatchCommit>(
     pool: PgPool,
-    mut queue: mpsc::Receiver<PendingWrite>,
+    mut queue: mpsc::Receiver<Waiter<C>>,
     config: GroupCommitConfig,
     counters: Arc<Counters>,
 ) {
     let mut batch = Vec::with_capacity(config.max_batch);
     while gather(&mut queue, &mut batch, config).await {
-        commit(&pool, std::mem::take(&mut batch), &counters).await;
+        commit::<C>(&pool, std::mem::take(&mut batch), &counters).await;
     }
-    tracing::debug!("ledger writer stopped: every handle was dropped");
+    tracing::debug!("{} writer stopped: every handle was dropped", C::NAME);
 }
 
-/// Writes one batch and answers each waiter.
-async fn commit(pool: &PgPool, mut batch: Vec<PendingWrite>, counters: &Counters) {
-    // A waiter that went away will never send its request upstream: do not record it.
-    batch.retain(|write| !write.reply.is_closed());
-    if batch.is_empty() {
-        return;
+/// Fills `batch` with the next group of requests: wait for one, then take whatever else
+/// arrives within `max_wait` (with `max_wait` zero: whatever is already queued), up to
+/// `max_batch`. `false` once every sender is gone.
+async fn gather<T>(
+    queue: &mut mpsc::Receiver<T>,
+    batch: &mut Vec<T>,
+    config: GroupCommitConfig,
+) -> bool {
+    let Some(first) = queue.recv().await else {
+        return false;
+    };
+    batch.push(first);
+    let deadline = Instant::now() + config.max_wait;
+    while batch.len() < config.max_batch {
+        let room = config.max_batch - batch.len();
+        // An elapsed deadline still polls once: what is queued already joins the batch.
+        match tokio::time::timeout_at(deadline, queue.recv_many(batch, room)).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
     }
-    let entries: Vec<&NewEntry> = batch.iter().map(|write| &write.entry).collect();
-    match insert_pending(pool, &entries).await {
-        Ok(inserted) => {
-            counters.record_commit(inserted.len());
-            answer_all(batch, inserted);
+    true
+}
+
+/// Commits one batch and answers each waiter.
+async fn commit<C: BatchCommit>(pool: &PgPool, mut batch: Vec<Waiter<C>>, counters: &Counters) {
+    if C::SKIP_ABANDONED {
+        batch.retain(|waiter| !waiter.reply.is_closed());
+        if batch.is_empty() {
+            return;
+        }
+    }
+    let requests: Vec<&C::Request> = batch.iter().map(|waiter| &waiter.request).collect();
+    match C::commit_batch(pool, &requests).await {
+        Ok(mut changed) => {
+            counters.batch_committed(changed.len());
+            for waiter in batch {
+                let was_changed = changed.remove(&C::id(&waiter.request));
+                let outcome = C::answer(pool, &waiter.request, was_changed).await;
+                let _ = waiter.reply.send(outcome);
+            }
         }
         Err(error) if is_caused_by_a_row(&error) => {
-            counters.batches_failed.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(%error, size = batch.len(), "ledger batch refused; retrying entry by entry");
-            commit_one_by_one(pool, batch, counters).await;
+            counters.batch_failed();
+            tracing::warn!(%error, size = batch.len(), "{} batch refused; committing one by one", C::NAME);
+            for waiter in batch {
+                let outcome = C::commit_alone(pool, &waiter.request, counters).await;
+                let _ = waiter.reply.send(outcome);
+            }
         }
         Err(error) => {
-            counters.batches_failed.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(%error, size = batch.len(), "ledger batch failed; nothing recorded");
+            counters.batch_failed();
+            tracing::error!(%error, size = batch.len(), "{} batch failed; nothing committed", C::NAME);
             let shared = Arc::new(error);
-            for write in batch {
-                let _ = write
+            for waiter in batch {
+                let _ = waiter
                     .reply
                     .send(Err(AccountingError::LedgerWrite(Arc::clone(&shared))));
             }
@@ -170,58 +251,13 @@ async fn commit(pool: &PgPool, mut batch: Vec<PendingWrite>, counters: &Counters
     }
 }
 
-/// One bad row (say, an unknown team) must not fail other teams' requests: write each entry
-/// alone so only the bad one gets the error (as `Database`, since retrying will not help).
-async fn commit_one_by_one(pool: &PgPool, batch: Vec<PendingWrite>, counters: &Counters) {
-    for write in batch {
-        let outcome = match insert_pending(pool, &[&write.entry]).await {
-            Ok(inserted) => {
-                counters.record_commit(inserted.len());
-                Ok(recorded(inserted.contains(&write.entry.id)))
-            }
-            Err(error) => {
-                counters.batches_failed.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(%error, id = %write.entry.id, "ledger entry refused");
-                Err(AccountingError::Database(error))
-            }
-        };
-        let _ = write.reply.send(outcome);
-    }
-}
-
-fn answer_all(batch: Vec<PendingWrite>, mut inserted: HashSet<Uuid>) {
-    for write in batch {
-        // The first waiter with an id gets `Inserted`; a duplicate in the same batch does not.
-        let outcome = recorded(inserted.remove(&write.entry.id));
-        let _ = write.reply.send(Ok(outcome));
-    }
-}
-
-fn recorded(was_inserted: bool) -> Recorded {
-    if was_inserted {
-        Recorded::Inserted
-    } else {
-        Recorded::AlreadyExisted
-    }
-}
-
 /// Integrity (class 23) and data (class 22) errors come from a row's values, not from the
 /// connection, so the other rows of the batch can still be written.
-pub(super) fn is_caused_by_a_row(error: &sqlx::Error) -> bool {
+fn is_caused_by_a_row(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Database(error) => error
             .code()
             .is_some_and(|code| code.starts_with("23") || code.starts_with("22")),
         _ => false,
-    }
-}
-
-impl Counters {
-    fn record_commit(&self, inserted: usize) {
-        self.batches_committed.fetch_add(1, Ordering::Relaxed);
-        self.entries_inserted.fetch_add(
-            u64::try_from(inserted).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
     }
 }

@@ -5,12 +5,12 @@
 
 mod balance;
 mod batch_insert;
-mod batching;
 mod entry;
 mod export;
 mod group_commit;
 mod listing;
 mod partitions;
+mod pending_writer;
 mod reads;
 mod scope;
 mod settlement;
@@ -21,9 +21,11 @@ mod usage;
 pub use balance::record_balance;
 pub use entry::{LedgerEntry, NewEntry, Recorded, created_at_of};
 pub use export::export_entries;
-pub use group_commit::{GroupCommitConfig, GroupCommitStats, LedgerWriter, MAX_WAIT_LIMIT};
+pub use group_commit::{GroupCommitConfig, MAX_WAIT_LIMIT};
 pub use listing::{EntryCursor, EntryFilter, MAX_PAGE_SIZE, list_entries};
 pub use partitions::{MAX_MONTHS_AHEAD, ensure_partitions, partition_name};
+pub use pending_writer::{GroupCommitStats, LedgerWriter};
+pub(crate) use reads::status_of;
 pub use reads::{BudgetLedger, TeamTotals, budget_ledger, count_pending, get, team_totals};
 pub use scope::Scope;
 pub use settlement::{OUTCOME_UNKNOWN_FLAG, Settled, post, post_unknown, void, void_unsent};

@@ -29,6 +29,22 @@ pub async fn get(
     Ok(entry)
 }
 
+/// The status of the entry with this id, whichever team's: for callers that hold the id from
+/// their own records (a settlement, an Idempotency-Key's holder).
+pub(crate) async fn status_of(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<EntryStatus>, AccountingError> {
+    let status = sqlx::query_scalar::<_, EntryStatus>(
+        "SELECT status FROM ledger_entries WHERE id = $1 AND created_at = $2",
+    )
+    .bind(id)
+    .bind(created_at_of(id))
+    .fetch_optional(db)
+    .await?;
+    Ok(status)
+}
+
 /// A team's ledger, summed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TeamTotals {

@@ -5,6 +5,7 @@ use sqlx::{Acquire, PgConnection, Postgres};
 use uuid::Uuid;
 
 use super::entry::{NewEntry, created_at_of};
+use super::reads::status_of;
 use crate::{AccountingError, Credits, EntryStatus};
 
 /// Outcome of a settlement attempt.
@@ -188,14 +189,7 @@ pub(super) async fn outcome(
     if rows_updated > 0 {
         return Ok(Settled::Applied);
     }
-    let status = sqlx::query_scalar::<_, EntryStatus>(
-        "SELECT status FROM ledger_entries WHERE id = $1 AND created_at = $2",
-    )
-    .bind(id)
-    .bind(created_at_of(id))
-    .fetch_optional(conn)
-    .await?;
-    Ok(match status {
+    Ok(match status_of(conn, id).await? {
         Some(status) => Settled::AlreadySettled(status),
         None => Settled::NotFound,
     })

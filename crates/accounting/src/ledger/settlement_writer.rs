@@ -3,18 +3,14 @@
 //! Each caller still learns how its own entry ended before it answers its client.
 
 use std::collections::HashSet;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::balance::record_balance;
-use super::batching::gather;
 use super::entry::created_at_of;
-use super::group_commit::{GroupCommitConfig, is_caused_by_a_row};
+use super::group_commit::{BatchCommit, Counters, GroupCommitConfig, GroupCommitter};
 use super::settlement::{
     OUTCOME_UNKNOWN_FLAG, Settled, outcome, post, post_unknown, record_late_charges, void,
 };
@@ -69,23 +65,10 @@ pub struct SettlementStats {
     pub entries_settled: u64,
 }
 
-#[derive(Debug, Default)]
-struct Counters {
-    batches_committed: AtomicU64,
-    batches_failed: AtomicU64,
-    entries_settled: AtomicU64,
-}
-
-struct Queued {
-    request: SettleRequest,
-    reply: oneshot::Sender<Result<Settled, AccountingError>>,
-}
-
 /// Handle to the settlement task. Cheap to clone; the task stops once every handle is gone.
 #[derive(Clone)]
 pub struct SettlementWriter {
-    requests: mpsc::Sender<Queued>,
-    counters: Arc<Counters>,
+    committer: GroupCommitter<Settlements>,
 }
 
 impl std::fmt::Debug for SettlementWriter {
@@ -99,11 +82,9 @@ impl std::fmt::Debug for SettlementWriter {
 impl SettlementWriter {
     /// Starts the writer task; call from within a Tokio runtime.
     pub fn spawn(pool: PgPool, config: GroupCommitConfig) -> Self {
-        let config = config.clamped();
-        let (requests, queue) = mpsc::channel(config.queue_capacity());
-        let counters = Arc::new(Counters::default());
-        tokio::spawn(run(pool, queue, config, Arc::clone(&counters)));
-        Self { requests, counters }
+        Self {
+            committer: GroupCommitter::spawn(pool, config),
+        }
     }
 
     /// Settles the entry (exactly once: a settled entry is left as it is) and returns once
@@ -114,74 +95,65 @@ impl SettlementWriter {
         {
             return Err(AccountingError::Invalid("a void needs a reason".to_owned()));
         }
-        let (reply, answer) = oneshot::channel();
-        self.requests
-            .send(Queued { request, reply })
-            .await
-            .map_err(|_| AccountingError::Unavailable)?;
-        answer.await.map_err(|_| AccountingError::Unavailable)?
+        self.committer.submit(request).await
     }
 
     pub fn stats(&self) -> SettlementStats {
+        let counts = self.committer.counts();
         SettlementStats {
-            batches_committed: self.counters.batches_committed.load(Ordering::Relaxed),
-            batches_failed: self.counters.batches_failed.load(Ordering::Relaxed),
-            entries_settled: self.counters.entries_settled.load(Ordering::Relaxed),
+            batches_committed: counts.batches_committed,
+            batches_failed: counts.batches_failed,
+            entries_settled: counts.entries,
         }
     }
 }
 
-async fn run(
-    pool: PgPool,
-    mut queue: mpsc::Receiver<Queued>,
-    config: GroupCommitConfig,
-    counters: Arc<Counters>,
-) {
-    let mut batch = Vec::with_capacity(config.max_batch);
-    while gather(&mut queue, &mut batch, config).await {
-        commit(&pool, std::mem::take(&mut batch), &counters).await;
-    }
-    tracing::debug!("settlement writer stopped: every handle was dropped");
-}
+/// A batch is one transaction of guarded UPDATEs, late charges and balance observations.
+struct Settlements;
 
-async fn commit(pool: &PgPool, batch: Vec<Queued>, counters: &Counters) {
-    let requests: Vec<&SettleRequest> = batch.iter().map(|q| &q.request).collect();
-    match settle_together(pool, &requests).await {
-        Ok(mut applied) => {
-            counters.batches_committed.fetch_add(1, Ordering::Relaxed);
-            counters
-                .entries_settled
-                .fetch_add(applied.len() as u64, Ordering::Relaxed);
-            for queued in batch {
-                let outcome = if applied.remove(&queued.request.id) {
-                    Ok(Settled::Applied)
-                } else {
-                    lost_race(pool, queued.request.id).await
-                };
-                let _ = queued.reply.send(outcome);
-            }
+impl BatchCommit for Settlements {
+    type Request = SettleRequest;
+    type Answer = Settled;
+
+    const NAME: &'static str = "settlement";
+    // The call has happened: its settlement is written even if nobody waits for the answer.
+    const SKIP_ABANDONED: bool = false;
+
+    fn id(request: &SettleRequest) -> Uuid {
+        request.id
+    }
+
+    async fn commit_batch(
+        pool: &PgPool,
+        requests: &[&SettleRequest],
+    ) -> Result<HashSet<Uuid>, sqlx::Error> {
+        settle_together(pool, requests).await
+    }
+
+    /// An entry the batch did not change was already final (a retry, or the sweeper won) or
+    /// is unknown: its state says which.
+    async fn answer(
+        pool: &PgPool,
+        request: &SettleRequest,
+        applied: bool,
+    ) -> Result<Settled, AccountingError> {
+        if applied {
+            return Ok(Settled::Applied);
         }
-        Err(error) if is_caused_by_a_row(&error) => {
-            counters.batches_failed.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(%error, size = batch.len(), "settlement batch refused; settling one by one");
-            for queued in batch {
-                let outcome = settle_alone(pool, &queued.request).await;
-                if matches!(outcome, Ok(Settled::Applied)) {
-                    counters.entries_settled.fetch_add(1, Ordering::Relaxed);
-                }
-                let _ = queued.reply.send(outcome);
-            }
+        let mut conn = pool.acquire().await?;
+        outcome(&mut conn, request.id, 0).await
+    }
+
+    async fn commit_alone(
+        pool: &PgPool,
+        request: &SettleRequest,
+        counters: &Counters,
+    ) -> Result<Settled, AccountingError> {
+        let outcome = settle_alone(pool, request).await;
+        if matches!(outcome, Ok(Settled::Applied)) {
+            counters.entries_changed(1);
         }
-        Err(error) => {
-            counters.batches_failed.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(%error, size = batch.len(), "settlement batch failed; nothing settled");
-            let shared = Arc::new(error);
-            for queued in batch {
-                let _ = queued
-                    .reply
-                    .send(Err(AccountingError::LedgerWrite(Arc::clone(&shared))));
-            }
-        }
+        outcome
     }
 }
 
@@ -312,13 +284,7 @@ async fn settle_together(
     Ok(applied)
 }
 
-/// An entry the batch did not change: already final (a retry, or the sweeper won) or unknown.
-async fn lost_race(pool: &PgPool, id: Uuid) -> Result<Settled, AccountingError> {
-    let mut conn = pool.acquire().await?;
-    outcome(&mut conn, id, 0).await
-}
-
-/// The slow path after a row error: each settlement (and its balance) on its own.
+/// The slow path after a row error: one settlement (and its balance) on its own.
 async fn settle_alone(pool: &PgPool, request: &SettleRequest) -> Result<Settled, AccountingError> {
     let settled = match &request.settlement {
         Settlement::Post {

@@ -1,11 +1,9 @@
 //! An amount of cloro credits: the unit the account is billed in, never negative.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 use super::InvalidValue;
+use super::column::scalar_column;
 
 /// A non-negative number of credits (estimates, charges, totals).
 #[derive(
@@ -60,19 +58,7 @@ impl From<Credits> for i64 {
     }
 }
 
-impl FromStr for Credits {
-    type Err = InvalidValue;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Self::parse(text)
-    }
-}
-
-impl fmt::Display for Credits {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+scalar_column!(Credits => i64);
 
 #[cfg(test)]
 mod tests {

@@ -1,11 +1,8 @@
 //! The state of a ledger entry: PENDING until settled exactly once into a final state.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
-use super::InvalidValue;
+use super::text_column;
 
 /// PENDING -> POSTED | VOIDED | EXPIRED. Final states never change again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -21,47 +18,20 @@ pub enum EntryStatus {
     Expired,
 }
 
+text_column! {
+    enum EntryStatus: "ledger entry status", expecting "PENDING, POSTED, VOIDED or EXPIRED" {
+        Pending => "PENDING",
+        Posted => "POSTED",
+        Voided => "VOIDED",
+        Expired => "EXPIRED",
+    }
+}
+
 impl EntryStatus {
     pub const ALL: [Self; 4] = [Self::Pending, Self::Posted, Self::Voided, Self::Expired];
 
-    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
-        match text {
-            "PENDING" => Ok(Self::Pending),
-            "POSTED" => Ok(Self::Posted),
-            "VOIDED" => Ok(Self::Voided),
-            "EXPIRED" => Ok(Self::Expired),
-            other => Err(InvalidValue::new(
-                "ledger entry status",
-                format!("expected PENDING, POSTED, VOIDED or EXPIRED, got {other:?}"),
-            )),
-        }
-    }
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Posted => "POSTED",
-            Self::Voided => "VOIDED",
-            Self::Expired => "EXPIRED",
-        }
-    }
-
     pub fn is_final(&self) -> bool {
         !matches!(self, Self::Pending)
-    }
-}
-
-impl FromStr for EntryStatus {
-    type Err = InvalidValue;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Self::parse(text)
-    }
-}
-
-impl fmt::Display for EntryStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

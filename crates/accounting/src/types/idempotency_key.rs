@@ -1,11 +1,8 @@
 //! The caller's `Idempotency-Key`: retries with the same key are answered, not re-charged.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
-use super::InvalidValue;
+use super::{InvalidValue, text_column};
 
 /// 1 to 255 printable ASCII characters (space through `~`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -31,33 +28,7 @@ impl IdempotencyKey {
     }
 }
 
-impl TryFrom<String> for IdempotencyKey {
-    type Error = InvalidValue;
-
-    fn try_from(text: String) -> Result<Self, Self::Error> {
-        Self::parse(&text)
-    }
-}
-
-impl From<IdempotencyKey> for String {
-    fn from(key: IdempotencyKey) -> Self {
-        key.0
-    }
-}
-
-impl FromStr for IdempotencyKey {
-    type Err = InvalidValue;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Self::parse(text)
-    }
-}
-
-impl fmt::Display for IdempotencyKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_column!(newtype IdempotencyKey);
 
 #[cfg(test)]
 mod tests {

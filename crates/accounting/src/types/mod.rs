@@ -18,3 +18,5 @@ pub use role::Role;
 pub use team_id::TeamId;
 pub use team_slug::TeamSlug;
 pub use team_status::TeamStatus;
+
+pub(crate) use column::{from_str_by_parse, text_column};

@@ -1,11 +1,8 @@
 //! What a token's holder may do: call the API for a team, administer, or read the ledger.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
-use super::InvalidValue;
+use super::text_column;
 
 /// The role carried by a JWT; spelled in lower case on the wire and in the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -16,44 +13,18 @@ pub enum Role {
     Finance,
 }
 
+text_column! {
+    enum Role: "role", expecting "'team', 'admin' or 'finance'" {
+        Team => "team",
+        Admin => "admin",
+        Finance => "finance",
+    }
+}
+
 impl Role {
-    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
-        match text {
-            "team" => Ok(Self::Team),
-            "admin" => Ok(Self::Admin),
-            "finance" => Ok(Self::Finance),
-            other => Err(InvalidValue::new(
-                "role",
-                format!("expected 'team', 'admin' or 'finance', got {other:?}"),
-            )),
-        }
-    }
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Team => "team",
-            Self::Admin => "admin",
-            Self::Finance => "finance",
-        }
-    }
-
     /// Only team tokens belong to a team; admin and finance tokens are company-wide.
     pub fn is_team_scoped(&self) -> bool {
         matches!(self, Self::Team)
-    }
-}
-
-impl FromStr for Role {
-    type Err = InvalidValue;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Self::parse(text)
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -1,12 +1,10 @@
 //! The identifier of a team (tenant); every team-scoped query takes one first.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::InvalidValue;
+use super::column::scalar_column;
 
 /// A team's id. Any UUID is a valid team id; new ones are UUIDv7 so they sort by creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -43,19 +41,7 @@ impl From<TeamId> for Uuid {
     }
 }
 
-impl FromStr for TeamId {
-    type Err = InvalidValue;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Self::parse(text)
-    }
-}
-
-impl fmt::Display for TeamId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+scalar_column!(TeamId => Uuid);
 
 #[cfg(test)]
 mod tests {

@@ -1,11 +1,8 @@
 //! A team's short, URL-safe name, used by admins to address it.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
-use super::InvalidValue;
+use super::{InvalidValue, text_column};
 
 /// Lower-case letters, digits and hyphens, 2 to 63 characters, not starting with a hyphen
 /// (the same rule as the `teams.slug` check constraint: `^[a-z0-9][a-z0-9-]{1,62}$`).
@@ -37,33 +34,7 @@ impl TeamSlug {
     }
 }
 
-impl TryFrom<String> for TeamSlug {
-    type Error = InvalidValue;
-
-    fn try_from(text: String) -> Result<Self, Self::Error> {
-        Self::parse(&text)
-    }
-}
-
-impl From<TeamSlug> for String {
-    fn from(slug: TeamSlug) -> Self {
-        slug.0
-    }
-}
-
-impl FromStr for TeamSlug {
-    type Err = InvalidValue;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Self::parse(text)
-    }
-}
-
-impl fmt::Display for TeamSlug {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_column!(newtype TeamSlug);
 
 #[cfg(test)]
 mod tests {

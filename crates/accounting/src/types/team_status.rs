@@ -1,11 +1,8 @@
 //! Whether a team may currently use the gateway.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
-use super::InvalidValue;
+use super::text_column;
 
 /// `active` teams may call the gateway; `suspended` ones are refused until resumed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -15,37 +12,10 @@ pub enum TeamStatus {
     Suspended,
 }
 
-impl TeamStatus {
-    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
-        match text {
-            "active" => Ok(Self::Active),
-            "suspended" => Ok(Self::Suspended),
-            other => Err(InvalidValue::new(
-                "team status",
-                format!("expected 'active' or 'suspended', got {other:?}"),
-            )),
-        }
-    }
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Suspended => "suspended",
-        }
-    }
-}
-
-impl FromStr for TeamStatus {
-    type Err = InvalidValue;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Self::parse(text)
-    }
-}
-
-impl fmt::Display for TeamStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+text_column! {
+    enum TeamStatus: "team status", expecting "'active' or 'suspended'" {
+        Active => "active",
+        Suspended => "suspended",
     }
 }
 

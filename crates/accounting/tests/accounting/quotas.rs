@@ -6,7 +6,7 @@ use accounting::{AccountingError, TeamId};
 use crate::fixtures::create_team;
 use crate::test_database::TestDatabase;
 
-fn values(concurrency: i32, budget: Option<i64>) -> QuotaValues {
+fn values(concurrency: u32, budget: Option<i64>) -> QuotaValues {
     QuotaValues {
         rps: 5.0,
         burst: 10,

@@ -1,13 +1,13 @@
 //! `GET /admin/audit`: the audit log, newest first, filtered and paged by keyset.
 
-use crate::auth::Principal;
+use crate::auth::{Admin, Authenticated};
 use crate::error::{ApiError, ErrorEnvelope, FieldError};
 use crate::pagination::{decode_cursor, fetch_size, page_limit, trim_page};
-use crate::state::AppState;
 use accounting::audit::{AuditEntry, AuditFilter};
-use actix_web::{HttpResponse, Result, get, web};
+use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -100,12 +100,11 @@ fn instant(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, Api
 )]
 #[get("/admin/audit")]
 pub async fn list_audit(
-    principal: Principal,
-    state: web::Data<AppState>,
-    query: Result<web::Query<AuditQuery>>,
-) -> Result<HttpResponse> {
-    principal.require_admin()?;
-    let query = query?.into_inner();
+    _admin: Authenticated<Admin>,
+    db: web::Data<PgPool>,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
     let limit = page_limit(query.limit)?;
     let before_id = query
         .cursor
@@ -120,9 +119,8 @@ pub async fn list_audit(
         target_type: query.target_type,
         target_id: query.target_id,
     };
-    let mut rows = accounting::audit::list(&state.db, &filter, before_id, fetch_size(limit))
-        .await
-        .map_err(ApiError::internal)?;
+    let mut rows =
+        accounting::audit::list(db.get_ref(), &filter, before_id, fetch_size(limit)).await?;
     let next_cursor = trim_page(&mut rows, limit, |entry| entry.id);
     Ok(HttpResponse::Ok().json(AuditPage {
         items: rows.into_iter().map(AuditView::from).collect(),

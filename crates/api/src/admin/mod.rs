@@ -1,12 +1,10 @@
 //! The admin API (role `admin`): teams, quotas, tokens, account settings and the audit log.
-//! Handlers check the role first, then run the change through [`actions`] (shared with the
-//! CLI: one implementation, audited in the change's transaction), then refresh this
-//! replica's directory before answering; the other replicas refresh on the NOTIFY.
-//!
-//! Bodies, queries and paths are taken as `Result`s so the role check comes before their
-//! validation: a non-admin always gets 403, whatever it sends.
+//! Each handler takes `Authenticated<Admin>` first (a non-admin gets 403 before any body is
+//! read), runs the change through [`actions`] (shared with the CLI: one implementation,
+//! audited in the change's transaction), then refreshes this replica's directory before
+//! answering; the other replicas refresh on the NOTIFY.
 
-pub mod account;
+pub mod account_settings;
 pub mod actions;
 pub mod audit;
 pub mod quotas;
@@ -14,7 +12,7 @@ pub mod teams;
 pub mod tokens;
 pub mod views;
 
-use crate::state::AppState;
+use crate::directory::Directory;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 /// Mounts every admin route.
@@ -26,11 +24,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(quotas::get_quota)
         .service(quotas::put_quota)
         .service(quotas::delete_quota)
-        .service(account::get_account)
-        .service(account::put_limits)
-        .service(account::delete_limits)
-        .service(account::put_pricing)
-        .service(account::delete_pricing)
+        .service(account_settings::get_account)
+        .service(account_settings::put_limits)
+        .service(account_settings::delete_limits)
+        .service(account_settings::put_pricing)
+        .service(account_settings::delete_pricing)
         .service(tokens::mint_token)
         .service(tokens::list_tokens)
         .service(tokens::revoke_token)
@@ -39,8 +37,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 /// Applies a committed change on this replica before answering. A failure is only logged:
 /// the change is committed, and the pushed or periodic refresh will apply it.
-pub async fn apply_locally(state: &AppState) {
-    if let Err(err) = state.directory.refresh().await {
+pub async fn apply_locally(directory: &Directory) {
+    if let Err(err) = directory.refresh().await {
         tracing::warn!(error = %format!("{err:#}"), "directory refresh after an admin change failed");
     }
 }

@@ -4,33 +4,11 @@
 use super::actions::quotas::{self as act, QuotaInput};
 use super::apply_locally;
 use super::views::QuotaView;
-use crate::auth::Principal;
+use crate::auth::{Admin, Authenticated};
+use crate::directory::Directory;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::state::AppState;
-use actix_web::{HttpResponse, Result, delete, get, put, web};
-use serde::Deserialize;
-use utoipa::ToSchema;
-
-/// A team's own quota.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PutQuota {
-    /// Requests per second, above 0 and at most 100000.
-    pub rps: f64,
-    /// Token-bucket burst, 1-100000.
-    pub burst: i64,
-    /// Requests in flight at once, 1-10000.
-    pub concurrency: i64,
-    /// Share of the account's slots when they are contended, 1-1000 (default 1).
-    pub weight: Option<i64>,
-    /// Credits per budget period, 0 to 10^12; `null` or absent: no budget.
-    pub budget: Option<i64>,
-    /// `true` (default): refuse with 403 INSUFFICIENT_CREDITS beyond the budget;
-    /// `false`: allow, flag the entries and alert.
-    pub hard_budget: Option<bool>,
-    /// Percent of the budget (1-100) at which an alert is raised; needs a budget.
-    pub alert_threshold_pct: Option<i64>,
-}
+use actix_web::{HttpResponse, delete, get, put, web};
+use sqlx::PgPool;
 
 /// The team's quota in force: its own, or the configured default (`"source": "default"`).
 #[utoipa::path(
@@ -47,15 +25,13 @@ pub struct PutQuota {
 )]
 #[get("/admin/teams/{slug}/quota")]
 pub async fn get_quota(
-    principal: Principal,
-    state: web::Data<AppState>,
+    _admin: Authenticated<Admin>,
+    db: web::Data<PgPool>,
+    directory: web::Data<Directory>,
     slug: web::Path<String>,
-) -> Result<HttpResponse> {
-    principal.require_admin()?;
-    let default = state.settings.limits.team_default.values();
-    let quota = act::show(&state.db, &slug, &default)
-        .await
-        .map_err(ApiError::from)?;
+) -> Result<HttpResponse, ApiError> {
+    let default = directory.default_quota();
+    let quota = act::show(db.get_ref(), &slug, default).await?;
     Ok(HttpResponse::Ok().json(quota))
 }
 
@@ -63,7 +39,7 @@ pub async fn get_quota(
 #[utoipa::path(
     tag = "admin",
     params(("slug" = String, Path, description = "The team's slug")),
-    request_body = PutQuota,
+    request_body = QuotaInput,
     responses(
         (status = 200, description = "The quota now in force", body = QuotaView),
         (status = 400, description = "A value out of range (VALIDATION_ERROR naming the field)", body = ErrorEnvelope),
@@ -75,26 +51,14 @@ pub async fn get_quota(
 )]
 #[put("/admin/teams/{slug}/quota")]
 pub async fn put_quota(
-    principal: Principal,
-    state: web::Data<AppState>,
+    admin: Authenticated<Admin>,
+    db: web::Data<PgPool>,
+    directory: web::Data<Directory>,
     slug: web::Path<String>,
-    body: Result<web::Json<PutQuota>>,
-) -> Result<HttpResponse> {
-    principal.require_admin()?;
-    let body = body?.into_inner();
-    let input = QuotaInput {
-        rps: body.rps,
-        burst: body.burst,
-        concurrency: body.concurrency,
-        weight: body.weight,
-        budget: body.budget,
-        hard_budget: body.hard_budget,
-        alert_threshold_pct: body.alert_threshold_pct,
-    };
-    let quota = act::set(&state.db, &principal.subject, &slug, &input)
-        .await
-        .map_err(ApiError::from)?;
-    apply_locally(&state).await;
+    body: web::Json<QuotaInput>,
+) -> Result<HttpResponse, ApiError> {
+    let quota = act::set(db.get_ref(), admin.subject(), &slug, &body).await?;
+    apply_locally(&directory).await;
     Ok(HttpResponse::Ok().json(quota))
 }
 
@@ -113,15 +77,13 @@ pub async fn put_quota(
 )]
 #[delete("/admin/teams/{slug}/quota")]
 pub async fn delete_quota(
-    principal: Principal,
-    state: web::Data<AppState>,
+    admin: Authenticated<Admin>,
+    db: web::Data<PgPool>,
+    directory: web::Data<Directory>,
     slug: web::Path<String>,
-) -> Result<HttpResponse> {
-    principal.require_admin()?;
-    let default = state.settings.limits.team_default.values();
-    let quota = act::clear(&state.db, &principal.subject, &slug, &default)
-        .await
-        .map_err(ApiError::from)?;
-    apply_locally(&state).await;
+) -> Result<HttpResponse, ApiError> {
+    let default = directory.default_quota();
+    let quota = act::clear(db.get_ref(), admin.subject(), &slug, default).await?;
+    apply_locally(&directory).await;
     Ok(HttpResponse::Ok().json(quota))
 }

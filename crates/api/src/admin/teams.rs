@@ -3,11 +3,12 @@
 use super::actions::teams::{self as act, TeamPatch};
 use super::apply_locally;
 use super::views::{TeamList, TeamView};
-use crate::auth::Principal;
+use crate::auth::{Admin, Authenticated};
+use crate::directory::Directory;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::state::AppState;
-use actix_web::{HttpResponse, Result, get, patch, post, web};
+use actix_web::{HttpResponse, get, patch, post, web};
 use serde::Deserialize;
+use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -51,21 +52,20 @@ pub struct TeamListQuery {
 )]
 #[post("/admin/teams")]
 pub async fn create_team(
-    principal: Principal,
-    state: web::Data<AppState>,
-    body: Result<web::Json<CreateTeam>>,
-) -> Result<HttpResponse> {
-    principal.require_admin()?;
-    let body = body?.into_inner();
+    admin: Authenticated<Admin>,
+    db: web::Data<PgPool>,
+    directory: web::Data<Directory>,
+    body: web::Json<CreateTeam>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
     let team = act::create(
-        &state.db,
-        &principal.subject,
+        db.get_ref(),
+        admin.subject(),
         &body.slug,
         body.name.as_deref(),
     )
-    .await
-    .map_err(ApiError::from)?;
-    apply_locally(&state).await;
+    .await?;
+    apply_locally(&directory).await;
     Ok(HttpResponse::Created().json(TeamView::from(&team)))
 }
 
@@ -83,15 +83,12 @@ pub async fn create_team(
 )]
 #[get("/admin/teams")]
 pub async fn list_teams(
-    principal: Principal,
-    state: web::Data<AppState>,
-    query: Result<web::Query<TeamListQuery>>,
-) -> Result<HttpResponse> {
-    principal.require_admin()?;
-    let query = query?.into_inner();
-    let teams = act::list(&state.db, query.status.as_deref())
-        .await
-        .map_err(ApiError::from)?;
+    _admin: Authenticated<Admin>,
+    db: web::Data<PgPool>,
+    query: web::Query<TeamListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let teams = act::list(db.get_ref(), query.status.as_deref()).await?;
     Ok(HttpResponse::Ok().json(TeamList {
         items: teams.iter().map(TeamView::from).collect(),
     }))
@@ -112,12 +109,11 @@ pub async fn list_teams(
 )]
 #[get("/admin/teams/{slug}")]
 pub async fn get_team(
-    principal: Principal,
-    state: web::Data<AppState>,
+    _admin: Authenticated<Admin>,
+    db: web::Data<PgPool>,
     slug: web::Path<String>,
-) -> Result<HttpResponse> {
-    principal.require_admin()?;
-    let team = act::find(&state.db, &slug).await.map_err(ApiError::from)?;
+) -> Result<HttpResponse, ApiError> {
+    let team = act::find(db.get_ref(), &slug).await?;
     Ok(HttpResponse::Ok().json(TeamView::from(&team)))
 }
 
@@ -140,20 +136,18 @@ pub async fn get_team(
 )]
 #[patch("/admin/teams/{slug}")]
 pub async fn update_team(
-    principal: Principal,
-    state: web::Data<AppState>,
+    admin: Authenticated<Admin>,
+    db: web::Data<PgPool>,
+    directory: web::Data<Directory>,
     slug: web::Path<String>,
-    body: Result<web::Json<UpdateTeam>>,
-) -> Result<HttpResponse> {
-    principal.require_admin()?;
-    let body = body?.into_inner();
+    body: web::Json<UpdateTeam>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
     let patch = TeamPatch {
         name: body.name,
         status: body.status,
     };
-    let team = act::update(&state.db, &principal.subject, &slug, &patch)
-        .await
-        .map_err(ApiError::from)?;
-    apply_locally(&state).await;
+    let team = act::update(db.get_ref(), admin.subject(), &slug, &patch).await?;
+    apply_locally(&directory).await;
     Ok(HttpResponse::Ok().json(TeamView::from(&team)))
 }

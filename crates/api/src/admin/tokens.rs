@@ -4,14 +4,16 @@
 use super::actions::tokens::{self as act, MintInput};
 use super::apply_locally;
 use super::views::{MintedTokenView, TokenView};
-use crate::auth::Principal;
+use crate::auth::{Admin, Authenticated};
+use crate::config::AuthSettings;
+use crate::directory::Directory;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::pagination::{decode_cursor, fetch_size, page_limit, trim_page};
-use crate::state::AppState;
 use accounting::tokens::TokenFilter;
-use actix_web::{HttpResponse, Result, delete, get, post, web};
+use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -71,21 +73,21 @@ pub struct TokenPage {
 )]
 #[post("/admin/tokens")]
 pub async fn mint_token(
-    principal: Principal,
-    state: web::Data<AppState>,
-    body: Result<web::Json<MintToken>>,
-) -> Result<HttpResponse> {
-    principal.require_admin()?;
-    let body = body?.into_inner();
-    let role = act::parse_role("role", &body.role).map_err(ApiError::from)?;
-    let ttl = act::parse_ttl_field(&body.ttl).map_err(ApiError::from)?;
+    admin: Authenticated<Admin>,
+    db: web::Data<PgPool>,
+    auth: web::Data<AuthSettings>,
+    body: web::Json<MintToken>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let role = act::parse_role("role", &body.role)?;
+    let ttl = act::parse_ttl_field(&body.ttl)?;
     let subject = body
         .subject
-        .unwrap_or_else(|| format!("admin:{}", principal.subject));
+        .unwrap_or_else(|| format!("admin:{}", admin.subject()));
     let (minted, record) = act::mint(
-        &state.db,
-        &state.settings.auth,
-        &principal.subject,
+        db.get_ref(),
+        auth.get_ref(),
+        admin.subject(),
         MintInput {
             role,
             team: body.team.as_deref(),
@@ -93,8 +95,7 @@ pub async fn mint_token(
             ttl,
         },
     )
-    .await
-    .map_err(ApiError::from)?;
+    .await?;
     Ok(HttpResponse::Created().json(MintedTokenView {
         token: minted.token,
         jti: minted.jti,
@@ -119,12 +120,11 @@ pub async fn mint_token(
 )]
 #[get("/admin/tokens")]
 pub async fn list_tokens(
-    principal: Principal,
-    state: web::Data<AppState>,
-    query: Result<web::Query<TokenListQuery>>,
-) -> Result<HttpResponse> {
-    principal.require_admin()?;
-    let query = query?.into_inner();
+    _admin: Authenticated<Admin>,
+    db: web::Data<PgPool>,
+    query: web::Query<TokenListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
     let limit = page_limit(query.limit)?;
     let after = query
         .cursor
@@ -135,11 +135,10 @@ pub async fn list_tokens(
         .role
         .as_deref()
         .map(|r| act::parse_role("role", r))
-        .transpose()
-        .map_err(ApiError::from)?;
+        .transpose()?;
     let team_id = match query.team.as_deref() {
         None => None,
-        Some(slug) => match super::actions::teams::find(&state.db, slug).await {
+        Some(slug) => match super::actions::teams::find(db.get_ref(), slug).await {
             Ok(team) => Some(team.id),
             // An unknown team has no tokens.
             Err(super::actions::ActionError::NotFound(_)) => {
@@ -148,7 +147,7 @@ pub async fn list_tokens(
                     next_cursor: None,
                 }));
             }
-            Err(err) => return Err(rename_slug_field(err).into()),
+            Err(err) => return Err(rename_slug_field(err)),
         },
     };
     let filter = TokenFilter {
@@ -161,12 +160,10 @@ pub async fn list_tokens(
         return Err(ApiError::from(super::actions::ActionError::invalid(
             "activeOnly",
             "cannot be combined with includeRevoked",
-        ))
-        .into());
+        )));
     }
-    let mut rows = accounting::tokens::list(&state.db, &filter, after, fetch_size(limit))
-        .await
-        .map_err(ApiError::internal)?;
+    let mut rows =
+        accounting::tokens::list(db.get_ref(), &filter, after, fetch_size(limit)).await?;
     let next_cursor = trim_page(&mut rows, limit, |token| (token.created_at, token.jti));
     Ok(HttpResponse::Ok().json(TokenPage {
         items: rows.iter().map(TokenView::from).collect(),
@@ -203,16 +200,14 @@ fn rename_slug_field(err: super::actions::ActionError) -> ApiError {
 )]
 #[delete("/admin/tokens/{jti}")]
 pub async fn revoke_token(
-    principal: Principal,
-    state: web::Data<AppState>,
-    jti: Result<web::Path<Uuid>>,
-) -> Result<HttpResponse> {
-    principal.require_admin()?;
-    let jti = jti?.into_inner();
-    let record = act::revoke(&state.db, &principal.subject, jti)
-        .await
-        .map_err(ApiError::from)?;
-    state.directory.note_revoked(jti);
-    apply_locally(&state).await;
+    admin: Authenticated<Admin>,
+    db: web::Data<PgPool>,
+    directory: web::Data<Directory>,
+    jti: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let jti = jti.into_inner();
+    let record = act::revoke(db.get_ref(), admin.subject(), jti).await?;
+    directory.note_revoked(jti);
+    apply_locally(&directory).await;
     Ok(HttpResponse::Ok().json(TokenView::from(&record)))
 }

@@ -2,7 +2,7 @@
 //! the audit log's `before`/`after`, so an audit row shows a target exactly as the API does.
 //! A token's text is never part of any of them.
 
-use crate::account::{EffectiveAccount, SettingSource};
+use crate::directory::account_settings::{EffectiveAccount, SettingSource};
 use crate::pricing::PriceOverride;
 use accounting::quotas::{QuotaValues, TeamQuota};
 use accounting::teams::Team;
@@ -58,9 +58,9 @@ pub enum QuotaSource {
 pub struct QuotaView {
     pub team: String,
     pub rps: f64,
-    pub burst: i32,
-    pub concurrency: i32,
-    pub weight: i32,
+    pub burst: u32,
+    pub concurrency: u32,
+    pub weight: u32,
     /// Credits per budget period; `null`: no budget.
     pub budget: Option<i64>,
     /// Refuse beyond the budget (`true`) or allow and flag (`false`).

@@ -70,6 +70,7 @@ impl BudgetBook {
     }
 
     /// Seeds the team's period from the ledger unless another replica already did.
+    #[tracing::instrument(level = "debug", name = "budget_seed", skip_all, fields(team = %team.as_uuid()))]
     pub async fn seed(
         &self,
         team: TeamId,
@@ -102,6 +103,7 @@ impl BudgetBook {
 
     /// Compares Redis's charged total for the period with the ledger and corrects drift.
     /// Holds are Redis's own; charged is set only if nothing settled while it looked.
+    #[tracing::instrument(level = "debug", name = "budget_reconcile", skip_all, fields(team = %team.as_uuid()))]
     pub async fn reconcile(
         &self,
         team: TeamId,

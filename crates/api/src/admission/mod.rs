@@ -17,14 +17,13 @@ pub use reconciler::spawn_reconciler;
 
 pub use headers::{LimitHeaders, limit_headers};
 
-use crate::account::AccountState;
-use crate::auth::Directory;
 use crate::config::{FailurePolicy, LimitSettings};
+use crate::directory::{AccountSettings, Directory};
 use crate::error::{ApiError, ErrorCode};
 use crate::period::Period;
 use crate::pricing::Endpoint;
 use crate::tasks::{BackgroundTasks, retry_after_failure};
-use accounting::TeamId;
+use accounting::{Credits, TeamId};
 use limiter::{
     AccountLimits, Admission, AdmissionRequest, BudgetPeriod, Lease, Limiter, LimiterError,
     RefusedBy, TeamQuota,
@@ -61,8 +60,15 @@ pub struct Admitted {
     pub estimate: i64,
     /// Admitted past a soft budget: the entry is flagged and an alert logged.
     pub over_budget: bool,
-    /// The quota's budget and alert threshold (percent) this admission used, when both set.
-    pub alert_line: Option<(i64, i16)>,
+    /// The quota's budget and alert threshold this admission used, when both are set.
+    pub alert_line: Option<AlertLine>,
+}
+
+/// Where a team's budget alert fires: `threshold_pct` percent of `budget`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertLine {
+    pub budget: i64,
+    pub threshold_pct: i16,
 }
 
 impl Admitted {
@@ -83,7 +89,7 @@ pub struct Admitter {
     directory: Arc<Directory>,
     settings: LimitSettings,
     /// The account's limits in force (configured, or an admin's override).
-    account: Arc<AccountState>,
+    account: Arc<AccountSettings>,
     account_limit: AdaptiveLimit,
     /// Calls cloro refused for concurrency after the gateway admitted them.
     upstream_concurrency_429s: AtomicU64,
@@ -106,7 +112,7 @@ impl Admitter {
         directory: Arc<Directory>,
         db: PgPool,
         settings: LimitSettings,
-        account: Arc<AccountState>,
+        account: Arc<AccountSettings>,
         ledger_timeout: Duration,
         tasks: BackgroundTasks,
     ) -> Self {
@@ -145,14 +151,12 @@ impl Admitter {
 
     /// The budget period (`limits.budget_period`) containing now.
     pub fn current_period(&self) -> Period {
-        crate::period::current(self.settings.budget_period, chrono::Utc::now())
+        self.directory.current_period()
     }
 
     /// The team's quota, or the configured default when it has none.
     pub fn quota_of(&self, team: TeamId) -> accounting::quotas::QuotaValues {
-        self.directory
-            .quota(team)
-            .unwrap_or_else(|| self.settings.team_default.values())
+        self.directory.quota_of(team)
     }
 
     pub fn lease_renew_every(&self) -> Duration {
@@ -162,14 +166,16 @@ impl Admitter {
     /// Decides the request, all or nothing. A budget Redis does not know (it lost its state,
     /// or the period is new) is seeded from the ledger first; if the ledger cannot be read,
     /// a budgeted team is refused (503), never admitted on an empty budget.
+    #[tracing::instrument(level = "debug", name = "admit", skip_all, fields(endpoint = endpoint.name(), estimate = estimate.get()))]
     pub async fn admit(
         &self,
         team: TeamId,
         endpoint: Endpoint,
         lease_id: Uuid,
-        estimate: i64,
+        estimate: Credits,
         period: &Period,
     ) -> Result<Admitted, ApiError> {
+        let estimate = estimate.get();
         let quota = self.quota_of(team);
         let account = self.account.current().limits;
         self.account_limit.rebase(account.concurrency);
@@ -181,8 +187,8 @@ impl Admitter {
             estimate,
             team: TeamQuota {
                 rps: quota.rps,
-                burst: u32::try_from(quota.burst).unwrap_or(1),
-                concurrency: u32::try_from(quota.concurrency).unwrap_or(1),
+                burst: quota.burst,
+                concurrency: quota.concurrency,
                 budget: quota.budget,
                 hard_budget: quota.hard_budget,
             },
@@ -195,7 +201,7 @@ impl Admitter {
             period: budget_period,
             lease_ttl_ms: self.settings.lease_ttl_secs * 1000,
         };
-        let weight = u32::try_from(quota.weight).unwrap_or(1);
+        let weight = quota.weight;
         let max_wait = Duration::from_millis(self.settings.account_queue_wait_ms);
         let mut attempt = 0;
         let outcome = loop {
@@ -212,11 +218,9 @@ impl Admitter {
                     return self.on_failure(&request, err).await;
                 }
                 Err(budget_book::BookError::Ledger(reason)) => {
-                    return Err(ApiError::new(
-                        ErrorCode::LedgerUnavailable,
+                    return Err(ApiError::ledger_unavailable(
                         "The team's budget cannot be checked against the ledger now",
                     )
-                    .with_retry_after(1)
                     .with_cause(anyhow::anyhow!(reason)));
                 }
             }
@@ -224,7 +228,14 @@ impl Admitter {
         match outcome {
             Ok(admission) => {
                 let mut admitted = decide(admission, estimate)?;
-                admitted.alert_line = quota.budget.zip(quota.alert_threshold_pct);
+                admitted.alert_line =
+                    quota
+                        .budget
+                        .zip(quota.alert_threshold_pct)
+                        .map(|(budget, threshold_pct)| AlertLine {
+                            budget,
+                            threshold_pct,
+                        });
                 if admitted.over_budget {
                     self.soft_budget_overruns.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(alert = true, team = %team.as_uuid(), "team admitted past its soft credit budget");
@@ -359,17 +370,12 @@ impl Admitter {
         err: LimiterError,
     ) -> Result<Admitted, ApiError> {
         if !err.is_unavailable() {
-            return Err(ApiError::internal(err));
+            return Err(err.into());
         }
         // The admission may have landed before the failure (a timeout): undo it if so.
         self.release_in_background(request);
         match self.settings.redis_failure_policy {
-            FailurePolicy::Closed => Err(ApiError::new(
-                ErrorCode::LimiterUnavailable,
-                "Limits cannot be checked right now; retry shortly",
-            )
-            .with_retry_after(1)
-            .with_cause(err)),
+            FailurePolicy::Closed => Err(err.into()),
             FailurePolicy::Open => {
                 tracing::error!(alert = true, error = %err, "limiter unavailable: letting the request through unlimited (fail-open)");
                 Ok(Admitted {
@@ -437,11 +443,9 @@ fn decide(admission: Admission, estimate: i64) -> Result<Admitted, ApiError> {
     let (code, message, limit) = match by {
         RefusedBy::BudgetUnseeded => {
             // Seeding kept losing to Redis losing its state again: refuse rather than guess.
-            return Err(ApiError::new(
-                ErrorCode::LimiterUnavailable,
+            return Err(ApiError::limiter_unavailable(
                 "The team's budget is being restored; retry shortly",
-            )
-            .with_retry_after(1));
+            ));
         }
         RefusedBy::Budget => (
             ErrorCode::InsufficientCredits,

@@ -4,6 +4,7 @@
 //! its state (a restart without persistence, a failover, FLUSHDB) it reconciles at once.
 
 use super::{Admitter, budget_period};
+use crate::tasks::BackgroundTasks;
 use std::sync::Weak;
 use std::time::Duration;
 use tokio::time::MissedTickBehavior;
@@ -11,9 +12,9 @@ use tokio::time::MissedTickBehavior;
 /// How often Redis's state marker is checked.
 const STATE_PROBE_EVERY: Duration = Duration::from_secs(1);
 
-/// Starts the loop; it ends when the admitter is dropped.
-pub fn spawn_reconciler(admitter: Weak<Admitter>, every: Duration) {
-    tokio::spawn(async move {
+/// Starts the loop; it ends when the admitter is dropped or shutdown begins.
+pub fn spawn_reconciler(admitter: Weak<Admitter>, every: Duration, tasks: &BackgroundTasks) {
+    tasks.spawn_loop(tracing::info_span!("budget_reconciler"), async move {
         let mut pass = tokio::time::interval(every.max(Duration::from_secs(1)));
         pass.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut probe = tokio::time::interval(STATE_PROBE_EVERY);

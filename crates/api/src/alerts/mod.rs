@@ -29,7 +29,7 @@ pub struct AlertStats {
 }
 
 /// A team's budget position right after an admission.
-pub struct BudgetPosition<'a> {
+pub struct BudgetUsage<'a> {
     pub team: &'a TeamRef,
     pub period: &'a Period,
     pub budget: i64,
@@ -68,8 +68,8 @@ impl Alerter {
     }
 
     /// Raises the team's threshold alert for the period if its usage has reached it.
-    pub fn check_team(self: &Arc<Self>, position: BudgetPosition<'_>) {
-        let BudgetPosition {
+    pub fn check_team(self: &Arc<Self>, position: BudgetUsage<'_>) {
+        let BudgetUsage {
             team,
             period,
             budget,

@@ -1,19 +1,19 @@
 //! Authentication: bearer JWTs verified against allow-listed keys, then checked against
-//! the directory of teams and revoked tokens. Handlers receive a [`Principal`].
+//! the directory of teams and revoked tokens. Handlers name the role they need with an
+//! [`Authenticated`] argument.
 
-pub mod directory;
-mod directory_push;
+pub mod authenticated;
 pub mod jwks;
 pub mod keys;
 pub mod mint;
 pub mod principal;
-pub mod route_roles;
 pub mod verifier;
 
-pub use directory::Directory;
+pub use authenticated::{Admin, Authenticated, Finance, Team, authenticate};
 pub use principal::{Principal, TeamRef};
 
 use crate::config::AuthSettings;
+use crate::directory::Directory;
 use crate::error::{ApiError, ErrorCode};
 use accounting::{Role, TeamStatus};
 use actix_web::http::header::HeaderValue;

@@ -4,6 +4,7 @@
 use super::table;
 use crate::config::Settings;
 use crate::connections;
+use crate::directory::TeamNames;
 use crate::finance::filters::UsageParams;
 use crate::finance::usage::report;
 use crate::finance::views::{UsageReport, UsageRowView};
@@ -38,7 +39,8 @@ pub async fn run(settings: &Settings, args: UsageArgs) -> anyhow::Result<()> {
         endpoint: None,
     };
     let period = crate::period::current(settings.limits.budget_period, chrono::Utc::now());
-    let usage = report(&db, &period, Scope::All, &params)
+    let teams = TeamNames::load(&db).await?;
+    let usage = report(&db, &teams, &period, Scope::All, &params)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
@@ -71,18 +73,7 @@ fn render(usage: &UsageReport) -> String {
                     .unwrap_or_default(),
             })
             .collect();
-        cells.extend(
-            [
-                row.entries,
-                row.posted,
-                row.voided,
-                row.expired,
-                row.flagged,
-                row.estimate,
-                row.charged,
-            ]
-            .map(|n| n.to_string()),
-        );
+        cells.extend(row.counts().map(|n| n.to_string()));
         cells
     };
     let mut lines: Vec<Vec<String>> = usage.rows.iter().map(|row| cells(row, None)).collect();

@@ -2,12 +2,13 @@
 //! `/finance/alerts` for all, `/team/alerts` for the caller's own team.
 
 use super::filters::{invalid, team_id};
-use super::views::TeamNames;
-use super::{finance_scope, team_scope};
-use crate::auth::Principal;
+use super::team_scope;
+use crate::auth::{Authenticated, Finance, Team};
+use crate::directory::Directory;
+use crate::directory::TeamNames;
 use crate::error::{ApiError, ErrorEnvelope};
+use crate::ledger::Ledger;
 use crate::pagination::{decode_cursor, fetch_size, page_limit, trim_page};
-use crate::proxy::Proxy;
 use accounting::alerts::{Alert, AlertFilter, AlertKind};
 use accounting::ledger::Scope;
 use actix_web::{HttpResponse, get, web};
@@ -69,12 +70,13 @@ pub struct AlertPage {
 )]
 #[get("/finance/alerts")]
 pub async fn finance_alerts(
-    proxy: web::Data<Proxy>,
-    principal: Principal,
+    _caller: Authenticated<Finance>,
+    directory: web::Data<Directory>,
+    ledger: web::Data<Ledger>,
     params: web::Query<AlertParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = finance_scope(&principal)?;
-    list(&proxy, scope, &params).await
+    let scope = Scope::All;
+    list(&directory, &ledger, scope, &params).await
 }
 
 /// The calling team's own alerts, newest first.
@@ -91,24 +93,28 @@ pub async fn finance_alerts(
 )]
 #[get("/team/alerts")]
 pub async fn team_alerts(
-    proxy: web::Data<Proxy>,
-    principal: Principal,
+    caller: Authenticated<Team>,
+    directory: web::Data<Directory>,
+    ledger: web::Data<Ledger>,
     params: web::Query<AlertParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = team_scope(&principal, params.team.as_deref())?;
-    list(&proxy, scope, &params).await
+    let scope = team_scope(&caller, params.team.as_deref())?;
+    list(&directory, &ledger, scope, &params).await
 }
 
-async fn list(proxy: &Proxy, scope: Scope, params: &AlertParams) -> Result<HttpResponse, ApiError> {
+async fn list(
+    directory: &Directory,
+    ledger: &Ledger,
+    scope: Scope,
+    params: &AlertParams,
+) -> Result<HttpResponse, ApiError> {
     let limit = page_limit(params.limit)?;
     let before = params
         .cursor
         .as_deref()
         .map(decode_cursor::<i64>)
         .transpose()?;
-    let teams = TeamNames::load(&proxy.db)
-        .await
-        .map_err(ApiError::internal)?;
+    let teams = directory.team_names();
     let filter = AlertFilter {
         kind: params
             .kind
@@ -121,14 +127,13 @@ async fn list(proxy: &Proxy, scope: Scope, params: &AlertParams) -> Result<HttpR
         to: params.to,
     };
     let mut alerts = accounting::alerts::list(
-        &proxy.db,
+        ledger.pool(),
         scope.team(),
         &filter,
         before,
         i64::from(fetch_size(limit)),
     )
-    .await
-    .map_err(ApiError::internal)?;
+    .await?;
     let next_cursor = trim_page(&mut alerts, limit, |alert| alert.id);
     Ok(HttpResponse::Ok().json(AlertPage {
         items: alerts.into_iter().map(|a| view(a, &teams)).collect(),

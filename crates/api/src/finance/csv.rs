@@ -57,21 +57,18 @@ pub fn entry_line(entry: &EntryView) -> String {
 
 pub fn usage_line(row: &UsageRowView) -> String {
     let mut line = String::with_capacity(128);
-    let _ = writeln!(
+    let _ = write!(
         line,
-        "{},{},{},{},{},{},{},{},{},{},{}",
+        "{},{},{},{}",
         opt_text(row.team.as_deref()),
         opt_text(row.endpoint.as_deref()),
         opt(row.day),
         opt(row.month),
-        row.entries,
-        row.posted,
-        row.voided,
-        row.expired,
-        row.flagged,
-        row.estimate,
-        row.charged,
     );
+    for count in row.counts() {
+        let _ = write!(line, ",{count}");
+    }
+    line.push('\n');
     line
 }
 

@@ -2,12 +2,13 @@
 //! order: `/finance/entries` for finance, `/team/entries` for a team's own.
 
 use super::filters::EntryQuery;
-use super::views::{EntryPage, EntryView, TeamNames};
-use super::{finance_scope, team_scope};
-use crate::auth::Principal;
+use super::team_scope;
+use super::views::{EntryPage, EntryView};
+use crate::auth::{Authenticated, Finance, Team};
+use crate::directory::Directory;
 use crate::error::{ApiError, ErrorEnvelope};
+use crate::ledger::Ledger;
 use crate::pagination::{decode_cursor, fetch_size, page_limit, trim_page};
-use crate::proxy::Proxy;
 use accounting::ledger::{EntryCursor, Scope};
 use actix_web::{HttpResponse, get, web};
 
@@ -25,12 +26,12 @@ use actix_web::{HttpResponse, get, web};
 )]
 #[get("/finance/entries")]
 pub async fn finance_entries(
-    proxy: web::Data<Proxy>,
-    principal: Principal,
+    _caller: Authenticated<Finance>,
+    directory: web::Data<Directory>,
+    ledger: web::Data<Ledger>,
     query: web::Query<EntryQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = finance_scope(&principal)?;
-    list(&proxy, scope, &query).await
+    list(&directory, &ledger, Scope::All, &query).await
 }
 
 /// The calling team's own ledger entries, oldest first.
@@ -47,34 +48,37 @@ pub async fn finance_entries(
 )]
 #[get("/team/entries")]
 pub async fn team_entries(
-    proxy: web::Data<Proxy>,
-    principal: Principal,
+    caller: Authenticated<Team>,
+    directory: web::Data<Directory>,
+    ledger: web::Data<Ledger>,
     query: web::Query<EntryQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = team_scope(&principal, query.team.as_deref())?;
-    list(&proxy, scope, &query).await
+    let scope = team_scope(&caller, query.team.as_deref())?;
+    list(&directory, &ledger, scope, &query).await
 }
 
-async fn list(proxy: &Proxy, scope: Scope, query: &EntryQuery) -> Result<HttpResponse, ApiError> {
+async fn list(
+    directory: &Directory,
+    ledger: &Ledger,
+    scope: Scope,
+    query: &EntryQuery,
+) -> Result<HttpResponse, ApiError> {
     let limit = page_limit(query.limit)?;
     let after = query
         .cursor
         .as_deref()
         .map(decode_cursor::<EntryCursor>)
         .transpose()?;
-    let teams = TeamNames::load(&proxy.db)
-        .await
-        .map_err(ApiError::internal)?;
+    let teams = directory.team_names();
     let filter = query.filter(&teams)?;
     let mut entries = accounting::ledger::list_entries(
-        &proxy.db,
+        ledger.pool(),
         scope,
         &filter,
         after,
         i64::from(fetch_size(limit)),
     )
-    .await
-    .map_err(ApiError::internal)?;
+    .await?;
     let next_cursor = trim_page(&mut entries, limit, |entry| EntryCursor::from(entry));
     Ok(HttpResponse::Ok().json(EntryPage {
         items: entries

@@ -3,11 +3,12 @@
 
 use super::csv::{ENTRY_HEADER, USAGE_HEADER, entry_line, usage_line};
 use super::filters::{EntryQuery, UsageParams};
-use super::views::{EntryView, TeamNames};
-use super::{finance_scope, team_scope, usage};
-use crate::auth::Principal;
+use super::views::EntryView;
+use super::{team_scope, usage};
+use crate::auth::{Authenticated, Finance, Team};
+use crate::directory::Directory;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::proxy::Proxy;
+use crate::ledger::Ledger;
 use accounting::ledger::Scope;
 use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use actix_web::{HttpResponse, get, web};
@@ -33,12 +34,13 @@ const EXPORT_PAGE: i64 = 5000;
 )]
 #[get("/finance/export/entries.csv")]
 pub async fn finance_entries_csv(
-    proxy: web::Data<Proxy>,
-    principal: Principal,
+    _caller: Authenticated<Finance>,
+    directory: web::Data<Directory>,
+    ledger: web::Data<Ledger>,
     query: web::Query<EntryQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = finance_scope(&principal)?;
-    entries_csv(proxy.into_inner(), scope, query.into_inner()).await
+    let scope = Scope::All;
+    entries_csv(&directory, ledger.into_inner(), scope, query.into_inner()).await
 }
 
 /// The calling team's own entries as CSV.
@@ -55,37 +57,39 @@ pub async fn finance_entries_csv(
 )]
 #[get("/team/export/entries.csv")]
 pub async fn team_entries_csv(
-    proxy: web::Data<Proxy>,
-    principal: Principal,
+    caller: Authenticated<Team>,
+    directory: web::Data<Directory>,
+    ledger: web::Data<Ledger>,
     query: web::Query<EntryQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = team_scope(&principal, query.team.as_deref())?;
-    entries_csv(proxy.into_inner(), scope, query.into_inner()).await
+    let scope = team_scope(&caller, query.team.as_deref())?;
+    entries_csv(&directory, ledger.into_inner(), scope, query.into_inner()).await
 }
 
 async fn entries_csv(
-    proxy: Arc<Proxy>,
+    directory: &Directory,
+    ledger: Arc<Ledger>,
     scope: Scope,
     query: EntryQuery,
 ) -> Result<HttpResponse, ApiError> {
-    let teams = TeamNames::load(&proxy.db)
-        .await
-        .map_err(ApiError::internal)?;
+    let teams = directory.team_names();
     let mut filter = query.filter(&teams)?;
     if filter.from.is_none() && filter.to.is_none() {
-        let period = proxy.admission.current_period();
+        let period = directory.current_period();
         filter.from = Some(period.start);
         filter.to = Some(period.end);
     }
-    let rows = accounting::ledger::export_entries(proxy.db.clone(), scope, filter, EXPORT_PAGE)
-        .map(move |entry| match entry {
-            Ok(entry) => Ok(Bytes::from(entry_line(&EntryView::new(entry, &teams)))),
-            Err(err) => {
-                // The status line is gone; ending the body early is all that is left.
-                tracing::error!(error = %err, "entries export failed mid-stream");
-                Err(actix_web::error::ErrorInternalServerError("export failed"))
-            }
-        });
+    let rows =
+        accounting::ledger::export_entries(ledger.pool().clone(), scope, filter, EXPORT_PAGE).map(
+            move |entry| match entry {
+                Ok(entry) => Ok(Bytes::from(entry_line(&EntryView::new(entry, &teams)))),
+                Err(err) => {
+                    // The status line is gone; ending the body early is all that is left.
+                    tracing::error!(error = %err, "entries export failed mid-stream");
+                    Err(actix_web::error::ErrorInternalServerError("export failed"))
+                }
+            },
+        );
     let body = stream::once(async {
         Ok::<_, actix_web::Error>(Bytes::from_static(ENTRY_HEADER.as_bytes()))
     })
@@ -107,13 +111,15 @@ async fn entries_csv(
 )]
 #[get("/finance/export/usage.csv")]
 pub async fn finance_usage_csv(
-    proxy: web::Data<Proxy>,
-    principal: Principal,
+    _caller: Authenticated<Finance>,
+    directory: web::Data<Directory>,
+    ledger: web::Data<Ledger>,
     params: web::Query<UsageParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = finance_scope(&principal)?;
-    let period = proxy.admission.current_period();
-    let report = usage::report(&proxy.db, &period, scope, &params).await?;
+    let scope = Scope::All;
+    let period = directory.current_period();
+    let teams = directory.team_names();
+    let report = usage::report(ledger.pool(), &teams, &period, scope, &params).await?;
     let lines = std::iter::once(USAGE_HEADER.to_owned())
         .chain(report.rows.iter().map(usage_line))
         .map(|line| Ok::<_, actix_web::Error>(Bytes::from(line)));

@@ -2,7 +2,7 @@
 //! crate's filters: unknown parameters, teams, endpoints and statuses are 400s naming the
 //! parameter, and time windows default to the current budget period.
 
-use super::views::TeamNames;
+use crate::directory::TeamNames;
 use crate::error::{ApiError, FieldError};
 use crate::period::Period;
 use crate::pricing::Endpoint;

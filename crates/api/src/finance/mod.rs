@@ -1,7 +1,7 @@
 //! The finance API (role `finance` or `admin`) and its team-scoped twin (role `team`):
 //! ledger entries, usage aggregates, period positions, CSV exports, reconciliation and
 //! alerts. Both sets of routes share one handler each; the caller's [`Scope`] is decided from
-//! the token and passed into every query, so a team token's reads are bound to its team in
+//! the role in the handler's signature and passed into every query, so a team token's reads are bound to its team in
 //! SQL, not only here.
 
 mod alerts;
@@ -14,7 +14,7 @@ mod reconciliation;
 pub mod usage;
 pub mod views;
 
-use crate::auth::Principal;
+use crate::auth::{Authenticated, Team};
 use crate::error::{ApiError, ErrorCode};
 use accounting::ledger::Scope;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -36,16 +36,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(alerts::team_alerts);
 }
 
-/// What a finance route may read: everything, for a finance or admin token.
-fn finance_scope(principal: &Principal) -> Result<Scope, ApiError> {
-    principal.require_finance()?;
-    Ok(Scope::All)
-}
-
 /// What a team route may read: the token's own team only. Naming another team in a filter
 /// is refused outright (and would match nothing in the query anyway).
-fn team_scope(principal: &Principal, named_team: Option<&str>) -> Result<Scope, ApiError> {
-    let team = principal.require_team()?;
+fn team_scope(caller: &Authenticated<Team>, named_team: Option<&str>) -> Result<Scope, ApiError> {
+    let team = caller.team();
     if let Some(named) = named_team
         && named != team.slug.as_str()
     {

@@ -2,15 +2,16 @@
 //! quota the limiter applies to it: `/finance/positions` for every team, `/team/position`
 //! and `/team/quota` for the caller's own.
 
+use super::team_scope;
 use super::views::PositionView;
-use super::{finance_scope, team_scope};
 use crate::admin::views::QuotaView;
-use crate::auth::Principal;
+use crate::auth::{Authenticated, Finance, Team};
+use crate::directory::Directory;
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
-use crate::proxy::Proxy;
-use crate::state::AppState;
+use crate::ledger::Ledger;
 use accounting::ledger::Scope;
 use actix_web::{HttpResponse, get, web};
+use sqlx::PgPool;
 
 /// Every team's position in the current budget period, by slug.
 #[utoipa::path(
@@ -24,11 +25,11 @@ use actix_web::{HttpResponse, get, web};
 )]
 #[get("/finance/positions")]
 pub async fn finance_positions(
-    proxy: web::Data<Proxy>,
-    principal: Principal,
+    _caller: Authenticated<Finance>,
+    directory: web::Data<Directory>,
+    ledger: web::Data<Ledger>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = finance_scope(&principal)?;
-    Ok(HttpResponse::Ok().json(positions(&proxy, scope).await?))
+    Ok(HttpResponse::Ok().json(positions(&directory, &ledger, Scope::All).await?))
 }
 
 /// The calling team's position in the current budget period.
@@ -43,33 +44,35 @@ pub async fn finance_positions(
 )]
 #[get("/team/position")]
 pub async fn team_position(
-    proxy: web::Data<Proxy>,
-    principal: Principal,
+    caller: Authenticated<Team>,
+    directory: web::Data<Directory>,
+    ledger: web::Data<Ledger>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = team_scope(&principal, None)?;
-    let mut all = positions(&proxy, scope).await?;
+    let scope = team_scope(&caller, None)?;
+    let mut all = positions(&directory, &ledger, scope).await?;
     let own = all
         .pop()
         .ok_or_else(|| ApiError::new(ErrorCode::ResourceNotFound, "Team not found"))?;
     Ok(HttpResponse::Ok().json(own))
 }
 
-async fn positions(proxy: &Proxy, scope: Scope) -> Result<Vec<PositionView>, ApiError> {
-    let period = proxy.admission.current_period();
-    let usage = accounting::ledger::period_usage(&proxy.db, scope, period.start, period.end)
-        .await
-        .map_err(ApiError::internal)?;
-    let teams = accounting::teams::list(&proxy.db)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(teams
+async fn positions(
+    directory: &Directory,
+    ledger: &Ledger,
+    scope: Scope,
+) -> Result<Vec<PositionView>, ApiError> {
+    let period = directory.current_period();
+    let usage =
+        accounting::ledger::period_usage(ledger.pool(), scope, period.start, period.end).await?;
+    Ok(directory
+        .teams()
         .iter()
         .filter(|team| match scope {
             Scope::All => true,
             Scope::Team(id) => team.id == id,
         })
         .map(|team| {
-            let quota = proxy.admission.quota_of(team.id);
+            let quota = directory.quota_of(team.id);
             let used = usage.iter().find(|u| u.team_id == team.id);
             PositionView::new(team, &period, &quota, used)
         })
@@ -88,13 +91,15 @@ async fn positions(proxy: &Proxy, scope: Scope) -> Result<Vec<PositionView>, Api
 )]
 #[get("/team/quota")]
 pub async fn team_quota(
-    state: web::Data<AppState>,
-    principal: Principal,
+    caller: Authenticated<Team>,
+    directory: web::Data<Directory>,
+    db: web::Data<PgPool>,
 ) -> Result<HttpResponse, ApiError> {
-    let team = principal.require_team()?;
-    let default = state.settings.limits.team_default.values();
-    let quota = crate::admin::actions::quotas::show(&state.db, team.slug.as_str(), &default)
-        .await
-        .map_err(ApiError::from)?;
+    let quota = crate::admin::actions::quotas::show(
+        db.get_ref(),
+        caller.team().slug.as_str(),
+        directory.default_quota(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(quota))
 }

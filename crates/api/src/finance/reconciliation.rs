@@ -4,15 +4,18 @@
 //! entries that explain it.
 
 use super::filters::WindowParams;
-use crate::auth::Principal;
+use crate::alerts::Alerter;
+use crate::auth::{Authenticated, Finance};
+use crate::directory::Directory;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::proxy::Proxy;
+use crate::ledger::Ledger;
 use crate::telemetry::RequestId;
+use crate::upstream::Upstream;
 use accounting::reconciliation::{BalanceObservation, ExplainingEntry, Reconciliation};
 use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, Utc};
-use reqwest::Method;
 use serde::Serialize;
+use std::sync::Arc;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -85,52 +88,41 @@ pub struct ReconciliationView {
 )]
 #[get("/finance/reconciliation")]
 pub async fn reconciliation(
-    proxy: web::Data<Proxy>,
-    principal: Principal,
+    _caller: Authenticated<Finance>,
+    directory: web::Data<Directory>,
+    ledger: web::Data<Ledger>,
+    upstream: web::Data<Upstream>,
+    alerts: web::Data<Alerter>,
     params: web::Query<WindowParams>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require_finance()?;
-    let (from, to) = params.window(&proxy.admission.current_period())?;
+    let (from, to) = params.window(&directory.current_period())?;
     let now = Utc::now();
     let upstream_credits_error = if from <= now && now < to {
-        observe_balance(&proxy).await.err()
+        observe_balance(&ledger, &upstream, &alerts.into_inner())
+            .await
+            .err()
     } else {
         None
     };
-    let report = accounting::reconciliation::reconcile(&proxy.db, from, to, EXPLAINING_LIMIT)
-        .await
-        .map_err(ApiError::internal)?;
+    let report =
+        accounting::reconciliation::reconcile(ledger.pool(), from, to, EXPLAINING_LIMIT).await?;
     Ok(HttpResponse::Ok().json(view(report, upstream_credits_error)))
 }
 
 /// Reads the account balance from cloro's `GET /v1/credits` and records it.
-async fn observe_balance(proxy: &Proxy) -> Result<(), String> {
-    let reply = proxy
-        .upstream
-        .send(Method::GET, "/v1/credits", None, RequestId::mint().as_str())
+async fn observe_balance(
+    ledger: &Ledger,
+    upstream: &Upstream,
+    alerts: &Arc<Alerter>,
+) -> Result<(), String> {
+    let remaining = upstream
+        .account_balance(RequestId::mint().as_str())
         .await
         .map_err(|err| err.to_string())?;
-    if !reply.status.is_success() {
-        return Err(format!("cloro answered {}", reply.status.as_u16()));
-    }
-    let body: serde_json::Value =
-        serde_json::from_slice(&reply.body).map_err(|_| "cloro's answer is not JSON".to_owned())?;
-    // Newer replies are `{remaining, ...}`; tolerate a `result` or `data` wrapper.
-    let remaining = ["", "result", "data"]
-        .iter()
-        .find_map(|wrapper| {
-            let inner = if wrapper.is_empty() {
-                &body
-            } else {
-                body.get(*wrapper)?
-            };
-            inner.get("remaining")?.as_i64()
-        })
-        .ok_or_else(|| "cloro's answer has no `remaining`".to_owned())?;
-    accounting::ledger::record_balance(&proxy.db, None, remaining)
+    accounting::ledger::record_balance(ledger.pool(), None, remaining)
         .await
         .map_err(|err| err.to_string())?;
-    proxy.alerts.check_balance(remaining);
+    alerts.check_balance(remaining);
     Ok(())
 }
 

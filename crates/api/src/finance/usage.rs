@@ -2,12 +2,14 @@
 //! endpoint, day or month, with totals: `/finance/usage` and a team's own `/team/usage`.
 
 use super::filters::{UsageParams, endpoint_path, team_id};
-use super::views::{TeamNames, UsageReport, UsageRowView};
-use super::{finance_scope, team_scope};
-use crate::auth::Principal;
+use super::team_scope;
+use super::views::{UsageReport, UsageRowView};
+use crate::auth::{Authenticated, Finance, Team};
+use crate::directory::Directory;
+use crate::directory::TeamNames;
 use crate::error::{ApiError, ErrorEnvelope};
+use crate::ledger::Ledger;
 use crate::period::Period;
-use crate::proxy::Proxy;
 use accounting::ledger::{Scope, UsageDimension, UsageQuery};
 use actix_web::{HttpResponse, get, web};
 use sqlx::PgPool;
@@ -26,13 +28,15 @@ use sqlx::PgPool;
 )]
 #[get("/finance/usage")]
 pub async fn finance_usage(
-    proxy: web::Data<Proxy>,
-    principal: Principal,
+    _caller: Authenticated<Finance>,
+    directory: web::Data<Directory>,
+    ledger: web::Data<Ledger>,
     params: web::Query<UsageParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = finance_scope(&principal)?;
-    let period = proxy.admission.current_period();
-    Ok(HttpResponse::Ok().json(report(&proxy.db, &period, scope, &params).await?))
+    let period = directory.current_period();
+    let teams = directory.team_names();
+    let report = report(ledger.pool(), &teams, &period, Scope::All, &params).await?;
+    Ok(HttpResponse::Ok().json(report))
 }
 
 /// The calling team's own settled usage.
@@ -49,39 +53,40 @@ pub async fn finance_usage(
 )]
 #[get("/team/usage")]
 pub async fn team_usage(
-    proxy: web::Data<Proxy>,
-    principal: Principal,
+    caller: Authenticated<Team>,
+    directory: web::Data<Directory>,
+    ledger: web::Data<Ledger>,
     params: web::Query<UsageParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = team_scope(&principal, params.team.as_deref())?;
-    let period = proxy.admission.current_period();
-    Ok(HttpResponse::Ok().json(report(&proxy.db, &period, scope, &params).await?))
+    let scope = team_scope(&caller, params.team.as_deref())?;
+    let period = directory.current_period();
+    let teams = directory.team_names();
+    let report = report(ledger.pool(), &teams, &period, scope, &params).await?;
+    Ok(HttpResponse::Ok().json(report))
 }
 
 /// The report both routes answer with (and the CSV export and `cloro-gateway usage` write);
 /// the window defaults to `period`.
 pub async fn report(
     db: &PgPool,
+    teams: &TeamNames,
     period: &Period,
     scope: Scope,
     params: &UsageParams,
 ) -> Result<UsageReport, ApiError> {
     let (from, to) = params.window(period)?;
     let group_by = params.dimensions()?;
-    let teams = TeamNames::load(db).await.map_err(ApiError::internal)?;
     let query = UsageQuery {
         from,
         to,
         group_by: group_by.clone(),
-        team: team_id(&teams, params.team.as_deref())?,
+        team: team_id(teams, params.team.as_deref())?,
         endpoint: endpoint_path(params.endpoint.as_deref())?,
     };
-    let rows = accounting::ledger::usage(db, scope, &query)
-        .await
-        .map_err(ApiError::internal)?;
+    let rows = accounting::ledger::usage(db, scope, &query).await?;
     let rows: Vec<UsageRowView> = rows
         .into_iter()
-        .map(|row| UsageRowView::new(row, &teams))
+        .map(|row| UsageRowView::new(row, teams))
         .collect();
     let mut totals = UsageRowView::default();
     for row in &rows {

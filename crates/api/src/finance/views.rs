@@ -1,37 +1,12 @@
 //! The JSON shapes finance and team routes answer with (camelCase, as cloro's own JSON),
 //! built from the accounting crate's rows with team ids turned into slugs.
 
+use crate::directory::TeamNames;
 use accounting::ledger::{LedgerEntry, PeriodUsage, UsageRow};
-use accounting::{TeamId, TeamSlug};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
-use std::collections::HashMap;
 use utoipa::ToSchema;
 use uuid::Uuid;
-
-/// Team slugs by id, read once per request (teams are few).
-pub struct TeamNames(HashMap<TeamId, TeamSlug>);
-
-impl TeamNames {
-    pub async fn load(db: &sqlx::PgPool) -> Result<Self, accounting::AccountingError> {
-        let teams = accounting::teams::list(db).await?;
-        Ok(Self(teams.into_iter().map(|t| (t.id, t.slug)).collect()))
-    }
-
-    pub fn slug(&self, id: TeamId) -> String {
-        self.0
-            .get(&id)
-            .map(|slug| slug.as_str().to_owned())
-            .unwrap_or_default()
-    }
-
-    pub fn id_of(&self, slug: &str) -> Option<TeamId> {
-        self.0
-            .iter()
-            .find(|(_, s)| s.as_str() == slug)
-            .map(|(id, _)| *id)
-    }
-}
 
 /// One ledger entry: what a request was expected to cost and what it was charged.
 #[derive(Debug, Serialize, ToSchema)]
@@ -110,6 +85,19 @@ pub struct UsageRowView {
 }
 
 impl UsageRowView {
+    /// The counts, in the order the CSV export and the command line print them.
+    pub fn counts(&self) -> [i64; 7] {
+        [
+            self.entries,
+            self.posted,
+            self.voided,
+            self.expired,
+            self.flagged,
+            self.estimate,
+            self.charged,
+        ]
+    }
+
     pub fn new(row: UsageRow, teams: &TeamNames) -> Self {
         Self {
             team: row.team_id.map(|id| teams.slug(id)),
@@ -175,7 +163,7 @@ pub struct PositionView {
 
 impl PositionView {
     pub fn new(
-        team: &accounting::teams::Team,
+        team: &crate::directory::TeamEntry,
         period: &crate::period::Period,
         quota: &accounting::quotas::QuotaValues,
         usage: Option<&PeriodUsage>,

@@ -70,12 +70,7 @@ pub async fn start(
         return Ok(Start::NoKey);
     };
     let unavailable = |cause: anyhow::Error| {
-        ApiError::new(
-            ErrorCode::LedgerUnavailable,
-            "Could not record the idempotency key",
-        )
-        .with_cause(cause)
-        .with_retry_after(1)
+        ApiError::ledger_unavailable("Could not record the idempotency key").with_cause(cause)
     };
     let begin = idempotency::begin(db, team, &key, fingerprint, request_id, ttl, lease);
     let begun = match tokio::time::timeout(timeout, begin).await {

@@ -4,95 +4,80 @@
 
 mod body;
 mod idempotency;
+mod outcomes;
 mod reply;
 pub mod routes;
 mod settle;
-pub mod upstream;
 
-use crate::account::AccountState;
+pub use outcomes::OutcomeCounters;
+
 use crate::admission::{Admitted, Admitter, LimitHeaders};
-use crate::alerts::{Alerter, BudgetPosition};
+use crate::alerts::{Alerter, BudgetUsage};
 use crate::auth::TeamRef;
 use crate::config::Settings;
-use crate::error::{ApiError, ErrorCode};
+use crate::directory::AccountSettings;
+use crate::error::ApiError;
+use crate::ledger::Ledger;
 use crate::period::Period;
 use crate::pricing::Endpoint;
 use crate::tasks::{BackgroundTasks, retry_after_failure};
 use crate::telemetry::RequestId;
+use crate::upstream::{Upstream, UpstreamFailure, UpstreamReply};
 use accounting::idempotency::StoredResponse;
-use accounting::ledger::{GroupCommitConfig, LedgerWriter, NewEntry, SettlementWriter};
+use accounting::ledger::NewEntry;
 use accounting::{Credits, IdempotencyKey};
 use actix_web::{HttpResponse, web};
 use bytes::Bytes;
 use reqwest::Method;
-use sqlx::PgPool;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tracing::Instrument;
-use upstream::{Upstream, UpstreamFailure, UpstreamReply};
 use uuid::Uuid;
 
-/// Everything the proxy path needs, shared by all workers.
+/// The sync proxy: the services a team's call goes through, shared by all workers.
 pub struct Proxy {
-    pub upstream: Upstream,
-    pub ledger: LedgerWriter,
-    pub settlements: SettlementWriter,
-    pub db: PgPool,
+    ledger: Arc<Ledger>,
+    upstream: Arc<Upstream>,
+    admission: Arc<Admitter>,
+    alerts: Arc<Alerter>,
     /// The price table in force (configured, or with an admin's override).
-    pub account: Arc<AccountState>,
-    pub max_body_bytes: usize,
-    pub idempotency_ttl: Duration,
-    /// How long an in-progress Idempotency-Key is leased: longer than a request can run.
-    pub idempotency_lease: Duration,
-    /// The longest any Postgres call on the request path may take.
-    pub write_timeout: Duration,
-    pub admission: Arc<Admitter>,
-    pub alerts: Arc<Alerter>,
+    account: Arc<AccountSettings>,
     /// Detached work shutdown waits for.
-    pub tasks: BackgroundTasks,
-    pub outcomes: OutcomeCounters,
+    tasks: BackgroundTasks,
+    outcomes: Arc<OutcomeCounters>,
+    max_body_bytes: usize,
+    idempotency_ttl: Duration,
+    /// How long an in-progress Idempotency-Key is leased: longer than a request can run.
+    idempotency_lease: Duration,
 }
 
-/// How upstream calls ended that the ledger treats specially (for `/metrics`).
-#[derive(Debug, Default)]
-pub struct OutcomeCounters {
-    /// Booked without knowing whether cloro ran the call (flagged `outcome_unknown`).
-    pub unknown: AtomicU64,
-    /// Refused because their PENDING entry could not be recorded in time (then VOIDED).
-    pub not_recorded: AtomicU64,
+/// The services the proxy is built on.
+pub struct ProxyServices {
+    pub ledger: Arc<Ledger>,
+    pub upstream: Arc<Upstream>,
+    pub admission: Arc<Admitter>,
+    pub alerts: Arc<Alerter>,
+    pub account: Arc<AccountSettings>,
+    pub tasks: BackgroundTasks,
+    pub outcomes: Arc<OutcomeCounters>,
 }
 
 impl Proxy {
-    /// The proxy with its own group-commit writers for entries and settlements.
-    pub fn new(
-        settings: &Settings,
-        db: PgPool,
-        admission: Arc<Admitter>,
-        account: Arc<AccountState>,
-        tasks: BackgroundTasks,
-    ) -> anyhow::Result<Self> {
-        let group_commit = GroupCommitConfig {
-            max_batch: settings.ledger.group_commit_max_batch,
-            max_wait: Duration::from_millis(settings.ledger.group_commit_max_wait_ms),
-        };
-        let db_for_alerts = db.clone();
-        Ok(Self {
-            upstream: Upstream::new(&settings.upstream)?,
-            ledger: LedgerWriter::spawn(db.clone(), group_commit),
-            settlements: SettlementWriter::spawn(db.clone(), group_commit),
-            db,
-            account,
+    pub fn new(settings: &Settings, services: ProxyServices) -> Self {
+        Self {
+            ledger: services.ledger,
+            upstream: services.upstream,
+            admission: services.admission,
+            alerts: services.alerts,
+            account: services.account,
+            tasks: services.tasks,
+            outcomes: services.outcomes,
             max_body_bytes: settings.server.max_body_bytes,
             idempotency_ttl: Duration::from_secs(settings.ledger.idempotency_ttl_hours * 3600),
             idempotency_lease: Duration::from_secs(settings.upstream.request_timeout_secs)
                 + IDEMPOTENCY_LEASE_MARGIN,
-            write_timeout: Duration::from_millis(settings.ledger.write_timeout_ms),
-            admission,
-            alerts: Alerter::new(db_for_alerts, &settings.alerts, tasks.clone())?,
-            tasks,
-            outcomes: OutcomeCounters::default(),
-        })
+        }
     }
 }
 
@@ -106,7 +91,7 @@ struct SyncCall {
     entry_id: Uuid,
     request_id: RequestId,
     body: Bytes,
-    estimate: i64,
+    estimate: Credits,
     idempotency_key: Option<IdempotencyKey>,
 }
 
@@ -123,6 +108,7 @@ pub async fn handle_sync(
     let body = body::read_limited(payload, proxy.max_body_bytes).await?;
     let json = body::parse_json(&body)?;
     let estimate = proxy.account.price_table().estimate_sync(endpoint, &json)?;
+    let estimate = Credits::new(estimate).map_err(ApiError::internal)?;
     let entry_id = ledger_id(&request_id);
     let span = tracing::info_span!(
         "sync_call",
@@ -167,13 +153,13 @@ enum Answer {
 async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiError> {
     let fingerprint = idempotency::fingerprint(call.endpoint.path(), &call.body);
     let held = match idempotency::start(
-        &proxy.db,
+        proxy.ledger.pool(),
         call.team.id,
         call.idempotency_key.clone(),
         &fingerprint,
         call.entry_id,
         (proxy.idempotency_ttl, proxy.idempotency_lease),
-        proxy.write_timeout,
+        proxy.ledger.write_timeout(),
     )
     .await?
     {
@@ -196,7 +182,7 @@ async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiE
         Ok(admitted) => admitted,
         Err(err) => {
             if let Some(held) = held {
-                idempotency::finish(&proxy.db, held, idempotency::Finish::Release).await;
+                idempotency::finish(proxy.ledger.pool(), held, idempotency::Finish::Release).await;
             }
             return Err(err);
         }
@@ -218,7 +204,7 @@ async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiE
                 proxy.admission.settle(lease, 0).await;
             }
             if let Some(held) = held {
-                idempotency::finish(&proxy.db, held, idempotency::Finish::Release).await;
+                idempotency::finish(proxy.ledger.pool(), held, idempotency::Finish::Release).await;
             }
             return Err(err);
         }
@@ -241,7 +227,7 @@ async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiE
             ),
             _ => idempotency::Finish::Release,
         };
-        idempotency::finish(&proxy.db, held, finish).await;
+        idempotency::finish(proxy.ledger.pool(), held, finish).await;
     }
     Ok(Answer::Upstream(outcome, headers))
 }
@@ -259,14 +245,13 @@ async fn record_then_forward(
 
 /// Raises the team's alert when this admission took its usage to the alert threshold.
 fn check_threshold(proxy: &Arc<Proxy>, team: &TeamRef, period: &Period, admitted: &Admitted) {
-    if let (Some((budget, threshold_pct)), Some(left)) = (admitted.alert_line, admitted.budget_left)
-    {
-        proxy.alerts.check_team(BudgetPosition {
+    if let (Some(line), Some(left)) = (admitted.alert_line, admitted.budget_left) {
+        proxy.alerts.check_team(BudgetUsage {
             team,
             period,
-            budget,
-            used: budget - left,
-            threshold_pct,
+            budget: line.budget,
+            used: line.budget - left,
+            threshold_pct: line.threshold_pct,
         });
     }
 }
@@ -285,46 +270,45 @@ fn ledger_id(request_id: &RequestId) -> Uuid {
 /// Records the PENDING entry durably, within `ledger.write_timeout_ms`. A write that failed
 /// or timed out may still land: the entry is then VOIDED as "not sent" (retried in the
 /// background until it holds), so the sweeper never books a call that was never made.
+#[tracing::instrument(level = "debug", name = "record_pending", skip_all)]
 async fn record_pending(
     proxy: &Arc<Proxy>,
     call: &SyncCall,
     over_budget: bool,
 ) -> Result<(), ApiError> {
-    let estimate = Credits::new(call.estimate).map_err(ApiError::internal)?;
     let entry = NewEntry {
         id: call.entry_id,
         team_id: call.team.id,
         endpoint: call.endpoint.path().to_owned(),
         client_request_id: (!call.request_id.minted).then(|| call.request_id.as_str().to_owned()),
         idempotency_key: call.idempotency_key.clone(),
-        estimate,
+        estimate: call.estimate,
         flag_reason: over_budget.then(|| "soft_budget_exceeded".to_owned()),
     };
+    let timeout = proxy.ledger.write_timeout();
     let failure = match tokio::time::timeout(
-        proxy.write_timeout,
-        proxy.ledger.record_pending(entry.clone()),
+        timeout,
+        proxy.ledger.entries().record_pending(entry.clone()),
     )
     .await
     {
         Ok(Ok(_)) => return Ok(()),
         Ok(Err(err)) => anyhow::Error::new(err),
-        Err(_) => anyhow::anyhow!("no answer within {} ms", proxy.write_timeout.as_millis()),
+        Err(_) => anyhow::anyhow!("no answer within {} ms", timeout.as_millis()),
     };
     proxy.outcomes.not_recorded.fetch_add(1, Ordering::Relaxed);
     void_unsent_in_background(proxy, entry);
-    Err(ApiError::new(
-        ErrorCode::LedgerUnavailable,
-        "The ledger cannot record this request now",
+    Err(
+        ApiError::ledger_unavailable("The ledger cannot record this request now")
+            .with_cause(failure),
     )
-    .with_cause(failure)
-    .with_retry_after(1))
 }
 
 /// Retries of voiding an entry whose PENDING write failed (about ten minutes).
 const VOID_UNSENT_RETRIES: usize = 63;
 
 fn void_unsent_in_background(proxy: &Arc<Proxy>, entry: NewEntry) {
-    let db = proxy.db.clone();
+    let db = proxy.ledger.pool().clone();
     proxy.tasks.spawn(
         async move {
             let void = || async {
@@ -380,19 +364,6 @@ async fn forward_and_settle(
         proxy.alerts.check_balance(remaining);
     }
     let charged = settlement.settlement.charged();
-    settle::apply(&proxy.settlements, &proxy.tasks, settlement).await;
+    settle::apply(proxy.ledger.settlements(), &proxy.tasks, settlement).await;
     (outcome, charged)
-}
-
-/// Free reference data (countries, states): forwarded without a ledger entry.
-pub async fn forward_free(
-    proxy: &Proxy,
-    path_and_query: &str,
-    request_id: &RequestId,
-) -> Result<HttpResponse, ApiError> {
-    let outcome = proxy
-        .upstream
-        .send(Method::GET, path_and_query, None, request_id.as_str())
-        .await;
-    reply::to_response(outcome, Vec::new())
 }

@@ -4,7 +4,7 @@
 
 use crate::admission::LimitHeaders;
 use crate::error::{ApiError, ErrorCode};
-use crate::proxy::upstream::{UpstreamFailure, UpstreamReply};
+use crate::upstream::{UpstreamFailure, UpstreamReply};
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 

@@ -2,12 +2,16 @@
 //! document: every sync monitor endpoint, the free reference data, and `/v1/credits`
 //! (answered with the team's own position, never the company balance).
 
-use crate::auth::Principal;
+use crate::auth::{Authenticated, Team};
+use crate::directory::Directory;
 use crate::error::{ApiError, ErrorEnvelope};
+use crate::ledger::Ledger;
 use crate::pricing::Endpoint;
-use crate::proxy::{Proxy, handle_sync};
+use crate::proxy::{Proxy, handle_sync, reply};
 use crate::telemetry::RequestId;
+use crate::upstream::Upstream;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, post, web};
+use reqwest::Method;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -60,17 +64,16 @@ fn request_id(req: &HttpRequest) -> RequestId {
 }
 
 async fn sync(
+    caller: Authenticated<Team>,
     proxy: web::Data<Proxy>,
     endpoint: Endpoint,
-    principal: Principal,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let team = principal.require_team()?.clone();
     handle_sync(
         proxy,
         endpoint,
-        team,
+        caller.team().clone(),
         request_id(&req),
         req.headers().get(super::idempotency::HEADER),
         payload,
@@ -104,12 +107,12 @@ macro_rules! monitor_route {
         )]
         #[post($path)]
         pub async fn $name(
+            caller: Authenticated<Team>,
             proxy: web::Data<Proxy>,
-            principal: Principal,
             req: HttpRequest,
             payload: web::Payload,
         ) -> Result<HttpResponse, ApiError> {
-            sync(proxy, $endpoint, principal, req, payload).await
+            sync(caller, proxy, $endpoint, req, payload).await
         }
     };
 }
@@ -190,12 +193,11 @@ monitor_route!(
 )]
 #[get("/v1/countries")]
 pub async fn countries(
-    proxy: web::Data<Proxy>,
-    principal: Principal,
+    _caller: Authenticated<Team>,
+    upstream: web::Data<Upstream>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require_team()?;
-    reference(&proxy, "/v1/countries", &req).await
+    reference(&upstream, "/v1/countries", &req).await
 }
 
 /// Supported US states (free), forwarded to cloro.
@@ -210,20 +212,27 @@ pub async fn countries(
 )]
 #[get("/v1/states")]
 pub async fn states(
-    proxy: web::Data<Proxy>,
-    principal: Principal,
+    _caller: Authenticated<Team>,
+    upstream: web::Data<Upstream>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require_team()?;
-    reference(&proxy, "/v1/states", &req).await
+    reference(&upstream, "/v1/states", &req).await
 }
 
-async fn reference(proxy: &Proxy, path: &str, req: &HttpRequest) -> Result<HttpResponse, ApiError> {
+/// Free reference data: forwarded with the company key, without a ledger entry.
+async fn reference(
+    upstream: &Upstream,
+    path: &str,
+    req: &HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let path_and_query = match req.query_string() {
         "" => path.to_owned(),
         query => format!("{path}?{query}"),
     };
-    super::forward_free(proxy, &path_and_query, &request_id(req)).await
+    let outcome = upstream
+        .send(Method::GET, &path_and_query, None, request_id(req).as_str())
+        .await;
+    reply::to_response(outcome, Vec::new())
 }
 
 /// The team's own credit position for the current budget period.
@@ -253,16 +262,16 @@ pub struct TeamCredits {
 )]
 #[get("/v1/credits")]
 pub async fn credits(
-    proxy: web::Data<Proxy>,
-    principal: Principal,
+    caller: Authenticated<Team>,
+    directory: web::Data<Directory>,
+    ledger: web::Data<Ledger>,
 ) -> Result<HttpResponse, ApiError> {
-    let team = principal.require_team()?;
-    let period = proxy.admission.current_period();
+    let team = caller.team();
+    let period = directory.current_period();
     let totals =
-        accounting::ledger::team_totals(&proxy.db, team.id, Some((period.start, period.end)))
-            .await
-            .map_err(ApiError::internal)?;
-    let budget = proxy.admission.quota_of(team.id).budget;
+        accounting::ledger::team_totals(ledger.pool(), team.id, Some((period.start, period.end)))
+            .await?;
+    let budget = directory.quota_of(team.id).budget;
     let used = totals.charged.get() + totals.pending_estimate.get();
     Ok(HttpResponse::Ok().json(TeamCredits {
         remaining: budget.map(|b| (b - used).max(0)),

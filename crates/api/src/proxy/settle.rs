@@ -4,8 +4,9 @@
 //! learning how it ended. Settlements are group-committed; one that cannot reach Postgres is
 //! retried in the background (a tracked task) until it lands (the sweeper is the last resort).
 
-use crate::proxy::upstream::{UpstreamFailure, UpstreamReply};
 use crate::tasks::{BackgroundTasks, retry_after_failure};
+use crate::upstream::envelope::{credits_charged, credits_remaining};
+use crate::upstream::{UpstreamFailure, UpstreamReply};
 use accounting::Credits;
 use accounting::ledger::{SettleRequest, Settled, Settlement, SettlementWriter};
 use reqwest::header::HeaderMap;
@@ -19,7 +20,7 @@ use uuid::Uuid;
 pub fn decide(
     id: Uuid,
     outcome: &Result<UpstreamReply, UpstreamFailure>,
-    estimate: i64,
+    estimate: Credits,
 ) -> SettleRequest {
     let (settlement, balance_observed) = match outcome {
         Ok(reply) if reply.status.is_success() => (
@@ -27,7 +28,7 @@ pub fn decide(
                 charged: charged_or_estimate(&reply.headers, estimate),
                 upstream_status: i32::from(reply.status.as_u16()),
             },
-            header_i64(&reply.headers, "x-credits-remaining"),
+            credits_remaining(&reply.headers),
         ),
         Ok(reply) => (
             Settlement::Void {
@@ -48,14 +49,12 @@ pub fn decide(
             let headers = answer.as_ref().map(|(_, headers)| headers);
             (
                 Settlement::Unknown {
-                    charged: headers
-                        .map(|h| charged_or_estimate(h, estimate))
-                        .unwrap_or_else(|| Credits::new(estimate).unwrap_or(Credits::ZERO)),
+                    charged: headers.map_or(estimate, |h| charged_or_estimate(h, estimate)),
                     upstream_status: answer
                         .as_ref()
                         .map(|(status, _)| i32::from(status.as_u16())),
                 },
-                headers.and_then(|h| header_i64(h, "x-credits-remaining")),
+                headers.and_then(credits_remaining),
             )
         }
     };
@@ -66,22 +65,19 @@ pub fn decide(
     }
 }
 
-fn charged_or_estimate(headers: &HeaderMap, estimate: i64) -> Credits {
-    let charged = header_i64(headers, "x-credits-charged")
-        .filter(|c| *c >= 0)
-        .unwrap_or_else(|| {
-            tracing::warn!("upstream success without X-Credits-Charged; booking the estimate");
-            estimate
-        });
-    Credits::new(charged).unwrap_or(Credits::ZERO)
-}
-
-fn header_i64(headers: &HeaderMap, name: &str) -> Option<i64> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+fn charged_or_estimate(headers: &HeaderMap, estimate: Credits) -> Credits {
+    credits_charged(headers).unwrap_or_else(|| {
+        tracing::warn!(
+            estimate = estimate.get(),
+            "upstream success without X-Credits-Charged; booking the estimate"
+        );
+        estimate
+    })
 }
 
 /// Applies the settlement once; on failure keeps retrying in a tracked background task (so
 /// shutdown waits for it) and returns.
+#[tracing::instrument(level = "debug", name = "settle", skip_all, fields(entry = %request.id))]
 pub async fn apply(writer: &SettlementWriter, tasks: &BackgroundTasks, request: SettleRequest) {
     if try_apply(writer, &request).await {
         return;
@@ -128,7 +124,7 @@ mod tests {
             timed_out: true,
             answer: None,
         });
-        let decided = decide(id(), &outcome, 7);
+        let decided = decide(id(), &outcome, Credits::new(7).unwrap());
         assert_eq!(
             decided.settlement,
             Settlement::Unknown {
@@ -148,7 +144,7 @@ mod tests {
             timed_out: false,
             answer: Some((StatusCode::OK, headers)),
         });
-        let decided = decide(id(), &outcome, 7);
+        let decided = decide(id(), &outcome, Credits::new(7).unwrap());
         assert_eq!(
             decided.settlement,
             Settlement::Unknown {
@@ -162,7 +158,7 @@ mod tests {
     #[test]
     fn only_a_request_never_sent_is_voided() {
         let outcome = Err(UpstreamFailure::NotSent("connect refused".into()));
-        let decided = decide(id(), &outcome, 7);
+        let decided = decide(id(), &outcome, Credits::new(7).unwrap());
         assert!(
             matches!(decided.settlement, Settlement::Void { upstream_status: None, ref reason } if reason.starts_with("not sent"))
         );

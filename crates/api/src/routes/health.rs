@@ -1,9 +1,10 @@
 //! Liveness and readiness: `/healthz` says the process is up, `/readyz` says whether
 //! Postgres and Redis answer, naming the one that does not.
 
-use crate::state::AppState;
 use actix_web::{HttpResponse, get, web};
+use limiter::RedisLimiter;
 use serde::Serialize;
+use sqlx::PgPool;
 use std::time::Duration;
 use utoipa::ToSchema;
 
@@ -46,8 +47,8 @@ pub async fn healthz() -> HttpResponse {
     )
 )]
 #[get("/readyz")]
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let (postgres, redis) = tokio::join!(probe_postgres(&state), probe_redis(&state));
+pub async fn readyz(db: web::Data<PgPool>, limiter: web::Data<RedisLimiter>) -> HttpResponse {
+    let (postgres, redis) = tokio::join!(probe_postgres(&db), probe_redis(&limiter));
     let ready = postgres == "ok" && redis == "ok";
     let body = Readiness {
         status: if ready { "ready" } else { "unavailable" },
@@ -60,8 +61,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-async fn probe_postgres(state: &AppState) -> String {
-    let probe = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.db);
+async fn probe_postgres(db: &PgPool) -> String {
+    let probe = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(db);
     match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
         Ok(Ok(_)) => "ok".into(),
         Ok(Err(err)) => format!("error: {err}"),
@@ -69,8 +70,8 @@ async fn probe_postgres(state: &AppState) -> String {
     }
 }
 
-async fn probe_redis(state: &AppState) -> String {
-    match tokio::time::timeout(PROBE_TIMEOUT, state.limiter.ping()).await {
+async fn probe_redis(limiter: &RedisLimiter) -> String {
+    match tokio::time::timeout(PROBE_TIMEOUT, limiter.ping()).await {
         Ok(Ok(())) => "ok".into(),
         Ok(Err(err)) => format!("error: {err}"),
         Err(_) => "error: timed out".into(),

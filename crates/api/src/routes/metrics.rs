@@ -4,7 +4,11 @@
 //! leases re-created, budgets re-seeded and corrected). No team names or ids appear, only
 //! totals.
 
-use crate::proxy::Proxy;
+use crate::admission::Admitter;
+use crate::alerts::Alerter;
+use crate::ledger::Ledger;
+use crate::proxy::OutcomeCounters;
+use crate::tasks::BackgroundTasks;
 use actix_web::{HttpResponse, get, web};
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -15,11 +19,17 @@ use std::sync::atomic::Ordering;
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain"))
 )]
 #[get("/metrics")]
-pub async fn metrics(proxy: web::Data<Proxy>) -> HttpResponse {
-    let admission = proxy.admission.stats();
-    let pending = proxy.ledger.stats();
-    let settled = proxy.settlements.stats();
-    let alerts = proxy.alerts.stats();
+pub async fn metrics(
+    admission: web::Data<Admitter>,
+    ledger: web::Data<Ledger>,
+    alerts: web::Data<Alerter>,
+    outcomes: web::Data<OutcomeCounters>,
+    tasks: web::Data<BackgroundTasks>,
+) -> HttpResponse {
+    let admission = admission.stats();
+    let pending = ledger.entries().stats();
+    let settled = ledger.settlements().stats();
+    let alerts = alerts.stats();
     let samples: &[(&str, &str, &str, u64)] = &[
         (
             "cloro_gateway_account_concurrency_limit",
@@ -109,13 +119,13 @@ pub async fn metrics(proxy: web::Data<Proxy>) -> HttpResponse {
             "cloro_gateway_upstream_outcome_unknown_total",
             "counter",
             "Calls booked without knowing whether cloro ran them (flag outcome_unknown)",
-            proxy.outcomes.unknown.load(Ordering::Relaxed),
+            outcomes.unknown.load(Ordering::Relaxed),
         ),
         (
             "cloro_gateway_ledger_unrecorded_total",
             "counter",
             "Requests refused because their PENDING entry could not be recorded in time (voided, never sent)",
-            proxy.outcomes.not_recorded.load(Ordering::Relaxed),
+            outcomes.not_recorded.load(Ordering::Relaxed),
         ),
         (
             "cloro_gateway_leases_recreated_total",
@@ -163,7 +173,7 @@ pub async fn metrics(proxy: web::Data<Proxy>) -> HttpResponse {
             "cloro_gateway_background_tasks",
             "gauge",
             "Detached tasks running (calls whose client hung up, retries, deliveries)",
-            proxy.tasks.running() as u64,
+            tasks.running() as u64,
         ),
     ];
     let mut body = String::new();

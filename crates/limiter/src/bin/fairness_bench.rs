@@ -1,4 +1,4 @@
-//! Fairness benchmark against a real Redis: account concurrency 10, teams weighted 1:1:2
+//! The fair queue against a real Redis: account concurrency 10, teams weighted 1:1:2
 //! with 12 workers each (more demand than capacity), each admitted call holding its slot for
 //! a seeded log-normal latency around 300 ms. Prints per-team slot-time shares against the
 //! weighted target, account slot utilisation, most slots in use at once (over 10 would be
@@ -237,38 +237,16 @@ async fn run(seconds: u64, redis_url: &str) -> Result<(), String> {
     let limiter = Arc::new(RedisLimiter::connect(redis_url, settings).map_err(|e| e.to_string())?);
     let busy = Duration::from_secs(seconds);
     let idle = Duration::from_secs((seconds / 2).max(1));
-    run_phase(
-        &limiter,
-        "fair share, all teams busy",
-        Sharing::Fair,
-        &[0, 1, 2],
-        busy,
-    )
-    .await?;
-    run_phase(
-        &limiter,
-        "fair share, team-a idle",
-        Sharing::Fair,
-        &[1, 2],
-        idle,
-    )
-    .await?;
-    run_phase(
-        &limiter,
-        "static partition 3/3/4, all busy",
-        Sharing::Static,
-        &[0, 1, 2],
-        busy,
-    )
-    .await?;
-    run_phase(
-        &limiter,
-        "static partition 3/3/4, team-a idle",
-        Sharing::Static,
-        &[1, 2],
-        idle,
-    )
-    .await?;
+    let sharings = [
+        (Sharing::Fair, "fair queue"),
+        (Sharing::Static, "static partition 3/3/4"),
+    ];
+    for (sharing, name) in sharings {
+        let all_busy = format!("{name}, all teams busy");
+        run_phase(&limiter, &all_busy, sharing, &[0, 1, 2], busy).await?;
+        let a_idle = format!("{name}, team-a idle");
+        run_phase(&limiter, &a_idle, sharing, &[1, 2], idle).await?;
+    }
     Ok(())
 }
 

@@ -1,4 +1,5 @@
 -- admit.lua: one atomic, all-or-nothing admission decision (see crates/limiter/README.md).
+-- Prepended with prelude.lua and fair_queue.lua.
 --
 -- KEYS[1] team bucket                 hash  tokens, ts
 -- KEYS[2] account bucket (endpoint)   hash  tokens, ts
@@ -6,9 +7,9 @@
 -- KEYS[4] account lease set           zset  lease id -> expiry (unix ms)
 -- KEYS[5] team budget (period)        hash  seeded, charged, held, hold:<lease>, reclaimed:<lease>
 -- KEYS[6] account slot teams          hash  account lease id -> team
--- KEYS[7] wait queue                  zset  waiting lease id -> ticket (FIFO)
--- KEYS[8] waiters alive               zset  waiting lease id -> drop-at (unix ms)
--- KEYS[9] waiter info                 hash  waiting lease id -> "team weight deadline", :seq
+-- KEYS[7] fair queue                  zset  waiting lease id -> ticket (FIFO)
+-- KEYS[8] fair queue alive            zset  waiting lease id -> drop-at (unix ms)
+-- KEYS[9] fair queue info             hash  waiting lease id -> "team weight deadline", :seq
 --
 -- ARGV[1]  lease id              ARGV[9]  estimate (credits)
 -- ARGV[2]  team rps              ARGV[10] budget mode: 0 none, 1 soft, 2 hard
@@ -18,8 +19,8 @@
 -- ARGV[6]  account burst         ARGV[14] budget key grace after the period end, ms
 -- ARGV[7]  account concurrency   ARGV[15] lease set margin ms (past the longest lease)
 -- ARGV[8]  takes account slot 0/1  ARGV[16] bucket margin ms (past a full refill)
--- ARGV[17] team weight (fair share of the account's concurrency)
--- ARGV[18] mode: 0 admit or refuse, 1 admit or join the wait queue, 2 claim (a queued waiter)
+-- ARGV[17] team weight (in the fair queue's order)
+-- ARGV[18] mode: 0 admit or refuse, 1 admit or join the fair queue, 2 claim (a queued waiter)
 -- ARGV[19] longest wait ms (mode 1)   ARGV[20] waiter liveness ms (dropped unless it polls)
 -- ARGV[21] team id
 --
@@ -109,9 +110,9 @@ local team_tokens = bucket_level(team_bucket, team_rps, team_burst)
 local account_tokens = bucket_level(account_bucket, account_rps, account_burst)
 local team_in_flight = redis.call('ZCARD', team_leases)
 local account_in_flight = redis.call('ZCARD', account_leases)
-local position = redis.call('HMGET', budget, 'charged', 'held')
-local charged = tonumber(position[1]) or 0
-local held = tonumber(position[2]) or 0
+local totals = redis.call('HMGET', budget, 'charged', 'held')
+local charged = tonumber(totals[1]) or 0
+local held = tonumber(totals[2]) or 0
 
 local queued = redis.call('ZSCORE', queue, lease_id)
 if mode == 2 and not queued then
@@ -205,7 +206,7 @@ if refused == 0 then
   held = held + estimate
 end
 
--- 5. The wait queue: join it, stay in it, or leave it.
+-- 5. The fair queue: join it, stay in it, or leave it.
 local queue_state = 0
 local function keep_alive(deadline)
   redis.call('ZADD', alive, int(math.min(deadline, now + waiter_life)), lease_id)

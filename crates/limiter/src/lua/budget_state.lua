@@ -2,6 +2,7 @@
 -- `held` and the holds are raw: holds of expired leases not yet reclaimed are included.
 --
 -- KEYS[1] team budget (period)   hash  seeded, charged, held, hold:<lease>, reclaimed:<lease>
+-- no ARGV
 --
 -- Returns 4 integers, then one (lease id, estimate) pair per hold:
 --   1 seeded 0/1   2 charged   3 held   4 now (unix ms)   5.. lease id (string), estimate

@@ -21,5 +21,5 @@ if current[1] and (tonumber(current[2]) or 0) == expected then
   applied = 1
 end
 
-local position = redis.call('HMGET', budget, 'charged', 'held')
-return { applied, tonumber(position[1]) or 0, tonumber(position[2]) or 0, now }
+local totals = redis.call('HMGET', budget, 'charged', 'held')
+return { applied, tonumber(totals[1]) or 0, tonumber(totals[2]) or 0, now }

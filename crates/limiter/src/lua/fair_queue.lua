@@ -1,4 +1,5 @@
--- fair_queue.lua: the account's fair wait queue, prepended to admit.lua (after prelude.lua).
+-- fair_queue.lua: the account's fair queue helpers, prepended (after prelude.lua) to the
+-- scripts that use them: admit.lua and leave_fair_queue.lua.
 -- Waiters live in three keys under the account tag: `queue` (zset lease -> ticket, FIFO),
 -- `alive` (zset lease -> unix ms the waiter is dropped unless it polls again, never past its
 -- deadline) and `info` (hash lease -> "team weight deadline", plus the ticket counter `:seq`).

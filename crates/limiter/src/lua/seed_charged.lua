@@ -20,5 +20,5 @@ if redis.call('HEXISTS', budget, 'seeded') == 0 then
   applied = 1
 end
 
-local position = redis.call('HMGET', budget, 'charged', 'held')
-return { applied, tonumber(position[1]) or 0, tonumber(position[2]) or 0, now }
+local totals = redis.call('HMGET', budget, 'charged', 'held')
+return { applied, tonumber(totals[1]) or 0, tonumber(totals[2]) or 0, now }

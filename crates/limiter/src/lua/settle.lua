@@ -36,8 +36,8 @@ if outcome ~= 0 then
   extend_until(budget, budget_expiry(period_end, grace, min_life))
 end
 
-local position = redis.call('HMGET', budget, 'charged', 'held')
+local totals = redis.call('HMGET', budget, 'charged', 'held')
 return {
   outcome, estimate, released_team, released_account,
-  tonumber(position[1]) or 0, tonumber(position[2]) or 0, now,
+  tonumber(totals[1]) or 0, tonumber(totals[2]) or 0, now,
 }

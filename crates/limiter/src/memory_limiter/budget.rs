@@ -4,9 +4,8 @@
 use std::collections::HashMap;
 
 use super::state::{State, Timing};
-use crate::budget_state::{BudgetState, CorrectCharged};
+use crate::budget_state::{BudgetState, BudgetTotals, CorrectCharged};
 use crate::request::BudgetPeriod;
-use crate::settlement::BudgetPosition;
 
 /// (team id, period id).
 pub(super) type BudgetKey = (String, String);
@@ -27,8 +26,8 @@ pub(super) struct PeriodBudget {
 }
 
 impl PeriodBudget {
-    pub(super) fn position(&self) -> BudgetPosition {
-        BudgetPosition {
+    pub(super) fn totals(&self) -> BudgetTotals {
+        BudgetTotals {
             charged: self.charged,
             held: self.held,
         }
@@ -98,7 +97,7 @@ impl State {
         }
         CorrectCharged {
             applied,
-            position: self.position(&key),
+            totals: self.totals(&key),
         }
     }
 
@@ -110,10 +109,10 @@ impl State {
             .unwrap_or_default()
     }
 
-    pub(super) fn position(&self, key: &BudgetKey) -> BudgetPosition {
+    pub(super) fn totals(&self, key: &BudgetKey) -> BudgetTotals {
         self.budgets
             .get(key)
-            .map(PeriodBudget::position)
+            .map(PeriodBudget::totals)
             .unwrap_or_default()
     }
 }

@@ -1,10 +1,11 @@
-//! `MemoryLimiter`: the Redis limiter's semantics in one process (unit tests, single-node
-//! runs). One mutex makes each call atomic, as one Lua script is in Redis.
+//! `MemoryLimiter`: the Redis limiter's semantics in one process, without Redis (the
+//! behaviour tests run on both). One mutex makes each call atomic, as one Lua script is in
+//! Redis.
 
 mod bucket;
 mod budget;
+mod fair_queue;
 mod state;
-mod wait_queue;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,16 +13,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
-use crate::admission::Admission;
-use crate::budget_state::{BudgetState, CorrectCharged};
+use crate::admission::{Admission, AdmissionFacts};
+use crate::budget_state::{BudgetState, BudgetTotals, CorrectCharged};
 use crate::error::LimiterError;
-use crate::fair_share::{QueueMode, QueueState};
-use crate::fair_wait::{self, FairQueueBackend, validate_weight};
+use crate::fair_queue::{FairQueueBackend, QueueMode, QueueState};
 use crate::lease::{Lease, Renewal};
+use crate::lease_settlement::LeaseSettlement;
 use crate::limiter::Limiter;
 use crate::reclaim_stats::{ReclaimCounters, ReclaimStats};
-use crate::request::{AdmissionRequest, BudgetPeriod, validate_credits, validate_id};
-use crate::settlement::{BudgetPosition, SettleOutcome, Settlement, settlement_from};
+use crate::request::{AdmissionRequest, BudgetPeriod, validate_credits, validate_team_period};
 use state::{State, Timing};
 
 /// How often (in admissions) the state forgets what Redis would have expired.
@@ -84,7 +84,7 @@ impl MemoryLimiter {
 #[async_trait]
 impl Limiter for MemoryLimiter {
     async fn admit(&self, request: &AdmissionRequest) -> Result<Admission, LimiterError> {
-        Ok(self.decide(request, 1, QueueMode::Refuse).await?.0)
+        crate::fair_queue::admit(self, request).await
     }
 
     async fn admit_or_wait(
@@ -93,7 +93,7 @@ impl Limiter for MemoryLimiter {
         weight: u32,
         max_wait: Duration,
     ) -> Result<Admission, LimiterError> {
-        fair_wait::admit_or_wait(self, request, weight, max_wait).await
+        crate::fair_queue::admit_or_wait(self, request, weight, max_wait).await
     }
 
     async fn renew(&self, lease: &Lease) -> Result<Renewal, LimiterError> {
@@ -102,41 +102,27 @@ impl Limiter for MemoryLimiter {
         Ok(self.with_state(|state| state.renew(lease, timing)))
     }
 
-    async fn settle(&self, lease: &Lease, actual_charge: i64) -> Result<Settlement, LimiterError> {
+    async fn settle(
+        &self,
+        lease: &Lease,
+        actual_charge: i64,
+    ) -> Result<LeaseSettlement, LimiterError> {
         lease.validate()?;
         validate_credits("actual charge", actual_charge)?;
         let timing = self.timing();
-        let facts = self.with_state(|state| {
-            state.settle(
-                lease.team_id(),
-                lease.lease_id(),
-                lease.period(),
-                actual_charge,
-                timing,
-            )
-        });
-        if facts.outcome == SettleOutcome::SettledAfterReclaim {
-            self.reclaims.record_late_settlement();
-        }
-        Ok(settlement_from(
-            facts.outcome,
-            facts.estimate,
-            actual_charge,
-            facts.released,
-            facts.position,
-            lease.budget(),
-        ))
+        let facts = self.with_state(|state| state.settle(lease, actual_charge, timing));
+        self.reclaims.record_settlement(facts.outcome);
+        Ok(facts.into_settlement(actual_charge, lease.budget()))
     }
 
-    async fn budget_position(
+    async fn budget_totals(
         &self,
         team_id: &str,
         period: &BudgetPeriod,
-    ) -> Result<BudgetPosition, LimiterError> {
-        validate_id("team id", team_id)?;
-        period.validate()?;
+    ) -> Result<BudgetTotals, LimiterError> {
+        validate_team_period(team_id, period)?;
         let now = now_ms();
-        Ok(self.with_state(|state| state.budget_position(team_id, &period.id, now)))
+        Ok(self.with_state(|state| state.budget_totals(team_id, &period.id, now)))
     }
 
     async fn seed_charged(
@@ -145,8 +131,7 @@ impl Limiter for MemoryLimiter {
         period: &BudgetPeriod,
         charged: i64,
     ) -> Result<bool, LimiterError> {
-        validate_id("team id", team_id)?;
-        period.validate()?;
+        validate_team_period(team_id, period)?;
         validate_credits("charged", charged)?;
         let timing = self.timing();
         Ok(self.with_state(|state| state.seed_charged(team_id, period, charged, timing)))
@@ -159,8 +144,7 @@ impl Limiter for MemoryLimiter {
         expected: i64,
         charged: i64,
     ) -> Result<CorrectCharged, LimiterError> {
-        validate_id("team id", team_id)?;
-        period.validate()?;
+        validate_team_period(team_id, period)?;
         validate_credits("expected charged", expected)?;
         validate_credits("charged", charged)?;
         let timing = self.timing();
@@ -173,8 +157,7 @@ impl Limiter for MemoryLimiter {
         team_id: &str,
         period: &BudgetPeriod,
     ) -> Result<BudgetState, LimiterError> {
-        validate_id("team id", team_id)?;
-        period.validate()?;
+        validate_team_period(team_id, period)?;
         Ok(self.with_state(|state| state.budget_state(team_id, &period.id)))
     }
 
@@ -194,26 +177,24 @@ impl FairQueueBackend for MemoryLimiter {
         request: &AdmissionRequest,
         weight: u32,
         mode: QueueMode,
-    ) -> Result<(Admission, QueueState), LimiterError> {
-        request.validate()?;
-        validate_weight(weight)?;
+    ) -> Result<Option<(AdmissionFacts, QueueState)>, LimiterError> {
         let timing = self.timing();
         let prune = self.admissions.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == 0;
-        let decided = self.with_state(|state| {
+        Ok(self.with_state(|state| {
             if prune {
                 state.prune(timing.now_ms);
             }
             state.admit(request, weight, mode, timing)
-        });
-        let (facts, queue_state) =
-            decided.ok_or_else(|| LimiterError::invalid("lease id already in use"))?;
-        self.reclaims.record(&facts.reclaimed);
-        Ok((Admission::from_facts(request, facts), queue_state))
+        }))
     }
 
-    async fn leave_queue(&self, request: &AdmissionRequest) -> Result<(), LimiterError> {
-        self.with_state(|state| state.leave_queue(&request.lease_id));
+    async fn leave_fair_queue(&self, request: &AdmissionRequest) -> Result<(), LimiterError> {
+        self.with_state(|state| state.leave_fair_queue(&request.lease_id));
         Ok(())
+    }
+
+    fn reclaim_counters(&self) -> &ReclaimCounters {
+        &self.reclaims
     }
 }
 

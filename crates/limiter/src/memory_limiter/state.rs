@@ -5,19 +5,13 @@ use std::collections::HashMap;
 
 use super::bucket::Bucket;
 use super::budget::{BudgetKey, PeriodBudget, budget_key};
-use super::wait_queue::WaitQueue;
+use super::fair_queue::FairQueue;
 use crate::admission::{AdmissionFacts, Reclaimed, RefusedBy};
-use crate::fair_share::{QueueMode, QueueState};
+use crate::budget_state::BudgetTotals;
+use crate::fair_queue::{QueueMode, QueueState};
 use crate::lease::{Lease, Renewal};
+use crate::lease_settlement::{SettleFacts, SettleOutcome};
 use crate::request::{AdmissionRequest, BudgetPeriod};
-use crate::settlement::{BudgetPosition, SettleOutcome};
-
-pub(super) struct SettleFacts {
-    pub outcome: SettleOutcome,
-    pub estimate: i64,
-    pub released: (bool, bool),
-    pub position: BudgetPosition,
-}
 
 /// Everything a `MemoryLimiter` knows, behind its mutex.
 #[derive(Debug, Default)]
@@ -28,7 +22,7 @@ pub(super) struct State {
     account_leases: HashMap<String, i64>,
     /// Account lease id -> team (account slots in use per team).
     slot_teams: HashMap<String, String>,
-    queue: WaitQueue,
+    fair_queue: FairQueue,
     pub(super) budgets: HashMap<BudgetKey, PeriodBudget>,
 }
 
@@ -53,7 +47,7 @@ impl Timing {
 }
 
 impl State {
-    /// The admission decision and where the request stands with the wait queue; `None`
+    /// The admission decision and where the request stands with the fair queue; `None`
     /// means the lease id is already in use.
     pub(super) fn admit(
         &mut self,
@@ -94,7 +88,7 @@ impl State {
             live
         });
         reclaimed.account_slots = u32::try_from(before - self.account_leases.len()).unwrap_or(0);
-        self.queue.prune(now);
+        self.fair_queue.prune(now);
 
         // 2. Read everything.
         let team_bucket = self.team_buckets.get(&r.team_id);
@@ -106,9 +100,9 @@ impl State {
         let team_in_flight = team_leases.len();
         let account_in_flight = self.account_leases.len();
         let budget = self.budgets.get(&budget_key);
-        let position = budget.map(PeriodBudget::position).unwrap_or_default();
-        let queued = self.queue.contains(&r.lease_id);
-        let team_waiting = self.queue.team_waiting(&r.team_id, &r.lease_id);
+        let totals = budget.map(PeriodBudget::totals).unwrap_or_default();
+        let queued = self.fair_queue.contains(&r.lease_id);
+        let team_waiting = self.fair_queue.team_waiting(&r.team_id, &r.lease_id);
         let duplicate = (mode != QueueMode::Claim && queued)
             || team_leases.contains_key(&r.lease_id)
             || self.account_leases.contains_key(&r.lease_id)
@@ -126,7 +120,7 @@ impl State {
         let over_budget = !unseeded
             && r.team
                 .budget
-                .is_some_and(|b| position.charged + position.held + r.estimate > b);
+                .is_some_and(|b| totals.charged + totals.held + r.estimate > b);
         let refusal = if unseeded {
             Some((RefusedBy::BudgetUnseeded, None))
         } else if over_budget && r.team.hard_budget {
@@ -161,8 +155,8 @@ impl State {
             account_tokens: account_tokens.floor() as u64,
             team_in_flight: u32::try_from(team_in_flight).unwrap_or(u32::MAX),
             account_in_flight: u32::try_from(account_in_flight).unwrap_or(u32::MAX),
-            charged: position.charged,
-            held: position.held,
+            charged: totals.charged,
+            held: totals.held,
             over_budget,
             reclaimed,
             now_ms: now,
@@ -173,7 +167,7 @@ impl State {
             return Some((facts, state));
         }
         if mode == QueueMode::Claim {
-            self.queue.leave(&r.lease_id);
+            self.fair_queue.leave(&r.lease_id);
         }
 
         // 4. Take everything.
@@ -211,7 +205,7 @@ impl State {
         if free == 0 {
             return false;
         }
-        if self.queue.len() == 0 {
+        if self.fair_queue.len() == 0 {
             return true;
         }
         let mut usage: HashMap<&str, u32> = HashMap::new();
@@ -220,12 +214,12 @@ impl State {
                 *usage.entry(team.as_str()).or_default() += 1;
             }
         }
-        self.queue
+        self.fair_queue
             .rank(&r.lease_id, &r.team_id, weight, &usage, free)
             < free
     }
 
-    /// Joins, stays in or leaves the wait queue after a refusal.
+    /// Joins, stays in or leaves the fair queue after a refusal.
     fn after_refusal(
         &mut self,
         r: &AdmissionRequest,
@@ -241,34 +235,30 @@ impl State {
             QueueMode::Join { max_wait_ms } if by == RefusedBy::AccountConcurrency => {
                 let deadline = now.saturating_add(i64::try_from(max_wait_ms).unwrap_or(i64::MAX));
                 let alive_until = now.saturating_add(t.waiter_ttl_ms);
-                self.queue
+                self.fair_queue
                     .join(&r.lease_id, &r.team_id, weight, deadline, alive_until);
                 QueueState::Waiting
             }
             QueueMode::Claim if by.is_account_limit() => {
-                self.queue.keep_alive(&r.lease_id, now, t.waiter_ttl_ms);
+                self.fair_queue
+                    .keep_alive(&r.lease_id, now, t.waiter_ttl_ms);
                 QueueState::Waiting
             }
             QueueMode::Claim => {
-                self.queue.leave(&r.lease_id);
+                self.fair_queue.leave(&r.lease_id);
                 QueueState::NotWaiting
             }
             _ => QueueState::NotWaiting,
         }
     }
 
-    pub(super) fn leave_queue(&mut self, lease_id: &str) -> bool {
-        self.queue.leave(lease_id)
+    pub(super) fn leave_fair_queue(&mut self, lease_id: &str) -> bool {
+        self.fair_queue.leave(lease_id)
     }
 
-    pub(super) fn settle(
-        &mut self,
-        team_id: &str,
-        lease_id: &str,
-        period: &BudgetPeriod,
-        actual: i64,
-        t: Timing,
-    ) -> SettleFacts {
+    /// settle.lua: releases both leases and turns the hold into the actual charge.
+    pub(super) fn settle(&mut self, lease: &Lease, actual: i64, t: Timing) -> SettleFacts {
+        let (team_id, lease_id, period) = (lease.team_id(), lease.lease_id(), lease.period());
         let released_team = self
             .team_leases
             .get_mut(team_id)
@@ -294,8 +284,9 @@ impl State {
         SettleFacts {
             outcome,
             estimate,
-            released: (released_team, released_account),
-            position: self.position(&key),
+            released_team,
+            released_account,
+            totals: self.totals(&key),
         }
     }
 
@@ -339,24 +330,24 @@ impl State {
     }
 
     /// Charged and live-held credits (holds of expired, unreclaimed leases left out).
-    pub(super) fn budget_position(
+    pub(super) fn budget_totals(
         &self,
         team_id: &str,
         period_id: &str,
         now_ms: i64,
-    ) -> BudgetPosition {
+    ) -> BudgetTotals {
         let key = budget_key(team_id, period_id);
-        let mut position = self.position(&key);
+        let mut totals = self.totals(&key);
         if let (Some(leases), Some(budget)) =
             (self.team_leases.get(team_id), self.budgets.get(&key))
         {
-            position.held -= leases
+            totals.held -= leases
                 .iter()
                 .filter(|&(_, &expiry)| expiry <= now_ms)
                 .filter_map(|(id, _)| budget.holds.get(id))
                 .sum::<i64>();
         }
-        position
+        totals
     }
 
     /// Forgets what Redis would have let expire: full buckets, budgets past their expiry,
@@ -455,9 +446,9 @@ mod tests {
         state
             .admit(&request("a"), 1, QueueMode::Refuse, at(0))
             .unwrap();
-        assert_eq!(state.budget_position("t", "p", 999).held, 10);
+        assert_eq!(state.budget_totals("t", "p", 999).held, 10);
         assert_eq!(
-            state.budget_position("t", "p", 1_000).held,
+            state.budget_totals("t", "p", 1_000).held,
             0,
             "expired at its ttl"
         );
@@ -469,14 +460,14 @@ mod tests {
         assert_eq!(b.reclaimed.account_slots, 1);
         assert_eq!(b.reclaimed.hold_credits, 10);
         assert_eq!((b.team_in_flight, b.held), (1, 10));
-        let period = BudgetPeriod::new("p", 10_000_000);
-        let late = state.settle("t", "a", &period, 3, at(1_100));
+        let a = Lease::for_request(&request("a"));
+        let late = state.settle(&a, 3, at(1_100));
         assert_eq!(late.outcome, SettleOutcome::SettledAfterReclaim);
-        let again = state.settle("t", "a", &period, 3, at(1_200));
+        let again = state.settle(&a, 3, at(1_200));
         assert_eq!(again.outcome, SettleOutcome::AlreadySettled);
         assert_eq!(
-            again.position,
-            BudgetPosition {
+            again.totals,
+            BudgetTotals {
                 charged: 3,
                 held: 10
             }

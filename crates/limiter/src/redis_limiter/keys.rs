@@ -7,7 +7,7 @@ use crate::request::validate_id;
 /// `<prefix>{<account>}:` followed by one of:
 /// `team:<team>:bucket`, `team:<team>:leases`, `team:<team>:budget:<period>`,
 /// `acct:bucket:<endpoint>`, `acct:leases`, `acct:slot_teams`, `acct:queue`,
-/// `acct:queue:alive`, `acct:queue:info`, `state`.
+/// `acct:queue:alive`, `acct:queue:info` (the fair queue), `state`.
 #[derive(Debug, Clone)]
 pub(crate) struct KeyLayout {
     base: String,
@@ -53,18 +53,20 @@ impl KeyLayout {
         format!("{}acct:slot_teams", self.base)
     }
 
-    /// Zset: waiting lease id -> ticket (arrival order).
-    pub(crate) fn queue(&self) -> String {
+    /// The fair queue's zset: waiting lease id -> ticket (arrival order).
+    pub(crate) fn fair_queue(&self) -> String {
         format!("{}acct:queue", self.base)
     }
 
-    /// Zset: waiting lease id -> when it is dropped unless it polls again (unix ms).
-    pub(crate) fn queue_alive(&self) -> String {
+    /// The fair queue's zset: waiting lease id -> when it is dropped unless it polls again
+    /// (unix ms).
+    pub(crate) fn fair_queue_alive(&self) -> String {
         format!("{}acct:queue:alive", self.base)
     }
 
-    /// Hash: waiting lease id -> "team weight deadline"; `:seq` the ticket counter.
-    pub(crate) fn queue_info(&self) -> String {
+    /// The fair queue's hash: waiting lease id -> "team weight deadline"; `:seq` the ticket
+    /// counter.
+    pub(crate) fn fair_queue_info(&self) -> String {
         format!("{}acct:queue:info", self.base)
     }
 
@@ -148,9 +150,9 @@ mod tests {
             keys.account_bucket("/v1/monitor/chatgpt"),
             keys.account_leases(),
             keys.slot_teams(),
-            keys.queue(),
-            keys.queue_alive(),
-            keys.queue_info(),
+            keys.fair_queue(),
+            keys.fair_queue_alive(),
+            keys.fair_queue_info(),
             keys.state_marker(),
         ] {
             assert!(key.starts_with("cg:{main}:"), "{key}");

@@ -12,18 +12,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
-use redis::{ScriptInvocation, Value};
+use redis::{Script, ScriptInvocation, Value};
 
-use crate::admission::Admission;
-use crate::budget_state::{BudgetState, CorrectCharged};
+use crate::admission::{Admission, AdmissionFacts};
+use crate::budget_state::{BudgetState, BudgetTotals, CorrectCharged};
 use crate::error::LimiterError;
-use crate::fair_share::{QueueMode, QueueState};
-use crate::fair_wait::{self, FairQueueBackend, validate_weight};
+use crate::fair_queue::{self, FairQueueBackend, QueueMode, QueueState};
 use crate::lease::{Lease, Renewal};
+use crate::lease_settlement::LeaseSettlement;
 use crate::limiter::Limiter;
 use crate::reclaim_stats::{ReclaimCounters, ReclaimStats};
-use crate::request::{AdmissionRequest, BudgetPeriod, validate_credits, validate_id};
-use crate::settlement::{BudgetPosition, SettleOutcome, Settlement, settlement_from};
+use crate::request::{AdmissionRequest, BudgetPeriod, validate_credits, validate_team_period};
 use keys::KeyLayout;
 use redis_errors::{from_pool, from_redis, timed_out};
 use reply::AdmitReply;
@@ -162,6 +161,34 @@ impl RedisLimiter {
     fn millis(d: Duration) -> u64 {
         u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
     }
+
+    /// The last ARGV of every script that writes a period's budget key: the period end, the
+    /// grace after it, and the key's minimum life (`budget_expiry` in prelude.lua).
+    fn budget_key_life(&self, invocation: &mut ScriptInvocation<'_>, period: &BudgetPeriod) {
+        invocation
+            .arg(period.ends_at_ms)
+            .arg(Self::millis(self.settings.budget_grace))
+            .arg(Self::millis(self.settings.lease_set_margin));
+    }
+
+    /// seed_charged.lua or correct_charged.lua (`name`, for errors) on the period's budget
+    /// key, with `values` as the first ARGV.
+    async fn write_charged(
+        &self,
+        script: &Script,
+        name: &str,
+        team_id: &str,
+        period: &BudgetPeriod,
+        values: &[i64],
+    ) -> Result<CorrectCharged, LimiterError> {
+        let mut invocation = script.prepare_invoke();
+        invocation.key(self.keys.team_budget(team_id, &period.id));
+        for value in values {
+            invocation.arg(*value);
+        }
+        self.budget_key_life(&mut invocation, period);
+        reply::charged_reply(self.call(&invocation).await?, name)
+    }
 }
 
 /// A pool whose waits, connects and recycles are all bounded by the command timeout.
@@ -179,7 +206,7 @@ fn pool_config(settings: &RedisLimiterSettings) -> PoolConfig {
 #[async_trait]
 impl Limiter for RedisLimiter {
     async fn admit(&self, request: &AdmissionRequest) -> Result<Admission, LimiterError> {
-        Ok(self.decide(request, 1, QueueMode::Refuse).await?.0)
+        fair_queue::admit(self, request).await
     }
 
     async fn admit_or_wait(
@@ -188,7 +215,7 @@ impl Limiter for RedisLimiter {
         weight: u32,
         max_wait: Duration,
     ) -> Result<Admission, LimiterError> {
-        fair_wait::admit_or_wait(self, request, weight, max_wait).await
+        fair_queue::admit_or_wait(self, request, weight, max_wait).await
     }
 
     async fn renew(&self, lease: &Lease) -> Result<Renewal, LimiterError> {
@@ -210,7 +237,11 @@ impl Limiter for RedisLimiter {
         reply::renew_reply(self.call(&invocation).await?)
     }
 
-    async fn settle(&self, lease: &Lease, actual_charge: i64) -> Result<Settlement, LimiterError> {
+    async fn settle(
+        &self,
+        lease: &Lease,
+        actual_charge: i64,
+    ) -> Result<LeaseSettlement, LimiterError> {
         lease.validate()?;
         validate_credits("actual charge", actual_charge)?;
         let mut invocation = self.scripts.settle.prepare_invoke();
@@ -220,36 +251,24 @@ impl Limiter for RedisLimiter {
             .key(self.keys.team_budget(lease.team_id(), &lease.period().id))
             .key(self.keys.slot_teams())
             .arg(lease.lease_id())
-            .arg(actual_charge)
-            .arg(lease.period().ends_at_ms)
-            .arg(Self::millis(self.settings.budget_grace))
-            .arg(Self::millis(self.settings.lease_set_margin));
-        let settled = reply::settle_reply(self.call(&invocation).await?)?;
-        if settled.outcome == SettleOutcome::SettledAfterReclaim {
-            self.reclaims.record_late_settlement();
-        }
-        Ok(settlement_from(
-            settled.outcome,
-            settled.estimate,
-            actual_charge,
-            (settled.released_team, settled.released_account),
-            settled.position,
-            lease.budget(),
-        ))
+            .arg(actual_charge);
+        self.budget_key_life(&mut invocation, lease.period());
+        let facts = reply::settle_reply(self.call(&invocation).await?)?;
+        self.reclaims.record_settlement(facts.outcome);
+        Ok(facts.into_settlement(actual_charge, lease.budget()))
     }
 
-    async fn budget_position(
+    async fn budget_totals(
         &self,
         team_id: &str,
         period: &BudgetPeriod,
-    ) -> Result<BudgetPosition, LimiterError> {
-        validate_id("team id", team_id)?;
-        period.validate()?;
-        let mut invocation = self.scripts.budget_position.prepare_invoke();
+    ) -> Result<BudgetTotals, LimiterError> {
+        validate_team_period(team_id, period)?;
+        let mut invocation = self.scripts.budget_totals.prepare_invoke();
         invocation
             .key(self.keys.team_leases(team_id))
             .key(self.keys.team_budget(team_id, &period.id));
-        reply::budget_position_reply(self.call(&invocation).await?)
+        reply::budget_totals_reply(self.call(&invocation).await?)
     }
 
     async fn seed_charged(
@@ -258,17 +277,13 @@ impl Limiter for RedisLimiter {
         period: &BudgetPeriod,
         charged: i64,
     ) -> Result<bool, LimiterError> {
-        validate_id("team id", team_id)?;
-        period.validate()?;
+        validate_team_period(team_id, period)?;
         validate_credits("charged", charged)?;
-        let mut invocation = self.scripts.seed_charged.prepare_invoke();
-        invocation
-            .key(self.keys.team_budget(team_id, &period.id))
-            .arg(charged)
-            .arg(period.ends_at_ms)
-            .arg(Self::millis(self.settings.budget_grace))
-            .arg(Self::millis(self.settings.lease_set_margin));
-        Ok(reply::charged_reply(self.call(&invocation).await?, "seed_charged")?.applied)
+        let script = &self.scripts.seed_charged;
+        let seeded = self
+            .write_charged(script, "seed_charged", team_id, period, &[charged])
+            .await?;
+        Ok(seeded.applied)
     }
 
     async fn correct_charged(
@@ -278,23 +293,18 @@ impl Limiter for RedisLimiter {
         expected: i64,
         charged: i64,
     ) -> Result<CorrectCharged, LimiterError> {
-        validate_id("team id", team_id)?;
-        period.validate()?;
+        validate_team_period(team_id, period)?;
         validate_credits("expected charged", expected)?;
         validate_credits("charged", charged)?;
-        let mut invocation = self.scripts.correct_charged.prepare_invoke();
-        invocation
-            .key(self.keys.team_budget(team_id, &period.id))
-            .arg(expected)
-            .arg(charged)
-            .arg(period.ends_at_ms)
-            .arg(Self::millis(self.settings.budget_grace))
-            .arg(Self::millis(self.settings.lease_set_margin));
-        let reply = reply::charged_reply(self.call(&invocation).await?, "correct_charged")?;
-        Ok(CorrectCharged {
-            applied: reply.applied,
-            position: reply.position,
-        })
+        let script = &self.scripts.correct_charged;
+        self.write_charged(
+            script,
+            "correct_charged",
+            team_id,
+            period,
+            &[expected, charged],
+        )
+        .await
     }
 
     async fn budget_state(
@@ -302,8 +312,7 @@ impl Limiter for RedisLimiter {
         team_id: &str,
         period: &BudgetPeriod,
     ) -> Result<BudgetState, LimiterError> {
-        validate_id("team id", team_id)?;
-        period.validate()?;
+        validate_team_period(team_id, period)?;
         let mut invocation = self.scripts.budget_state.prepare_invoke();
         invocation.key(self.keys.team_budget(team_id, &period.id));
         reply::budget_state_reply(self.call(&invocation).await?)
@@ -329,9 +338,7 @@ impl FairQueueBackend for RedisLimiter {
         request: &AdmissionRequest,
         weight: u32,
         mode: QueueMode,
-    ) -> Result<(Admission, QueueState), LimiterError> {
-        request.validate()?;
-        validate_weight(weight)?;
+    ) -> Result<Option<(AdmissionFacts, QueueState)>, LimiterError> {
         let r = request;
         let (budget_mode, budget) = match r.team.budget {
             None => (0, 0),
@@ -346,9 +353,9 @@ impl FairQueueBackend for RedisLimiter {
             .key(self.keys.account_leases())
             .key(self.keys.team_budget(&r.team_id, &r.period.id))
             .key(self.keys.slot_teams())
-            .key(self.keys.queue())
-            .key(self.keys.queue_alive())
-            .key(self.keys.queue_info())
+            .key(self.keys.fair_queue())
+            .key(self.keys.fair_queue_alive())
+            .key(self.keys.fair_queue_info())
             .arg(&r.lease_id)
             .arg(r.team.rps.to_string())
             .arg(r.team.burst)
@@ -370,23 +377,24 @@ impl FairQueueBackend for RedisLimiter {
             .arg(mode.max_wait_ms())
             .arg(Self::millis(self.settings.waiter_ttl).max(1))
             .arg(&r.team_id);
-        match reply::admit_reply(self.call(&invocation).await?)? {
-            AdmitReply::DuplicateLease => Err(LimiterError::invalid("lease id already in use")),
-            AdmitReply::Decided(facts, queue_state) => {
-                self.reclaims.record(&facts.reclaimed);
-                Ok((Admission::from_facts(request, facts), queue_state))
-            }
-        }
+        Ok(match reply::admit_reply(self.call(&invocation).await?)? {
+            AdmitReply::DuplicateLease => None,
+            AdmitReply::Decided(facts, queue_state) => Some((facts, queue_state)),
+        })
     }
 
-    async fn leave_queue(&self, request: &AdmissionRequest) -> Result<(), LimiterError> {
-        let mut invocation = self.scripts.leave_queue.prepare_invoke();
+    async fn leave_fair_queue(&self, request: &AdmissionRequest) -> Result<(), LimiterError> {
+        let mut invocation = self.scripts.leave_fair_queue.prepare_invoke();
         invocation
-            .key(self.keys.queue())
-            .key(self.keys.queue_alive())
-            .key(self.keys.queue_info())
+            .key(self.keys.fair_queue())
+            .key(self.keys.fair_queue_alive())
+            .key(self.keys.fair_queue_info())
             .arg(&request.lease_id);
-        reply::leave_queue_reply(self.call(&invocation).await?)?;
+        reply::leave_fair_queue_reply(self.call(&invocation).await?)?;
         Ok(())
+    }
+
+    fn reclaim_counters(&self) -> &ReclaimCounters {
+        &self.reclaims
     }
 }

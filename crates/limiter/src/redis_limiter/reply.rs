@@ -1,14 +1,15 @@
-//! Turns each script's fixed array of integers into the struct that mirrors it, refusing any
-//! reply of the wrong shape (a `Script` error, never a guess).
+//! Turns each script's reply (a fixed array of integers; budget_state.lua's followed by
+//! pairs) into the struct that mirrors it, refusing any reply of the wrong shape (a `Script`
+//! error, never a guess).
 
 use redis::Value;
 
 use crate::admission::{AdmissionFacts, Reclaimed, RefusedBy};
-use crate::budget_state::BudgetState;
+use crate::budget_state::{BudgetState, BudgetTotals, CorrectCharged};
 use crate::error::LimiterError;
-use crate::fair_share::QueueState;
+use crate::fair_queue::QueueState;
 use crate::lease::Renewal;
-use crate::settlement::{BudgetPosition, SettleOutcome};
+use crate::lease_settlement::{SettleFacts, SettleOutcome};
 
 /// The admission script's 17 integers (see `lua/admit.lua`).
 pub(crate) const ADMIT_REPLY_LEN: usize = 17;
@@ -18,22 +19,6 @@ pub(crate) const ADMIT_REPLY_LEN: usize = 17;
 pub(crate) enum AdmitReply {
     Decided(AdmissionFacts, QueueState),
     DuplicateLease,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct SettleReply {
-    pub outcome: SettleOutcome,
-    pub estimate: i64,
-    pub released_team: bool,
-    pub released_account: bool,
-    pub position: BudgetPosition,
-}
-
-/// What seed_charged.lua and correct_charged.lua answer.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct ChargedReply {
-    pub applied: bool,
-    pub position: BudgetPosition,
 }
 
 /// A script reply as exactly `len` integers.
@@ -106,7 +91,7 @@ pub(crate) fn admit_reply(value: Value) -> Result<AdmitReply, LimiterError> {
     ))
 }
 
-pub(crate) fn settle_reply(value: Value) -> Result<SettleReply, LimiterError> {
+pub(crate) fn settle_reply(value: Value) -> Result<SettleFacts, LimiterError> {
     let n = integers(value, 7, "settle")?;
     let outcome = match n[0] {
         0 => SettleOutcome::AlreadySettled,
@@ -114,21 +99,21 @@ pub(crate) fn settle_reply(value: Value) -> Result<SettleReply, LimiterError> {
         2 => SettleOutcome::SettledAfterReclaim,
         other => return Err(shape("settle", format!("unknown outcome {other}"))),
     };
-    Ok(SettleReply {
+    Ok(SettleFacts {
         outcome,
         estimate: n[1],
         released_team: flag(n[2], "settle")?,
         released_account: flag(n[3], "settle")?,
-        position: BudgetPosition {
+        totals: BudgetTotals {
             charged: n[4],
             held: n[5],
         },
     })
 }
 
-pub(crate) fn leave_queue_reply(value: Value) -> Result<bool, LimiterError> {
-    let n = integers(value, 2, "leave_queue")?;
-    flag(n[0], "leave_queue")
+pub(crate) fn leave_fair_queue_reply(value: Value) -> Result<bool, LimiterError> {
+    let n = integers(value, 2, "leave_fair_queue")?;
+    flag(n[0], "leave_fair_queue")
 }
 
 pub(crate) fn renew_reply(value: Value) -> Result<Renewal, LimiterError> {
@@ -140,20 +125,20 @@ pub(crate) fn renew_reply(value: Value) -> Result<Renewal, LimiterError> {
     })
 }
 
-pub(crate) fn budget_position_reply(value: Value) -> Result<BudgetPosition, LimiterError> {
-    let n = integers(value, 3, "budget_position")?;
-    Ok(BudgetPosition {
+pub(crate) fn budget_totals_reply(value: Value) -> Result<BudgetTotals, LimiterError> {
+    let n = integers(value, 3, "budget_totals")?;
+    Ok(BudgetTotals {
         charged: n[0],
         held: n[1],
     })
 }
 
 /// seed_charged.lua's or correct_charged.lua's reply (`script` names which, for errors).
-pub(crate) fn charged_reply(value: Value, script: &str) -> Result<ChargedReply, LimiterError> {
+pub(crate) fn charged_reply(value: Value, script: &str) -> Result<CorrectCharged, LimiterError> {
     let n = integers(value, 4, script)?;
-    Ok(ChargedReply {
+    Ok(CorrectCharged {
         applied: flag(n[0], script)?,
-        position: BudgetPosition {
+        totals: BudgetTotals {
             charged: n[1],
             held: n[2],
         },
@@ -356,8 +341,8 @@ mod tests {
         assert_eq!(reply.estimate, 12);
         assert!(reply.released_team && reply.released_account);
         assert_eq!(
-            reply.position,
-            BudgetPosition {
+            reply.totals,
+            BudgetTotals {
                 charged: 7,
                 held: 0
             }
@@ -379,15 +364,15 @@ mod tests {
         assert!(renew_reply(array(&[1, 5, 4])).is_err());
         assert!(renew_reply(array(&[2, 0, 0, 5, 4])).is_err());
         assert_eq!(
-            budget_position_reply(array(&[40, 8, 1])).unwrap(),
-            BudgetPosition {
+            budget_totals_reply(array(&[40, 8, 1])).unwrap(),
+            BudgetTotals {
                 charged: 40,
                 held: 8
             }
         );
         let seeded = charged_reply(array(&[1, 40, 8, 1]), "seed_charged").unwrap();
         assert!(seeded.applied);
-        assert_eq!(seeded.position.charged, 40);
+        assert_eq!(seeded.totals.charged, 40);
         assert!(charged_reply(array(&[2, 40, 8, 1]), "correct_charged").is_err());
         assert!(state_marker_reply(array(&[1, 9])).unwrap());
         assert!(!state_marker_reply(array(&[0, 9])).unwrap());

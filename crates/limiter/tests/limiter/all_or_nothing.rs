@@ -29,8 +29,8 @@ async fn a_budget_refusal_takes_no_token_lease_or_hold(limiter: &TestLimiter) {
     assert_eq!(refused.refused_by(), Some(RefusedBy::Budget));
     assert_eq!(refused.team_concurrency.current, 1);
     assert_eq!(refused.budget.held, 7);
-    let position = limiter.budget_position("team-a", &r.period).await.unwrap();
-    assert_eq!(position.held, 7);
+    let totals = limiter.budget_totals("team-a", &r.period).await.unwrap();
+    assert_eq!(totals.held, 7);
 
     let mut small = again(&r);
     small.estimate = 1;
@@ -54,8 +54,8 @@ async fn a_team_rate_refusal_takes_no_account_token_or_hold(limiter: &TestLimite
     let refused = admit(&**limiter, &again(&r)).await;
     assert_eq!(refused.refused_by(), Some(RefusedBy::TeamRate));
     assert_eq!(refused.team_concurrency.current, 1);
-    let position = limiter.budget_position("team-a", &r.period).await.unwrap();
-    assert_eq!(position.held, r.estimate);
+    let totals = limiter.budget_totals("team-a", &r.period).await.unwrap();
+    assert_eq!(totals.held, r.estimate);
 
     let mut other_team = again(&r);
     other_team.team_id = "team-b".into();
@@ -82,8 +82,8 @@ async fn a_team_concurrency_refusal_takes_no_token_or_hold(limiter: &TestLimiter
     assert_eq!(refused.refused_by(), Some(RefusedBy::TeamConcurrency));
     assert_eq!(refused.retry_after_ms(), None);
     assert_eq!(refused.team_concurrency.current, 1);
-    let position = limiter.budget_position("team-a", &r.period).await.unwrap();
-    assert_eq!(position.held, r.estimate);
+    let totals = limiter.budget_totals("team-a", &r.period).await.unwrap();
+    assert_eq!(totals.held, r.estimate);
 
     limiter.release(&first).await.unwrap();
     let next = admit(&**limiter, &again(&r)).await;
@@ -109,8 +109,8 @@ async fn an_account_rate_refusal_takes_no_team_token_lease_or_hold(limiter: &Tes
     assert_eq!(refused.refused_by(), Some(RefusedBy::AccountRate));
     assert_eq!(refused.team_concurrency.current, 0);
     assert_eq!(refused.account_concurrency.current, 1);
-    let position = limiter.budget_position("team-b", &b.period).await.unwrap();
-    assert_eq!(position.held, 0);
+    let totals = limiter.budget_totals("team-b", &b.period).await.unwrap();
+    assert_eq!(totals.held, 0);
 
     let mut elsewhere = again(&b);
     elsewhere.endpoint = "google".into();
@@ -140,8 +140,8 @@ async fn an_account_concurrency_refusal_takes_no_token_lease_or_hold(limiter: &T
     assert_eq!(refused.retry_after_ms(), None);
     assert_eq!(refused.team_concurrency.current, 0);
     assert_eq!(refused.account_concurrency.current, 1);
-    let position = limiter.budget_position("team-b", &b.period).await.unwrap();
-    assert_eq!(position.held, 0);
+    let totals = limiter.budget_totals("team-b", &b.period).await.unwrap();
+    assert_eq!(totals.held, 0);
 
     limiter.release(&first).await.unwrap();
     let next = admit(&**limiter, &again(&b)).await;

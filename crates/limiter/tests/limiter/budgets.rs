@@ -36,11 +36,8 @@ async fn a_hard_budget_admits_exactly_what_fits(limiter: &TestLimiter) {
             let wait = refused.retry_after_ms().unwrap();
             assert!((3_000_000..=3_600_000).contains(&wait), "{wait}");
         }
-        let position = limiter
-            .budget_position(&r.team_id, &r.period)
-            .await
-            .unwrap();
-        assert_eq!((position.charged, position.held), (0, 98));
+        let totals = limiter.budget_totals(&r.team_id, &r.period).await.unwrap();
+        assert_eq!((totals.charged, totals.held), (0, 98));
     }
 }
 
@@ -75,7 +72,7 @@ async fn settling_returns_the_difference_once(limiter: &TestLimiter) {
     assert_eq!(settled.charged_now, 7);
     assert_eq!(settled.budget_left, Some(93));
     assert!(settled.released_team_slot && settled.released_account_slot);
-    assert_eq!((settled.position.charged, settled.position.held), (7, 0));
+    assert_eq!((settled.totals.charged, settled.totals.held), (7, 0));
 
     for again in [
         limiter.settle(&lease, 7).await,
@@ -87,8 +84,8 @@ async fn settling_returns_the_difference_once(limiter: &TestLimiter) {
         assert!(!again.released_team_slot && !again.released_account_slot);
         assert_eq!(again.budget_left, Some(93));
     }
-    let position = limiter.budget_position("team-a", &r.period).await.unwrap();
-    assert_eq!((position.charged, position.held), (7, 0));
+    let totals = limiter.budget_totals("team-a", &r.period).await.unwrap();
+    assert_eq!((totals.charged, totals.held), (7, 0));
 
     // The next admission sees the settled numbers.
     let next = admit(&**limiter, &again(&r)).await;
@@ -105,8 +102,8 @@ async fn no_budget_is_unlimited_but_tracked(limiter: &TestLimiter) {
         assert_eq!(admission.budget_left(), None);
         assert!(!admission.budget.over_budget);
     }
-    let position = limiter.budget_position("team-a", &r.period).await.unwrap();
-    assert_eq!(position.held, 3 * (limiter::MAX_CREDITS / 4));
+    let totals = limiter.budget_totals("team-a", &r.period).await.unwrap();
+    assert_eq!(totals.held, 3 * (limiter::MAX_CREDITS / 4));
 }
 
 async fn the_ledger_seeds_once_and_corrects_by_compare_and_set(limiter: &TestLimiter) {
@@ -116,8 +113,8 @@ async fn the_ledger_seeds_once_and_corrects_by_compare_and_set(limiter: &TestLim
     assert!(limiter.seed_charged("team-a", &r.period, 50).await.unwrap());
     // A second replica starting later does not overwrite it.
     assert!(!limiter.seed_charged("team-a", &r.period, 70).await.unwrap());
-    let position = limiter.budget_position("team-a", &r.period).await.unwrap();
-    assert_eq!((position.charged, position.held), (50, 0));
+    let totals = limiter.budget_totals("team-a", &r.period).await.unwrap();
+    assert_eq!((totals.charged, totals.held), (50, 0));
 
     let admitted = admit(&**limiter, &again(&r)).await;
     assert!(admitted.is_admitted());
@@ -129,10 +126,7 @@ async fn the_ledger_seeds_once_and_corrects_by_compare_and_set(limiter: &TestLim
         .await
         .unwrap();
     assert!(corrected.applied);
-    assert_eq!(
-        (corrected.position.charged, corrected.position.held),
-        (55, 7)
-    );
+    assert_eq!((corrected.totals.charged, corrected.totals.held), (55, 7));
     let refused = admit(&**limiter, &again(&r)).await;
     assert_eq!(refused.refused_by(), Some(RefusedBy::Budget));
     assert_eq!(refused.budget_left(), Some(-2));
@@ -140,16 +134,13 @@ async fn the_ledger_seeds_once_and_corrects_by_compare_and_set(limiter: &TestLim
     // A settlement lands between the reconciler's read (55) and its write: not applied, the
     // settlement's charge stays.
     let lease = admitted.into_lease().unwrap();
-    assert_eq!(
-        limiter.settle(&lease, 4).await.unwrap().position.charged,
-        59
-    );
+    assert_eq!(limiter.settle(&lease, 4).await.unwrap().totals.charged, 59);
     let stale = limiter
         .correct_charged("team-a", &r.period, 55, 56)
         .await
         .unwrap();
     assert!(!stale.applied);
-    assert_eq!((stale.position.charged, stale.position.held), (59, 0));
+    assert_eq!((stale.totals.charged, stale.totals.held), (59, 0));
     let state = limiter.budget_state("team-a", &r.period).await.unwrap();
     assert!(state.seeded);
     assert_eq!(state.charged, 59);

@@ -146,9 +146,9 @@ async fn in_flight_never_exceeds_the_limit_under_churn(limiter: &TestLimiter) {
     tokio::time::timeout(Duration::from_secs(60), rounds)
         .await
         .unwrap();
-    let position = limiter.budget_position("team-a", &r.period).await.unwrap();
-    assert_eq!(position.charged, 3 * CONTENDERS as i64);
-    assert_eq!(position.held, 0);
+    let totals = limiter.budget_totals("team-a", &r.period).await.unwrap();
+    assert_eq!(totals.charged, 3 * CONTENDERS as i64);
+    assert_eq!(totals.held, 0);
 }
 
 async fn requests_without_an_upstream_slot_take_no_account_lease(limiter: &TestLimiter) {

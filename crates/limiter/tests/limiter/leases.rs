@@ -33,8 +33,8 @@ async fn expired_leases_are_reclaimed_with_their_holds(limiter: &TestLimiter) {
 
     tokio::time::sleep(Duration::from_millis(700)).await;
     // Reads leave expired holds out even before anything reclaims them.
-    let position = limiter.budget_position("team-a", &r.period).await.unwrap();
-    assert_eq!(position.held, 0);
+    let totals = limiter.budget_totals("team-a", &r.period).await.unwrap();
+    assert_eq!(totals.held, 0);
 
     let before = limiter.reclaim_stats();
     let next = admit(&**limiter, &again(&r)).await;
@@ -53,18 +53,18 @@ async fn expired_leases_are_reclaimed_with_their_holds(limiter: &TestLimiter) {
     assert_eq!(late.outcome, SettleOutcome::SettledAfterReclaim);
     assert_eq!(late.returned_to_budget, -4);
     assert!(!late.released_team_slot && !late.released_account_slot);
-    assert_eq!((late.position.charged, late.position.held), (4, 10));
+    assert_eq!((late.totals.charged, late.totals.held), (4, 10));
     assert_eq!(
         limiter.reclaim_stats().late_settlements - before.late_settlements,
         1
     );
     let twice = limiter.settle(&crashed, 4).await.unwrap();
     assert_eq!(twice.outcome, SettleOutcome::AlreadySettled);
-    assert_eq!(twice.position.charged, 4);
+    assert_eq!(twice.totals.charged, 4);
 
     let settled = limiter.settle(next.lease().unwrap(), 10).await.unwrap();
     assert_eq!(settled.outcome, SettleOutcome::Settled);
-    assert_eq!((settled.position.charged, settled.position.held), (14, 0));
+    assert_eq!((settled.totals.charged, settled.totals.held), (14, 0));
 }
 
 async fn renewing_keeps_a_lease_past_its_ttl(limiter: &TestLimiter) {
@@ -98,8 +98,8 @@ async fn a_live_lease_id_cannot_be_admitted_twice(limiter: &TestLimiter) {
         matches!(twice, Err(LimiterError::InvalidRequest(_))),
         "{twice:?}"
     );
-    let position = limiter.budget_position("team-a", &r.period).await.unwrap();
-    assert_eq!(position.held, r.estimate, "the duplicate took nothing");
+    let totals = limiter.budget_totals("team-a", &r.period).await.unwrap();
+    assert_eq!(totals.held, r.estimate, "the duplicate took nothing");
 }
 
 async fn releasing_a_lease_that_was_never_granted_changes_nothing(limiter: &TestLimiter) {
@@ -113,8 +113,8 @@ async fn releasing_a_lease_that_was_never_granted_changes_nothing(limiter: &Test
     let released = limiter.release(&never).await.unwrap();
     assert_eq!(released.outcome, SettleOutcome::AlreadySettled);
     assert_eq!(released.budget_left, Some(100 - r.estimate));
-    let position = limiter.budget_position("team-a", &r.period).await.unwrap();
-    assert_eq!((position.charged, position.held), (0, r.estimate));
+    let totals = limiter.budget_totals("team-a", &r.period).await.unwrap();
+    assert_eq!((totals.charged, totals.held), (0, r.estimate));
 }
 
 async fn invalid_requests_are_refused_before_any_work(limiter: &TestLimiter) {
@@ -137,9 +137,9 @@ async fn invalid_requests_are_refused_before_any_work(limiter: &TestLimiter) {
         .unwrap();
     let negative = limiter.settle(&lease, -3).await;
     assert!(matches!(negative, Err(LimiterError::InvalidRequest(_))));
-    let position = limiter
-        .budget_position("team-a", lease.period())
+    let totals = limiter
+        .budget_totals("team-a", lease.period())
         .await
         .unwrap();
-    assert_eq!(position.charged, 0);
+    assert_eq!(totals.charged, 0);
 }

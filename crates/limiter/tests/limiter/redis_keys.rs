@@ -11,7 +11,7 @@ use crate::support::{
 
 /// Touches every kind of key: buckets, both lease sets, budgets (admitted, settled,
 /// reclaimed, seeded, corrected), renewed and re-created leases, the slot owners, the fair
-/// wait queue and the state marker.
+/// queue and the state marker.
 async fn every_kind_of_key(limiter: &TestLimiter) {
     let mut r = request("team-a");
     r.team.budget = Some(1_000);

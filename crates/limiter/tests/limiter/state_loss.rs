@@ -43,8 +43,8 @@ async fn an_unseeded_budget_refuses_and_takes_nothing(limiter: &TestLimiter) {
             .unwrap();
         assert_eq!(waited.refused_by(), Some(RefusedBy::BudgetUnseeded));
     }
-    let position = limiter.budget_position("team-a", &r.period).await.unwrap();
-    assert_eq!((position.charged, position.held), (0, 0));
+    let totals = limiter.budget_totals("team-a", &r.period).await.unwrap();
+    assert_eq!((totals.charged, totals.held), (0, 0));
     assert!(
         !limiter
             .budget_state("team-a", &r.period)
@@ -105,10 +105,7 @@ async fn the_seed_overwrites_a_settlement_on_an_unseeded_budget(limiter: &TestLi
     let r = request("team-a");
     let settled = admit(&**limiter, &again(&r)).await.into_lease().unwrap();
     let in_flight = admit(&**limiter, &again(&r)).await.into_lease().unwrap();
-    assert_eq!(
-        limiter.settle(&settled, 7).await.unwrap().position.charged,
-        7
-    );
+    assert_eq!(limiter.settle(&settled, 7).await.unwrap().totals.charged, 7);
     let before = limiter.budget_state("team-a", &r.period).await.unwrap();
     assert!(!before.seeded);
     assert_eq!((before.charged, before.held), (7, r.estimate));
@@ -125,7 +122,7 @@ async fn the_seed_overwrites_a_settlement_on_an_unseeded_budget(limiter: &TestLi
 
     let done = limiter.settle(&in_flight, 2).await.unwrap();
     assert_eq!(done.outcome, SettleOutcome::Settled);
-    assert_eq!((done.position.charged, done.position.held), (32, 0));
+    assert_eq!((done.totals.charged, done.totals.held), (32, 0));
 }
 
 async fn correct_charged_applies_only_if_nothing_settled_in_between(limiter: &TestLimiter) {
@@ -154,7 +151,7 @@ async fn correct_charged_applies_only_if_nothing_settled_in_between(limiter: &Te
         .await
         .unwrap();
     assert!(!stale.applied, "a settlement came in between");
-    assert_eq!(stale.position.charged, 15);
+    assert_eq!(stale.totals.charged, 15);
 
     let held = admit(&**limiter, &again(&r)).await;
     assert!(held.is_admitted());
@@ -163,12 +160,9 @@ async fn correct_charged_applies_only_if_nothing_settled_in_between(limiter: &Te
         .await
         .unwrap();
     assert!(fresh.applied);
-    assert_eq!(
-        (fresh.position.charged, fresh.position.held),
-        (12, r.estimate)
-    );
-    let position = limiter.budget_position("team-a", &r.period).await.unwrap();
-    assert_eq!((position.charged, position.held), (12, r.estimate));
+    assert_eq!((fresh.totals.charged, fresh.totals.held), (12, r.estimate));
+    let totals = limiter.budget_totals("team-a", &r.period).await.unwrap();
+    assert_eq!((totals.charged, totals.held), (12, r.estimate));
 }
 
 async fn budget_state_lists_the_holds(limiter: &TestLimiter) {
@@ -212,12 +206,12 @@ async fn renewing_an_expired_lease_re_scores_it(limiter: &TestLimiter) {
     seed(&**limiter, &r).await;
     let lease = admit(&**limiter, &r).await.into_lease().unwrap();
     tokio::time::sleep(Duration::from_millis(1_200)).await;
-    let expired = limiter.budget_position("team-a", &r.period).await.unwrap();
+    let expired = limiter.budget_totals("team-a", &r.period).await.unwrap();
     assert_eq!(expired.held, 0, "expired, not yet reclaimed");
 
     // Still there, only expired: nothing to re-create, it is live again.
     assert_eq!(limiter.renew(&lease).await.unwrap(), Renewal::default());
-    let live = limiter.budget_position("team-a", &r.period).await.unwrap();
+    let live = limiter.budget_totals("team-a", &r.period).await.unwrap();
     assert_eq!(live.held, 10);
     let blocked = admit(&**limiter, &again(&r)).await;
     assert_eq!(blocked.refused_by(), Some(RefusedBy::TeamConcurrency));
@@ -225,7 +219,7 @@ async fn renewing_an_expired_lease_re_scores_it(limiter: &TestLimiter) {
 
     let settled = limiter.settle(&lease, 8).await.unwrap();
     assert_eq!(settled.outcome, SettleOutcome::Settled);
-    assert_eq!((settled.position.charged, settled.position.held), (8, 0));
+    assert_eq!((settled.totals.charged, settled.totals.held), (8, 0));
 }
 
 async fn renewing_a_reclaimed_lease_takes_its_slots_back_but_not_its_hold(limiter: &TestLimiter) {
@@ -249,8 +243,8 @@ async fn renewing_a_reclaimed_lease_takes_its_slots_back_but_not_its_hold(limite
     assert!(renewal.recreated());
     let again_renewed = limiter.renew(&slow).await.unwrap();
     assert_eq!(again_renewed, Renewal::default(), "nothing restored twice");
-    let position = limiter.budget_position("team-a", &r.period).await.unwrap();
-    assert_eq!(position.held, 10, "only the next request's hold");
+    let totals = limiter.budget_totals("team-a", &r.period).await.unwrap();
+    assert_eq!(totals.held, 10, "only the next request's hold");
     // Both slots are taken again.
     let full = admit(&**limiter, &again(&r)).await;
     assert_eq!(full.refused_by(), Some(RefusedBy::TeamConcurrency));
@@ -258,10 +252,10 @@ async fn renewing_a_reclaimed_lease_takes_its_slots_back_but_not_its_hold(limite
     let late = limiter.settle(&slow, 4).await.unwrap();
     assert_eq!(late.outcome, SettleOutcome::SettledAfterReclaim);
     assert!(late.released_team_slot && late.released_account_slot);
-    assert_eq!((late.position.charged, late.position.held), (4, 10));
+    assert_eq!((late.totals.charged, late.totals.held), (4, 10));
     let twice = limiter.settle(&slow, 4).await.unwrap();
     assert_eq!(twice.outcome, SettleOutcome::AlreadySettled);
-    assert_eq!(twice.position.charged, 4);
+    assert_eq!(twice.totals.charged, 4);
 }
 
 /// Redis-only: the test's keys are deleted as FLUSHDB would.
@@ -283,7 +277,7 @@ async fn after_a_flush_renew_restores_leases_and_holds() {
     let no_slot = admit(&*limiter, &no_slot).await.into_lease().unwrap();
 
     flush(&limiter).await;
-    let lost = limiter.budget_position("team-a", &r.period).await.unwrap();
+    let lost = limiter.budget_totals("team-a", &r.period).await.unwrap();
     assert_eq!((lost.charged, lost.held), (0, 0));
 
     let all = Renewal {
@@ -299,8 +293,8 @@ async fn after_a_flush_renew_restores_leases_and_holds() {
     assert_eq!(limiter.renew(&no_slot).await.unwrap(), team_only);
     assert!(!limiter.renew(&with_slot).await.unwrap().recreated());
 
-    let position = limiter.budget_position("team-a", &r.period).await.unwrap();
-    assert_eq!((position.charged, position.held), (0, 15));
+    let totals = limiter.budget_totals("team-a", &r.period).await.unwrap();
+    assert_eq!((totals.charged, totals.held), (0, 15));
     let state = limiter.budget_state("team-a", &r.period).await.unwrap();
     assert!(!state.seeded);
     let mut holds = vec![
@@ -326,11 +320,11 @@ async fn after_a_flush_renew_restores_leases_and_holds() {
     let settled = limiter.settle(&with_slot, 8).await.unwrap();
     assert_eq!(settled.outcome, SettleOutcome::Settled);
     assert!(settled.released_team_slot && settled.released_account_slot);
-    assert_eq!((settled.position.charged, settled.position.held), (8, 5));
+    assert_eq!((settled.totals.charged, settled.totals.held), (8, 5));
     let twice = limiter.settle(&with_slot, 8).await.unwrap();
     assert_eq!(twice.outcome, SettleOutcome::AlreadySettled);
     let last = limiter.settle(&no_slot, 5).await.unwrap();
-    assert_eq!((last.position.charged, last.position.held), (13, 0));
+    assert_eq!((last.totals.charged, last.totals.held), (13, 0));
     limiter.cleanup().await;
 }
 
@@ -343,10 +337,7 @@ async fn a_flush_does_not_reset_a_hard_budget() {
     r.estimate = 98;
     seed(&*limiter, &r).await;
     let spent = admit(&*limiter, &r).await.into_lease().unwrap();
-    assert_eq!(
-        limiter.settle(&spent, 98).await.unwrap().position.charged,
-        98
-    );
+    assert_eq!(limiter.settle(&spent, 98).await.unwrap().totals.charged, 98);
 
     flush(&limiter).await;
     let mut small = again(&r);

@@ -124,6 +124,51 @@ async fn export_csv(pool: &PgPool, filter: EntryFilter) -> Result<(u64, u64), Be
     Ok((rows, bytes))
 }
 
+/// Times one usage query and prints its row.
+async fn usage_row(pool: &PgPool, what: &str, query: &UsageQuery) -> Result<(), BenchError> {
+    let (mut t, rows) = time(RUNS, || async {
+        Ok(ledger::usage(pool, Scope::All, query).await?)
+    })
+    .await?;
+    t.row(what, &format!("{} rows", rows.len()));
+    Ok(())
+}
+
+/// Times listing 100 entries of `scope` from the middle of June and prints its row.
+async fn list_row(
+    pool: &PgPool,
+    what: &str,
+    scope: Scope,
+    filter: &EntryFilter,
+) -> Result<(), BenchError> {
+    let team = match scope {
+        Scope::All => None,
+        Scope::Team(team) => Some(team),
+    };
+    let cursor = mid_month_cursor(pool, team).await?;
+    let (mut t, page) = time(RUNS, || async {
+        Ok(ledger::list_entries(pool, scope, filter, Some(cursor), 100).await?)
+    })
+    .await?;
+    t.row(what, &format!("{} rows", page.len()));
+    Ok(())
+}
+
+/// Times exporting the filtered entries as CSV and prints its row, with the throughput.
+async fn export_row(pool: &PgPool, what: &str, filter: &EntryFilter) -> Result<(), BenchError> {
+    let (mut t, (rows, bytes)) = time(EXPORT_RUNS, || export_csv(pool, filter.clone())).await?;
+    let slowest = t.runs.iter().copied().max().unwrap_or_default();
+    t.row(
+        what,
+        &format!(
+            "{rows} rows, {:.1} MiB, {:.0} rows/s at the slowest run",
+            bytes as f64 / 1_048_576.0,
+            rows as f64 / slowest.as_secs_f64()
+        ),
+    );
+    Ok(())
+}
+
 pub async fn run_all(pool: &PgPool) -> Result<(), BenchError> {
     let team: TeamId = sqlx::query_scalar("SELECT id FROM teams WHERE slug = 'bench-team-07'")
         .fetch_one(pool)
@@ -140,14 +185,7 @@ pub async fn run_all(pool: &PgPool) -> Result<(), BenchError> {
         team: None,
         endpoint: None,
     };
-    let (mut t, rows) = time(RUNS, || async {
-        Ok(ledger::usage(pool, Scope::All, &monthly).await?)
-    })
-    .await?;
-    t.row(
-        "usage: monthly totals per team, one month",
-        &format!("{} rows", rows.len()),
-    );
+    usage_row(pool, "usage: monthly totals per team, one month", &monthly).await?;
 
     let quarter = UsageQuery {
         from: day(month(3)),
@@ -156,65 +194,35 @@ pub async fn run_all(pool: &PgPool) -> Result<(), BenchError> {
         team: Some(team),
         endpoint: None,
     };
-    let (mut t, rows) = time(RUNS, || async {
-        Ok(ledger::usage(pool, Scope::All, &quarter).await?)
-    })
-    .await?;
-    t.row(
-        "usage: one team's daily usage, one quarter",
-        &format!("{} rows", rows.len()),
-    );
+    usage_row(pool, "usage: one team's daily usage, one quarter", &quarter).await?;
 
     let in_june = EntryFilter {
         from: Some(june),
         to: Some(july),
         ..EntryFilter::default()
     };
-    let cursor = mid_month_cursor(pool, None).await?;
-    let (mut t, page) = time(RUNS, || async {
-        Ok(ledger::list_entries(pool, Scope::All, &in_june, Some(cursor), 100).await?)
-    })
-    .await?;
-    t.row(
+    let (all_teams, one_team) = (Scope::All, Scope::Team(team));
+    list_row(
+        pool,
         "list_entries: 100 from mid-month, all teams",
-        &format!("{} rows", page.len()),
-    );
-
-    let team_cursor = mid_month_cursor(pool, Some(team)).await?;
-    let (mut t, page) = time(RUNS, || async {
-        Ok(ledger::list_entries(pool, Scope::Team(team), &in_june, Some(team_cursor), 100).await?)
-    })
+        all_teams,
+        &in_june,
+    )
     .await?;
-    t.row(
+    list_row(
+        pool,
         "list_entries: 100 from mid-month, team-scoped",
-        &format!("{} rows", page.len()),
-    );
+        one_team,
+        &in_june,
+    )
+    .await?;
 
     let team_june = EntryFilter {
         team: Some(team),
         ..in_june.clone()
     };
-    let (mut t, (rows, bytes)) = time(EXPORT_RUNS, || export_csv(pool, team_june.clone())).await?;
-    let slowest = t.runs.iter().copied().max().unwrap_or_default();
-    t.row(
-        "export: one month as CSV, one team",
-        &format!(
-            "{rows} rows, {:.1} MiB, {:.0} rows/s at the slowest run",
-            bytes as f64 / 1_048_576.0,
-            rows as f64 / slowest.as_secs_f64()
-        ),
-    );
-
-    let (mut t, (rows, bytes)) = time(EXPORT_RUNS, || export_csv(pool, in_june.clone())).await?;
-    let slowest = t.runs.iter().copied().max().unwrap_or_default();
-    t.row(
-        "export: one month as CSV, all teams",
-        &format!(
-            "{rows} rows, {:.1} MiB, {:.0} rows/s at the slowest run",
-            bytes as f64 / 1_048_576.0,
-            rows as f64 / slowest.as_secs_f64()
-        ),
-    );
+    export_row(pool, "export: one month as CSV, one team", &team_june).await?;
+    export_row(pool, "export: one month as CSV, all teams", &in_june).await?;
 
     let (mut t, teams) = time(RUNS, || async {
         Ok(ledger::period_usage(pool, Scope::All, june, july).await?)

@@ -3,7 +3,7 @@
 //! must re-read their directory, NOTIFYs the directory channel, all in one transaction. The
 //! caller names the actor: the admin token's `sub`, or `cli` from the shell.
 
-pub mod account;
+pub mod account_settings;
 pub mod quotas;
 pub mod teams;
 pub mod tokens;
@@ -34,6 +34,9 @@ pub enum ActionError {
     /// The gateway is not configured for this (e.g. minting without a signing secret).
     #[error("{0}")]
     NotConfigured(String),
+    /// The store refused or could not be reached; mapped like every other Postgres error.
+    #[error(transparent)]
+    Store(#[from] AccountingError),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -56,22 +59,9 @@ impl ActionError {
     }
 }
 
-impl From<AccountingError> for ActionError {
-    fn from(error: AccountingError) -> Self {
-        match error {
-            AccountingError::DuplicateSlug => {
-                Self::AlreadyExists("A team with this slug already exists".into())
-            }
-            AccountingError::NotFound => Self::NotFound("Not found".into()),
-            AccountingError::Invalid(message) => Self::invalid("body", message),
-            other => Self::Internal(other.into()),
-        }
-    }
-}
-
 impl From<sqlx::Error> for ActionError {
     fn from(error: sqlx::Error) -> Self {
-        Self::Internal(error.into())
+        Self::Store(error.into())
     }
 }
 
@@ -89,6 +79,7 @@ impl From<ActionError> for ApiError {
             ActionError::NotConfigured(message) => {
                 ApiError::new(ErrorCode::ServiceUnavailable, message)
             }
+            ActionError::Store(error) => error.into(),
             ActionError::Internal(cause) => ApiError::internal(cause),
         }
     }

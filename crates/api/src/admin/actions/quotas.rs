@@ -4,24 +4,33 @@ use super::teams::parse_slug;
 use super::{ActionError, Change, announce, audit, to_json};
 use crate::admin::views::QuotaView;
 use accounting::quotas::QuotaValues;
+use serde::Deserialize;
 use sqlx::PgPool;
+use utoipa::ToSchema;
 
 /// The largest budget accepted: a trillion credits per period is already no budget at all.
 pub const MAX_BUDGET: i64 = 1_000_000_000_000;
 
-/// A quota as an admin sends it: integers wide enough that an out-of-range value is refused
-/// by name here rather than by the JSON parser.
-#[derive(Debug, Clone, PartialEq)]
+/// A team's own quota, as an admin sends it (HTTP body and CLI): integers wide enough that an
+/// out-of-range value is refused by name here rather than by the JSON parser.
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = PutQuota)]
 pub struct QuotaInput {
+    /// Requests per second, above 0 and at most 100000.
     pub rps: f64,
+    /// Token-bucket burst, 1-100000.
     pub burst: i64,
+    /// Requests in flight at once, 1-10000.
     pub concurrency: i64,
-    /// Default 1.
+    /// Share of the account's slots when they are contended, 1-1000 (default 1).
     pub weight: Option<i64>,
-    /// `None`: no budget.
+    /// Credits per budget period, 0 to 10^12; `null` or absent: no budget.
     pub budget: Option<i64>,
-    /// Default `true`.
+    /// `true` (default): refuse with 403 INSUFFICIENT_CREDITS beyond the budget;
+    /// `false`: allow, flag the entries and alert.
     pub hard_budget: Option<bool>,
+    /// Percent of the budget (1-100) at which an alert is raised; needs a budget.
     pub alert_threshold_pct: Option<i64>,
 }
 

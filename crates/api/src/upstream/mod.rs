@@ -1,6 +1,10 @@
 //! The one HTTP client to cloro: pooled connections, the company key added here and nowhere
 //! else, a deadline per request, and retries of 429/503 that honour `Retry-After` while the
-//! deadline allows.
+//! deadline allows. What cloro's bodies and headers say is read in `envelope`.
+
+pub mod envelope;
+
+pub use envelope::{AccountCredits, UpstreamError};
 
 use crate::config::UpstreamSettings;
 use crate::secret::Secret;
@@ -37,6 +41,17 @@ pub enum UpstreamFailure {
         timed_out: bool,
         answer: Option<(StatusCode, HeaderMap)>,
     },
+}
+
+/// Why the account balance could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BalanceError {
+    #[error(transparent)]
+    Failed(UpstreamFailure),
+    #[error("cloro answered {0}")]
+    Refused(u16),
+    #[error("cloro's answer has no readable `remaining`")]
+    Unreadable,
 }
 
 impl UpstreamFailure {
@@ -80,6 +95,7 @@ impl Upstream {
     }
 
     /// Sends one request (with its retries) and returns the final reply.
+    #[tracing::instrument(level = "debug", name = "upstream", skip(self, body, request_id), fields(%method, path = path_and_query))]
     pub async fn send(
         &self,
         method: Method,
@@ -141,6 +157,20 @@ impl Upstream {
         }
     }
 
+    /// The account balance from cloro's `GET /v1/credits`.
+    pub async fn account_balance(&self, request_id: &str) -> Result<i64, BalanceError> {
+        let reply = self
+            .send(Method::GET, "/v1/credits", None, request_id)
+            .await
+            .map_err(BalanceError::Failed)?;
+        if !reply.status.is_success() {
+            return Err(BalanceError::Refused(reply.status.as_u16()));
+        }
+        AccountCredits::parse(&reply.body)
+            .map(|credits| credits.remaining)
+            .map_err(|_| BalanceError::Unreadable)
+    }
+
     fn authorization(&self) -> HeaderValue {
         let mut value = HeaderValue::from_str(&format!("Bearer {}", self.api_key.expose()))
             .unwrap_or_else(|_| HeaderValue::from_static(""));
@@ -184,8 +214,7 @@ async fn read(response: reqwest::Response) -> Result<UpstreamReply, UpstreamFail
 /// cloro's "all slots busy" 429 (spelled CONCURRENT_ or CONCURRENCY_LIMIT_EXCEEDED), as
 /// opposed to its rate-limit or queue 429s.
 fn is_concurrency_429(reply: &UpstreamReply) -> bool {
-    reply.status == StatusCode::TOO_MANY_REQUESTS
-        && reply.body.windows(9).any(|w| w == b"CONCURREN")
+    envelope::is_concurrency_refusal(reply.status, &reply.headers, &reply.body)
 }
 
 /// `Retry-After` in seconds (cloro sends integers), capped at a minute.

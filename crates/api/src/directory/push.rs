@@ -15,24 +15,22 @@ use tokio::sync::Notify;
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
 /// Runs until the pool is closed or the directory (the owner of `wake`) is gone.
-pub fn spawn_listener(db: PgPool, wake: Weak<Notify>) {
-    tokio::spawn(async move {
-        loop {
-            if db.is_closed() {
-                return;
-            }
-            match listen(&db, &wake).await {
-                Ok(()) | Err(sqlx::Error::PoolClosed) => return,
-                Err(err) => {
-                    tracing::warn!(
-                        error = %err,
-                        "directory listener failed; reconnecting (the periodic refresh still runs)"
-                    );
-                    tokio::time::sleep(RECONNECT_AFTER).await;
-                }
+pub async fn listen_for_changes(db: PgPool, wake: Weak<Notify>) {
+    loop {
+        if db.is_closed() {
+            return;
+        }
+        match listen(&db, &wake).await {
+            Ok(()) | Err(sqlx::Error::PoolClosed) => return,
+            Err(err) => {
+                tracing::warn!(
+                    error = %err,
+                    "directory listener failed; reconnecting (the periodic refresh still runs)"
+                );
+                tokio::time::sleep(RECONNECT_AFTER).await;
             }
         }
-    });
+    }
 }
 
 /// Wakes the refresh loop; `false` once the directory is gone.

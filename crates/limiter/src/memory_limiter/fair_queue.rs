@@ -1,9 +1,9 @@
-//! The in-memory twin of the account's fair wait queue (`acct:queue*` in Redis): waiters in
+//! The in-memory twin of the account's fair queue (`acct:queue*` in Redis): waiters in
 //! arrival order, each dropped at its deadline or when its caller stops polling.
 
 use std::collections::HashMap;
 
-use crate::fair_share::{Contender, fair_rank};
+use crate::fair_queue::{Contender, fair_rank};
 
 #[derive(Debug)]
 struct Waiter {
@@ -16,12 +16,12 @@ struct Waiter {
 }
 
 #[derive(Debug, Default)]
-pub(super) struct WaitQueue {
+pub(super) struct FairQueue {
     waiters: HashMap<String, Waiter>,
     next_ticket: u64,
 }
 
-impl WaitQueue {
+impl FairQueue {
     pub(super) fn prune(&mut self, now_ms: i64) {
         self.waiters.retain(|_, w| w.alive_until_ms > now_ms);
     }

@@ -47,13 +47,13 @@ impl EffectiveAccount {
     }
 }
 
-pub struct AccountState {
+pub struct AccountSettings {
     config_limits: EffectiveLimits,
     config_pricing: Arc<PriceTable>,
     current: RwLock<Arc<EffectiveAccount>>,
 }
 
-impl AccountState {
+impl AccountSettings {
     /// The configured settings, until the first refresh applies stored overrides.
     pub fn new(settings: &Settings) -> Arc<Self> {
         let limits = &settings.limits;
@@ -104,9 +104,9 @@ impl AccountState {
     pub fn apply(&self, overrides: &AccountOverrides) {
         let limits = match overrides.limits {
             Some(o) => EffectiveLimits {
-                concurrency: u32::try_from(o.concurrency).unwrap_or(1).max(1),
+                concurrency: o.concurrency,
                 rps_per_endpoint: o.rps_per_endpoint,
-                burst: u32::try_from(o.burst).unwrap_or(1).max(1),
+                burst: o.burst,
                 source: SettingSource::Override,
             },
             None => self.config_limits,
@@ -147,7 +147,7 @@ mod tests {
     #[test]
     fn overrides_apply_and_clear() {
         let settings = Settings::from_sources(None, Vec::new()).unwrap();
-        let state = AccountState::new(&settings);
+        let state = AccountSettings::new(&settings);
         assert_eq!(state.current().limits.source, SettingSource::Config);
         state.apply(&AccountOverrides {
             limits: Some(AccountLimitsOverride {

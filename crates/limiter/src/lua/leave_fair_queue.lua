@@ -1,7 +1,7 @@
--- leave_queue.lua: a waiter gives up (its wait deadline passed on the caller's side).
+-- leave_fair_queue.lua: a waiter gives up (its wait deadline passed on the caller's side).
 -- Prepended with prelude.lua and fair_queue.lua.
 --
--- KEYS[1] wait queue   KEYS[2] waiters alive   KEYS[3] waiter info
+-- KEYS[1] fair queue   KEYS[2] fair queue alive   KEYS[3] fair queue info
 -- ARGV[1] lease id
 --
 -- Returns 2 integers: 1 removed 0/1   2 now (unix ms)

@@ -1,12 +1,20 @@
 //! Who exists, who is refused and what each team may use, kept in memory: teams (with their
 //! status), their quotas, revoked token ids and the account's setting overrides. Re-read
 //! from Postgres at once when an admin change is announced on the directory channel (see
-//! `directory_push`), and every `directory_refresh_ms` in case a notification was missed. A
+//! `push`), and every `directory_refresh_ms` in case a notification was missed. A
 //! suspension, quota change or revocation made on any replica is therefore enforced on every
-//! replica within milliseconds, without a database round trip on each request.
+//! replica within milliseconds, without a database round trip on each request; finance reads
+//! take team names from here too.
 
-use crate::account::AccountState;
-use crate::auth::directory_push;
+pub mod account_settings;
+mod push;
+mod team_names;
+
+pub use account_settings::AccountSettings;
+pub use team_names::TeamNames;
+
+use crate::period::{Period, PeriodKind};
+use crate::tasks::BackgroundTasks;
 use accounting::quotas::QuotaValues;
 use accounting::{TeamId, TeamSlug, TeamStatus};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
@@ -36,7 +44,18 @@ pub struct Directory {
     /// The revocation cursor; held for a whole refresh so refreshes never interleave (an
     /// older snapshot can then never overwrite a newer one).
     revocation_cursor: tokio::sync::Mutex<DateTime<Utc>>,
-    account: Arc<AccountState>,
+    account: Arc<AccountSettings>,
+    /// The quota of a team without one of its own (`limits.team_default`).
+    default_quota: QuotaValues,
+    /// The length of a budget period (`limits.budget_period`).
+    budget_period: PeriodKind,
+}
+
+/// What the directory is built from besides Postgres.
+pub struct DirectoryConfig {
+    pub refresh_every: Duration,
+    pub default_quota: QuotaValues,
+    pub budget_period: PeriodKind,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -50,11 +69,12 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 
 impl Directory {
     /// Loads everything once, then keeps refreshing in the background: on every
-    /// notification of the directory channel, and every `every` regardless.
+    /// notification of the directory channel, and every `refresh_every` regardless.
     pub async fn start(
         db: PgPool,
-        every: Duration,
-        account: Arc<AccountState>,
+        config: DirectoryConfig,
+        account: Arc<AccountSettings>,
+        tasks: &BackgroundTasks,
     ) -> anyhow::Result<Arc<Self>> {
         let directory = Arc::new(Self {
             db: db.clone(),
@@ -63,12 +83,18 @@ impl Directory {
             revoked: RwLock::new(HashSet::new()),
             revocation_cursor: tokio::sync::Mutex::new(DateTime::<Utc>::UNIX_EPOCH),
             account,
+            default_quota: config.default_quota,
+            budget_period: config.budget_period,
         });
         directory.refresh().await?;
         let wake = Arc::new(Notify::new());
-        directory_push::spawn_listener(db, Arc::downgrade(&wake));
+        tasks.spawn_loop(
+            tracing::info_span!("directory_listener"),
+            push::listen_for_changes(db, Arc::downgrade(&wake)),
+        );
         let weak = Arc::downgrade(&directory);
-        tokio::spawn(async move {
+        let every = config.refresh_every;
+        tasks.spawn_loop(tracing::info_span!("directory_refresh"), async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await;
@@ -90,6 +116,7 @@ impl Directory {
 
     /// Re-reads all teams, quotas and account overrides, and the revocations since the last
     /// refresh. Also called by the replica that made an admin change, before it answers.
+    #[tracing::instrument(level = "debug", name = "directory_refresh", skip_all)]
     pub async fn refresh(&self) -> anyhow::Result<()> {
         let mut cursor = self.revocation_cursor.lock().await;
         let teams = accounting::teams::list(&self.db).await?;
@@ -155,8 +182,36 @@ impl Directory {
     }
 
     /// The team's own quota, if one was set (else the configured default applies).
-    pub fn quota(&self, team: TeamId) -> Option<QuotaValues> {
+    pub fn own_quota(&self, team: TeamId) -> Option<QuotaValues> {
         read(&self.quotas).get(&team).cloned()
+    }
+
+    /// The quota in force for the team: its own, or the configured default.
+    pub fn quota_of(&self, team: TeamId) -> QuotaValues {
+        self.own_quota(team)
+            .unwrap_or_else(|| self.default_quota.clone())
+    }
+
+    /// The quota of a team without one of its own.
+    pub fn default_quota(&self) -> &QuotaValues {
+        &self.default_quota
+    }
+
+    /// The budget period containing now.
+    pub fn current_period(&self) -> Period {
+        crate::period::current(self.budget_period, Utc::now())
+    }
+
+    /// Every known team, by slug.
+    pub fn teams(&self) -> Vec<TeamEntry> {
+        let mut teams: Vec<TeamEntry> = read(&self.teams).values().cloned().collect();
+        teams.sort_by(|a, b| a.slug.as_str().cmp(b.slug.as_str()));
+        teams
+    }
+
+    /// Team ids and slugs as finance views name them.
+    pub fn team_names(&self) -> TeamNames {
+        TeamNames::new(read(&self.teams).values().map(|t| (t.id, t.slug.clone())))
     }
 
     pub fn is_revoked(&self, jti: &Uuid) -> bool {
@@ -169,7 +224,7 @@ impl Directory {
     }
 
     /// The account's effective settings this directory keeps up to date.
-    pub fn account(&self) -> &Arc<AccountState> {
+    pub fn account(&self) -> &Arc<AccountSettings> {
         &self.account
     }
 

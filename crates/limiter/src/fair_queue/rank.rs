@@ -1,50 +1,7 @@
-//! The weighted max-min fair order of the account's wait queue (the Rust twin of
+//! The weighted max-min fair order of the account's fair queue (the Rust twin of
 //! `lua/fair_queue.lua`'s `fair_rank`): who gets the next free account slots.
 
 use std::collections::HashMap;
-
-/// Largest team weight the limiter accepts (weights are relative; 1 is the default).
-pub const MAX_WEIGHT: u32 = 10_000;
-
-/// Where an admission stands with the wait queue after a decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum QueueState {
-    /// Not in the queue (admitted, refused, or never queued).
-    NotWaiting,
-    /// Registered in the queue; poll again with `QueueMode::Claim`.
-    Waiting,
-    /// Was to claim, but the queue no longer had it (its deadline passed or it stopped
-    /// polling): refused as `AccountConcurrency`.
-    Gone,
-}
-
-/// What an admission call may do when only the account's concurrency is in the way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum QueueMode {
-    /// Refuse at once (plain `admit`; still never jumps ahead of waiters).
-    Refuse,
-    /// Join the wait queue for at most this long.
-    Join { max_wait_ms: u64 },
-    /// A queued waiter's poll: admit it if its turn has come, else keep it queued.
-    Claim,
-}
-
-impl QueueMode {
-    pub(crate) fn code(self) -> u8 {
-        match self {
-            Self::Refuse => 0,
-            Self::Join { .. } => 1,
-            Self::Claim => 2,
-        }
-    }
-
-    pub(crate) fn max_wait_ms(self) -> u64 {
-        match self {
-            Self::Join { max_wait_ms } => max_wait_ms,
-            _ => 0,
-        }
-    }
-}
 
 /// One waiter, or the request being decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +26,8 @@ struct TeamLine<'a> {
 /// (account slots in use + ½) ÷ weight is lowest gives a slot to its oldest contender (ties:
 /// oldest head ticket). The ½ (Sainte-Laguë) makes integer slots average out to the exact
 /// weighted shares: with plain in-use ÷ weight, 10 slots at 1:1:2 settle at 3/3/4 (ties go to
-/// the longer-waiting light teams) instead of alternating around 2.5/2.5/5. `waiters` may or may not contain the candidate (matched by lease id).
+/// the longer-waiting light teams) instead of alternating around 2.5/2.5/5. `waiters` may or
+/// may not contain the candidate (matched by lease id).
 pub(crate) fn fair_rank(
     waiters: &[Contender<'_>],
     slots_in_use: &HashMap<&str, u32>,

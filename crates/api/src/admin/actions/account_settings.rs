@@ -5,19 +5,26 @@ use super::{ActionError, Change, announce, audit};
 use crate::error::FieldError;
 use crate::pricing::PriceOverride;
 use accounting::account_settings::{AccountLimitsOverride, AccountOverrides};
+use serde::Deserialize;
 use serde_json::json;
 use sqlx::PgPool;
+use utoipa::ToSchema;
 
 /// Upper bounds far above any cloro plan, so a typo is refused rather than applied.
 pub const MAX_CONCURRENCY: i64 = 100_000;
 pub const MAX_RPS_PER_ENDPOINT: f64 = 1_000_000.0;
 pub const MAX_BURST: i64 = 1_000_000;
 
-/// The limits as an admin sends them.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The account's upstream limits, as an admin sends them (HTTP body and CLI).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = PutLimits)]
 pub struct LimitsInput {
+    /// The plan's concurrency, shared by every team and replica, 1-100000.
     pub concurrency: i64,
+    /// Requests per second per endpoint, above 0 and at most 1000000.
     pub rps_per_endpoint: f64,
+    /// Token-bucket burst per endpoint, 1-1000000.
     pub burst: i64,
 }
 
@@ -49,8 +56,8 @@ impl LimitsInput {
             problem("burst", format!("must be from 1 to {MAX_BURST}"));
         }
         match (
-            i32::try_from(self.concurrency),
-            i32::try_from(self.burst),
+            u32::try_from(self.concurrency),
+            u32::try_from(self.burst),
             problems.is_empty(),
         ) {
             (Ok(concurrency), Ok(burst), true) => Ok(AccountLimitsOverride {

@@ -1,6 +1,7 @@
-//! The account's fair wait queue: a waiter is admitted when a slot frees, times out at its
-//! deadline leaving nothing behind, cannot block others past its expiry if its caller
-//! vanishes, is not overtaken by plain admissions; other refusals never wait.
+//! The account's fair queue, waiter by waiter: a waiter is admitted when a slot frees, times
+//! out at its deadline leaving nothing behind, cannot block others past its expiry if its
+//! caller vanishes, is not overtaken by plain admissions; other refusals never wait; replicas
+//! share one queue.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

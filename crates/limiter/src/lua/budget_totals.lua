@@ -1,13 +1,13 @@
--- budget_position.lua: a team's charged and live-held credits for one period. Read-only:
+-- budget_totals.lua: a team's charged and live-held credits for one period. Read-only:
 -- holds of leases that expired but were not yet reclaimed are left out of `held`.
 --
--- KEYS[1] team lease set   KEYS[2] team budget (period)
+-- KEYS[1] team lease set   KEYS[2] team budget (period)   no ARGV
 -- Returns 3 integers: 1 charged   2 held by live leases   3 now (unix ms)
 
 local team_leases, budget = KEYS[1], KEYS[2]
 
-local position = redis.call('HMGET', budget, 'charged', 'held')
-local charged, held = tonumber(position[1]) or 0, tonumber(position[2]) or 0
+local totals = redis.call('HMGET', budget, 'charged', 'held')
+local charged, held = tonumber(totals[1]) or 0, tonumber(totals[2]) or 0
 
 local expired = redis.call('ZRANGEBYSCORE', team_leases, '-inf', int(now))
 for _, id in ipairs(expired) do

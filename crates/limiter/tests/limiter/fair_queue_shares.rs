@@ -1,6 +1,6 @@
-//! Weighted, work-conserving sharing of the account's concurrency: under contention each
-//! team's slot-time follows its weight; a team alone, or teams beside an idle one, use every
-//! slot.
+//! The account's fair queue over time: weighted, work-conserving sharing of the account's
+//! concurrency. Under contention each team's slot-time follows its weight; a team alone, or
+//! teams beside an idle one, use every slot.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};

@@ -3,35 +3,30 @@
 //! configuration). The limits feed admission (the account concurrency is the base of the
 //! adaptive limit); the price table makes the estimates held before each call.
 
-use super::actions::account::{self as act, LimitsInput};
+use super::actions::account_settings::{self as act, LimitsInput};
 use super::apply_locally;
 use super::views::AccountView;
-use crate::auth::Principal;
+use crate::admission::Admitter;
+use crate::auth::{Admin, Authenticated};
+use crate::directory::AccountSettings;
+use crate::directory::Directory;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::pricing::PriceOverride;
-use crate::proxy::Proxy;
-use crate::state::AppState;
-use actix_web::{HttpResponse, Result, delete, get, put, web};
-use serde::Deserialize;
-use utoipa::ToSchema;
+use actix_web::{HttpResponse, delete, get, put, web};
+use sqlx::PgPool;
 
-/// The account's upstream limits.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PutLimits {
-    /// The plan's concurrency, shared by every team and replica, 1-100000.
-    pub concurrency: i64,
-    /// Requests per second per endpoint, above 0 and at most 1000000.
-    pub rps_per_endpoint: f64,
-    /// Token-bucket burst per endpoint, 1-1000000.
-    pub burst: i64,
+/// The settings in force once this replica has applied a change it just made.
+async fn applied(
+    directory: &Directory,
+    account: &AccountSettings,
+    admission: &Admitter,
+) -> HttpResponse {
+    apply_locally(directory).await;
+    HttpResponse::Ok().json(view(account, admission))
 }
 
-fn view(state: &AppState, proxy: &Proxy) -> AccountView {
-    AccountView::new(
-        &state.account.current(),
-        Some(proxy.admission.stats().account_limit),
-    )
+fn view(account: &AccountSettings, admission: &Admitter) -> AccountView {
+    AccountView::new(&account.current(), Some(admission.stats().account_limit))
 }
 
 /// The effective account settings, each with where it comes from (config or override).
@@ -46,18 +41,17 @@ fn view(state: &AppState, proxy: &Proxy) -> AccountView {
 )]
 #[get("/admin/account")]
 pub async fn get_account(
-    principal: Principal,
-    state: web::Data<AppState>,
-    proxy: web::Data<Proxy>,
-) -> Result<HttpResponse> {
-    principal.require_admin()?;
-    Ok(HttpResponse::Ok().json(view(&state, &proxy)))
+    _admin: Authenticated<Admin>,
+    account: web::Data<AccountSettings>,
+    admission: web::Data<Admitter>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(view(&account, &admission)))
 }
 
 /// Override the account's upstream limits.
 #[utoipa::path(
     tag = "admin",
-    request_body = PutLimits,
+    request_body = LimitsInput,
     responses(
         (status = 200, description = "The settings now in force", body = AccountView),
         (status = 400, description = "A value out of range (VALIDATION_ERROR naming each field)", body = ErrorEnvelope),
@@ -68,23 +62,15 @@ pub async fn get_account(
 )]
 #[put("/admin/account/limits")]
 pub async fn put_limits(
-    principal: Principal,
-    state: web::Data<AppState>,
-    proxy: web::Data<Proxy>,
-    body: Result<web::Json<PutLimits>>,
-) -> Result<HttpResponse> {
-    principal.require_admin()?;
-    let body = body?.into_inner();
-    let input = LimitsInput {
-        concurrency: body.concurrency,
-        rps_per_endpoint: body.rps_per_endpoint,
-        burst: body.burst,
-    };
-    act::set_limits(&state.db, &principal.subject, input)
-        .await
-        .map_err(ApiError::from)?;
-    apply_locally(&state).await;
-    Ok(HttpResponse::Ok().json(view(&state, &proxy)))
+    admin: Authenticated<Admin>,
+    db: web::Data<PgPool>,
+    directory: web::Data<Directory>,
+    account: web::Data<AccountSettings>,
+    admission: web::Data<Admitter>,
+    body: web::Json<LimitsInput>,
+) -> Result<HttpResponse, ApiError> {
+    act::set_limits(db.get_ref(), admin.subject(), body.into_inner()).await?;
+    Ok(applied(&directory, &account, &admission).await)
 }
 
 /// Drop the limits override: the configured limits apply again.
@@ -100,16 +86,14 @@ pub async fn put_limits(
 )]
 #[delete("/admin/account/limits")]
 pub async fn delete_limits(
-    principal: Principal,
-    state: web::Data<AppState>,
-    proxy: web::Data<Proxy>,
-) -> Result<HttpResponse> {
-    principal.require_admin()?;
-    act::clear_limits(&state.db, &principal.subject)
-        .await
-        .map_err(ApiError::from)?;
-    apply_locally(&state).await;
-    Ok(HttpResponse::Ok().json(view(&state, &proxy)))
+    admin: Authenticated<Admin>,
+    db: web::Data<PgPool>,
+    directory: web::Data<Directory>,
+    account: web::Data<AccountSettings>,
+    admission: web::Data<Admitter>,
+) -> Result<HttpResponse, ApiError> {
+    act::clear_limits(db.get_ref(), admin.subject()).await?;
+    Ok(applied(&directory, &account, &admission).await)
 }
 
 /// Override some prices of the `[pricing]` table (replacing any previous override).
@@ -130,18 +114,16 @@ pub async fn delete_limits(
 )]
 #[put("/admin/account/pricing")]
 pub async fn put_pricing(
-    principal: Principal,
-    state: web::Data<AppState>,
-    proxy: web::Data<Proxy>,
-    body: Result<web::Json<PriceOverride>>,
-) -> Result<HttpResponse> {
-    principal.require_admin()?;
-    let body = body?.into_inner();
-    act::set_pricing(&state.db, &principal.subject, &body)
-        .await
-        .map_err(ApiError::from)?;
-    apply_locally(&state).await;
-    Ok(HttpResponse::Ok().json(view(&state, &proxy)))
+    admin: Authenticated<Admin>,
+    db: web::Data<PgPool>,
+    directory: web::Data<Directory>,
+    account: web::Data<AccountSettings>,
+    admission: web::Data<Admitter>,
+    body: web::Json<PriceOverride>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    act::set_pricing(db.get_ref(), admin.subject(), &body).await?;
+    Ok(applied(&directory, &account, &admission).await)
 }
 
 /// Drop the pricing override: the `[pricing]` table applies again.
@@ -157,14 +139,12 @@ pub async fn put_pricing(
 )]
 #[delete("/admin/account/pricing")]
 pub async fn delete_pricing(
-    principal: Principal,
-    state: web::Data<AppState>,
-    proxy: web::Data<Proxy>,
-) -> Result<HttpResponse> {
-    principal.require_admin()?;
-    act::clear_pricing(&state.db, &principal.subject)
-        .await
-        .map_err(ApiError::from)?;
-    apply_locally(&state).await;
-    Ok(HttpResponse::Ok().json(view(&state, &proxy)))
+    admin: Authenticated<Admin>,
+    db: web::Data<PgPool>,
+    directory: web::Data<Directory>,
+    account: web::Data<AccountSettings>,
+    admission: web::Data<Admitter>,
+) -> Result<HttpResponse, ApiError> {
+    act::clear_pricing(db.get_ref(), admin.subject()).await?;
+    Ok(applied(&directory, &account, &admission).await)
 }
