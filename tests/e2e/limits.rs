@@ -11,7 +11,7 @@ use e2e_tests::{Replica, TestApp};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-fn quota(rps: f64, burst: i32, concurrency: i32, budget: Option<i64>, hard: bool) -> QuotaValues {
+fn quota(rps: f64, burst: u32, concurrency: u32, budget: Option<i64>, hard: bool) -> QuotaValues {
     QuotaValues {
         rps,
         burst,

@@ -10,6 +10,7 @@ mod chaos;
 mod exactness;
 mod faults;
 mod finance;
+mod harness;
 mod health;
 mod idempotency;
 mod limits;

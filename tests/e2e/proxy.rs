@@ -352,7 +352,11 @@ async fn reference_data_passes_through_and_credits_are_the_teams_own() {
     app.create_team("beta").await;
     let alpha = app.team_token("alpha").await;
     let beta = app.team_token("beta").await;
-    for path in ["/v1/countries", "/v1/countries?model=chatgpt", "/v1/states"] {
+    for path in [
+        "/v1/countries",
+        "/v1/countries?model=chatgpt",
+        "/v1/states?country=US",
+    ] {
         let response = app
             .http
             .get(app.url(path))

@@ -4,10 +4,14 @@
 // Test-support code: a failed set-up step should stop the test loudly.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+pub mod api_calls;
 pub mod ledger;
+pub mod private_postgres;
 pub mod python_sdk;
 pub mod services;
 pub mod test_app;
+pub mod test_database;
 pub mod tokens;
 
+pub use api_calls::assert_error;
 pub use test_app::{Replica, TestApp, TestAppBuilder};

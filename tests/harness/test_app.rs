@@ -1,7 +1,11 @@
 //! `TestApp`: the real gateway on port 0 with its own database, its own Redis key prefix
-//! and its own cloro simulator, plus the clients a test needs to talk to all three.
+//! and its own cloro simulator, plus the clients a test needs to talk to all three. The
+//! database is on the shared Postgres (dropped when the test ends, even by panic), or on a
+//! private Postgres of the app's own when a test needs to stop it.
 
+use crate::private_postgres::PrivatePostgres;
 use crate::services::{database_url, services};
+use crate::test_database::TestDatabase;
 use crate::tokens::TEST_SIGNING_SECRET;
 use accounting::{Role, TeamSlug};
 use actix_web::dev::ServerHandle;
@@ -11,8 +15,8 @@ use cloro_gateway::secret::Secret;
 use cloro_gateway::{Application, Settings};
 use cloro_sim::{RunningSim, SimConfig};
 use sqlx::PgPool;
-use sqlx::migrate::MigrateDatabase;
 use std::time::Duration;
+use tokio::sync::Mutex;
 
 /// A running gateway with everything around it.
 pub struct TestApp {
@@ -30,6 +34,16 @@ pub struct TestApp {
     /// The settings the gateway runs with.
     pub settings: Settings,
     server: ServerHandle,
+    /// Where the database lives: the shared Postgres or the app's own.
+    database: Database,
+}
+
+/// The test database's home.
+enum Database {
+    /// On the shared Postgres: dropped at shutdown, or by the guard if the test panics.
+    Shared(TestDatabase),
+    /// On a Postgres of this app's own, which a test may stop; discarded whole at the end.
+    Private(Mutex<PrivatePostgres>),
 }
 
 /// A second gateway process-alike on the same database, Redis and upstream.
@@ -54,6 +68,7 @@ impl Replica {
 pub struct TestAppBuilder {
     sim: SimConfig,
     tweak: Box<dyn FnOnce(&mut Settings) + Send>,
+    private_postgres: bool,
 }
 
 impl Default for TestAppBuilder {
@@ -61,6 +76,7 @@ impl Default for TestAppBuilder {
         Self {
             sim: SimConfig::default(),
             tweak: Box::new(|_| {}),
+            private_postgres: false,
         }
     }
 }
@@ -76,10 +92,30 @@ impl TestAppBuilder {
         self
     }
 
+    /// Runs the gateway on a Postgres of its own (initdb'd into a temp dir, on a free port)
+    /// instead of the shared one, so the test may stop it ([`TestApp::stop_postgres`]).
+    /// Needs the PostgreSQL server binaries (`initdb`, `pg_ctl`).
+    pub fn private_postgres(mut self) -> Self {
+        self.private_postgres = true;
+        self
+    }
+
     pub async fn spawn(self) -> anyhow::Result<TestApp> {
         let services = services().await?;
         let database_name = format!("gw_test_{}", uuid::Uuid::new_v4().simple());
-        let db_url = database_url(&services.postgres_admin_url, &database_name)?;
+        let (db_url, database) = if self.private_postgres {
+            let postgres = PrivatePostgres::start_temporary()
+                .await
+                .context("starting a private Postgres")?;
+            (
+                postgres.url(&database_name),
+                Database::Private(Mutex::new(postgres)),
+            )
+        } else {
+            // Guarded before the gateway creates it, so a failed start drops it too.
+            let url = database_url(&services.postgres_admin_url, &database_name)?;
+            (url.clone(), Database::Shared(TestDatabase::new(url)))
+        };
         let redis_prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
 
         let sim_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -125,6 +161,7 @@ impl TestAppBuilder {
             http: reqwest::Client::new(),
             settings,
             server,
+            database,
         })
     }
 }
@@ -279,23 +316,53 @@ impl TestApp {
         }
     }
 
-    /// Stops the gateway and the simulator, then drops the test database.
+    /// Stops the gateway's private Postgres (`pg_ctl stop -m fast`: every connection cut).
+    /// Panics when the app runs on the shared Postgres, which is never stopped.
+    pub async fn stop_postgres(&self) {
+        self.private_postgres()
+            .lock()
+            .await
+            .stop_fast()
+            .await
+            .expect("stopping the private Postgres");
+    }
+
+    /// Starts the gateway's private Postgres again, on the same port with the same data.
+    pub async fn start_postgres(&self) {
+        self.private_postgres()
+            .lock()
+            .await
+            .start()
+            .await
+            .expect("starting the private Postgres");
+    }
+
+    fn private_postgres(&self) -> &Mutex<PrivatePostgres> {
+        match &self.database {
+            Database::Private(postgres) => postgres,
+            Database::Shared(_) => panic!(
+                "this app runs on the shared Postgres, which is never stopped: \
+                 build it with TestApp::builder().private_postgres()"
+            ),
+        }
+    }
+
+    /// Stops the gateway and the simulator, then drops the test database (or the whole
+    /// private Postgres).
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.server.stop(true).await;
         self.sim.stop().await;
         self.db.close().await;
-        let services = services().await?;
-        let url = database_url(&services.postgres_admin_url, &self.database_name)?;
-        // A connection still closing can make the first attempt fail; try a few times.
-        let mut attempt = 0;
-        loop {
-            match sqlx::Postgres::force_drop_database(&url).await {
-                Ok(()) => return Ok(()),
-                Err(_) if attempt < 5 => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+        match self.database {
+            Database::Shared(database) => database.drop_now().await,
+            Database::Private(postgres) => {
+                let mut postgres = postgres.into_inner();
+                if postgres.is_running() {
+                    postgres.stop_fast().await?;
                 }
-                Err(err) => return Err(err.into()),
+                // Dropping it removes its directory.
+                drop(postgres);
+                Ok(())
             }
         }
     }

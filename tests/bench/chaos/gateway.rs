@@ -150,7 +150,7 @@ impl Replica {
     pub fn new(name: &str) -> anyhow::Result<Self> {
         Ok(Self {
             name: name.to_owned(),
-            port: super::services::free_port()?,
+            port: e2e_tests::private_postgres::free_port()?,
             child: None,
         })
     }

@@ -3,8 +3,10 @@
 //! retry of it is answered without running again; Redis losing its state never resets a
 //! budget, running calls get their leases back, and drift is reconciled; a ledger that cannot
 //! be read refuses a budgeted team instead of admitting it on an empty budget; an admission
-//! that timed out but ran is given back.
+//! that timed out but ran is given back; Postgres going away turns every ledger read into a
+//! prompt 503 LEDGER_UNAVAILABLE.
 
+mod postgres_down;
 mod redis_state_loss;
 mod slow_redis;
 mod unknown_outcomes;

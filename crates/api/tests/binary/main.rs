@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cleanup;
 mod crash;
 mod operator;
+mod request_logs;
 mod shutdown;
 mod support;

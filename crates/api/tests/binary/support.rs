@@ -1,6 +1,7 @@
 //! A deployment of the real binary for these tests: one database, one Redis key prefix, one
 //! simulator, and gateway processes started from the built `cloro-gateway`, their output
-//! kept in files so a test can read everything they printed.
+//! kept in files so a test can read everything they printed. The database is dropped when
+//! the test ends, even when it panics.
 
 use sqlx::migrate::MigrateDatabase;
 use std::path::PathBuf;
@@ -18,6 +19,8 @@ pub struct Deployment {
     redis_prefix: String,
     /// Extra environment every process gets.
     env: Vec<(String, String)>,
+    /// Drops the database (which `migrate` or `serve` creates) if `teardown` never runs.
+    database: DatabaseGuard,
 }
 
 impl Deployment {
@@ -34,8 +37,14 @@ impl Deployment {
         let (base, _) = admin.rsplit_once('/').unwrap();
         let logs = std::env::temp_dir().join(&db_name);
         std::fs::create_dir_all(&logs).unwrap();
+        let db_url = format!("{base}/{db_name}");
         Self {
-            db_url: format!("{base}/{db_name}"),
+            database: DatabaseGuard {
+                url: db_url.clone(),
+                logs: logs.clone(),
+                armed: true,
+            },
+            db_url,
             sim,
             logs,
             redis_prefix: format!("binary-test:{}:", uuid::Uuid::new_v4().simple()),
@@ -134,6 +143,18 @@ impl Deployment {
         sqlx::PgPool::connect(&self.db_url).await.unwrap()
     }
 
+    /// The JSON log lines a process wrote to stderr (`<logs>/<name>.err`), in order; lines
+    /// that are not JSON objects (a panic, an `error:` line) are skipped.
+    pub fn log_lines(&self, name: &str) -> Vec<serde_json::Value> {
+        let path = self.logs.join(format!("{name}.err"));
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|err| panic!("reading {}: {err}", path.display()))
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(serde_json::Value::is_object)
+            .collect()
+    }
+
     /// Everything every process printed.
     pub fn printed(&self) -> String {
         let mut printed = String::new();
@@ -143,10 +164,54 @@ impl Deployment {
         printed
     }
 
-    pub async fn teardown(self) {
+    pub async fn teardown(mut self) {
         self.sim.stop().await;
         let _ = std::fs::remove_dir_all(&self.logs);
-        let _ = sqlx::Postgres::force_drop_database(&self.db_url).await;
+        if sqlx::Postgres::force_drop_database(&self.db_url)
+            .await
+            .is_ok()
+        {
+            self.database.armed = false;
+        }
+    }
+}
+
+/// The deployment's database, force-dropped when the guard is dropped while still armed (a
+/// test that panicked before `teardown`). The drop runs on a thread with a runtime of its
+/// own: the test's runtime may be the one unwinding. The processes' output is kept then.
+struct DatabaseGuard {
+    url: String,
+    logs: PathBuf,
+    armed: bool,
+}
+
+impl Drop for DatabaseGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        eprintln!(
+            "a test ended without teardown; its processes' output is kept in {}",
+            self.logs.display()
+        );
+        let url = std::mem::take(&mut self.url);
+        let dropping = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime to drop the test database");
+            runtime.block_on(async {
+                // A process still closing its connections can make one attempt fail.
+                for _ in 0..5 {
+                    if sqlx::Postgres::force_drop_database(&url).await.is_ok() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                eprintln!("could not drop the test database of a failed test");
+            });
+        });
+        let _ = dropping.join();
     }
 }
 
