@@ -26,6 +26,8 @@ pub struct PriceTable {
     pub google_extra_page: u64,
     /// Google `include.aioverview`.
     pub google_aioverview: u64,
+    /// Google `include.paaAioverview` (AI Overviews inside People Also Ask).
+    pub google_paa_aioverview: u64,
     /// Each News page after the first.
     pub news_extra_page: u64,
     /// AI Mode `include.expandProducts`, per product cluster returned.
@@ -50,6 +52,7 @@ impl Default for PriceTable {
             state: 2,
             google_extra_page: 2,
             google_aioverview: 2,
+            google_paa_aioverview: 2,
             news_extra_page: 2,
             aimode_product_cluster: 1,
             sync_surcharge: 2,
@@ -113,6 +116,9 @@ pub fn quote(table: &PriceTable, request: &MonitorRequest, mode: Mode) -> Quote 
             features += extra_pages * table.google_extra_page;
             if include.aioverview {
                 features += table.google_aioverview;
+            }
+            if include.paa_aioverview {
+                features += table.google_paa_aioverview;
             }
         }
         Endpoint::GoogleNews => features += extra_pages * table.news_extra_page,
@@ -190,6 +196,23 @@ mod tests {
         // 3 base + 2 * 2 extra pages + 2 AI overview + 2 sync surcharge
         assert_eq!(price(&request, Mode::Sync), 11);
         assert_eq!(price(&request, Mode::Async), 9);
+    }
+
+    #[test]
+    fn google_paa_aioverview_adds_two_sync_and_async() {
+        let mut request = MonitorRequest::new(Endpoint::Google, Subject::Query("q".into()));
+        assert_eq!(price(&request, Mode::Sync), 5);
+        request.include.paa_aioverview = true;
+        // 3 base + 2 paaAioverview + 2 sync surcharge
+        assert_eq!(price(&request, Mode::Sync), 7);
+        assert_eq!(price(&request, Mode::Async), 5);
+        request.include.aioverview = true;
+        assert_eq!(
+            price(&request, Mode::Sync),
+            9,
+            "priced apart from aioverview"
+        );
+        assert_eq!(price(&request, Mode::Async), 7);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub struct PriceTable {
     pub chatgpt_extras: i64,
     pub extra_page: i64,
     pub google_aioverview: i64,
+    pub google_paa_aioverview: i64,
     pub aimode_expand_products_max: i64,
     pub base: BasePrices,
 }
@@ -51,6 +52,7 @@ impl PriceTable {
             self.chatgpt_extras,
             self.extra_page,
             self.google_aioverview,
+            self.google_paa_aioverview,
             self.aimode_expand_products_max,
             b.chatgpt,
             b.perplexity,
@@ -117,6 +119,9 @@ impl PriceTable {
                 price += self.extra_page * (pages(body)? - 1);
                 if endpoint == Endpoint::Google && include.get("aioverview").is_some_and(is_on) {
                     price += self.google_aioverview;
+                }
+                if endpoint == Endpoint::Google && include.get("paaAioverview").is_some_and(is_on) {
+                    price += self.google_paa_aioverview;
                 }
             }
             _ => {}
@@ -225,6 +230,9 @@ mod tests {
         assert_eq!(price(Endpoint::Google, json!({"query": "x"})), 5);
         let body = json!({"query": "x", "pages": 3, "include": {"aioverview": {"markdown": true}}});
         assert_eq!(price(Endpoint::Google, body), 11);
+        // +2 for the people-also-ask AI overview, on top of the AI overview.
+        let body = json!({"query": "x", "include": {"aioverview": true, "paaAioverview": true}});
+        assert_eq!(price(Endpoint::Google, body), 9);
         assert_eq!(
             price(Endpoint::GoogleNews, json!({"query": "x", "pages": 2})),
             7

@@ -29,6 +29,9 @@ pub struct PriceOverride {
     /// Google: include.aioverview.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub google_aioverview: Option<i64>,
+    /// Google: include.paaAioverview.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub google_paa_aioverview: Option<i64>,
     /// AI Mode: the most include.expandProducts can cost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aimode_expand_products_max: Option<i64>,
@@ -71,6 +74,7 @@ impl PriceOverride {
             ("chatgptExtras", self.chatgpt_extras),
             ("extraPage", self.extra_page),
             ("googleAioverview", self.google_aioverview),
+            ("googlePaaAioverview", self.google_paa_aioverview),
             ("aimodeExpandProductsMax", self.aimode_expand_products_max),
             ("base.chatgpt", base.chatgpt),
             ("base.perplexity", base.perplexity),
@@ -111,6 +115,7 @@ impl PriceOverride {
             chatgpt_extras: Some(table.chatgpt_extras),
             extra_page: Some(table.extra_page),
             google_aioverview: Some(table.google_aioverview),
+            google_paa_aioverview: Some(table.google_paa_aioverview),
             aimode_expand_products_max: Some(table.aimode_expand_products_max),
             base: Some(BaseOverride {
                 chatgpt: Some(b.chatgpt),
@@ -142,6 +147,7 @@ impl PriceTable {
         apply(&mut table.chatgpt_extras, over.chatgpt_extras);
         apply(&mut table.extra_page, over.extra_page);
         apply(&mut table.google_aioverview, over.google_aioverview);
+        apply(&mut table.google_paa_aioverview, over.google_paa_aioverview);
         apply(
             &mut table.aimode_expand_products_max,
             over.aimode_expand_products_max,
@@ -187,7 +193,7 @@ mod tests {
             effective.estimate_sync(Endpoint::Gemini, &body).unwrap(),
             4 + 3
         );
-        assert_eq!(PriceOverride::from_table(&table()).fields().len(), 15);
+        assert_eq!(PriceOverride::from_table(&table()).fields().len(), 16);
         assert!(PriceOverride::from_table(&table()).problems().is_empty());
     }
 

@@ -203,7 +203,7 @@ pub async fn countries(
 /// Supported US states (free), forwarded to cloro.
 #[utoipa::path(
     tag = "reference",
-    params(("country" = Option<String>, Query, description = "Defaults to US")),
+    params(("country" = String, Query, description = "ISO 3166-1 alpha-2, e.g. US (required by cloro)")),
     responses(
         (status = 200, description = "cloro's list, passed through"),
         (status = 401, body = ErrorEnvelope),

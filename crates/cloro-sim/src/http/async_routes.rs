@@ -175,6 +175,6 @@ pub async fn delete_queue(sim: web::Data<Sim>) -> Result<HttpResponse, ApiError>
             "Route DELETE /v1/async/queue not found",
         ));
     }
-    let deleted = core.tasks.clear_queue();
-    Ok(HttpResponse::Ok().json(json!({ "success": true, "deletedTasks": deleted })))
+    let cleared = core.tasks.clear_queue();
+    Ok(HttpResponse::Ok().json(json!({ "success": true, "cleared": cleared })))
 }

@@ -7,7 +7,7 @@ use chrono::SecondsFormat;
 use serde_json::{Value, json};
 
 use crate::endpoint::Endpoint;
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, ErrorCode, FieldError};
 use crate::geo::{self, COUNTRIES, US_STATES};
 use crate::state::Sim;
 
@@ -28,49 +28,53 @@ fn query(request: &HttpRequest, allowed: &[&str]) -> Result<HashMap<String, Stri
     }
 }
 
-fn pairs(list: &[(&str, &str)]) -> Vec<Value> {
-    list.iter()
-        .map(|(code, name)| json!({ "code": code, "name": name }))
-        .collect()
-}
-
-/// `?model=` filters by engine; every engine takes every listed country.
+/// A flat array of codes, `["AD", "AE", ...]`. `?model=` filters by engine; every engine
+/// takes every listed country, so a known model gets the whole list and an unknown one a 400.
 pub async fn countries(request: HttpRequest) -> Result<HttpResponse, ApiError> {
     let params = query(&request, &["model"])?;
-    let model = match params
+    if let Some(name) = params
         .get("model")
         .map(String::as_str)
         .filter(|m| !m.is_empty())
+        && Endpoint::from_model(name)
+            .and_then(Endpoint::task_type)
+            .is_none()
     {
-        Some(name) => Some(
-            Endpoint::from_model(name)
-                .and_then(Endpoint::task_type)
-                .ok_or_else(|| {
-                    ApiError::validation(vec![FieldError::new("model", "Unknown model")])
-                })?,
-        ),
-        None => None,
-    };
-    Ok(HttpResponse::Ok()
-        .json(json!({ "success": true, "model": model, "countries": pairs(COUNTRIES) })))
+        return Err(ApiError::validation(vec![FieldError::new(
+            "model",
+            "Unknown model",
+        )]));
+    }
+    let codes: Vec<&str> = COUNTRIES.iter().map(|(code, _)| *code).collect();
+    Ok(HttpResponse::Ok().json(codes))
 }
 
-/// `?country=` (default US); only the US has states.
+/// `?country=` is required; a flat array `[{code, name}]`, empty for any country but the US.
 pub async fn states(request: HttpRequest) -> Result<HttpResponse, ApiError> {
     let params = query(&request, &["country"])?;
-    let country = params.get("country").map(String::as_str).unwrap_or("US");
+    let Some(country) = params.get("country").map(String::as_str) else {
+        // Named in the message too, so the plain-string envelope still says which field.
+        return Err(ApiError::new(
+            ErrorCode::ValidationError,
+            "Query parameter country is required",
+        )
+        .with_details(json!([FieldError::new("country", "Required")])));
+    };
     if !geo::is_country(country) {
         return Err(ApiError::validation(vec![FieldError::new(
             "country",
             "Must be an upper-case ISO 3166-1 alpha-2 country code, e.g. US",
         )]));
     }
-    let states = if country == "US" {
-        pairs(US_STATES)
+    let states: Vec<Value> = if country == "US" {
+        US_STATES
+            .iter()
+            .map(|(code, name)| json!({ "code": code, "name": name }))
+            .collect()
     } else {
         Vec::new()
     };
-    Ok(HttpResponse::Ok().json(json!({ "success": true, "country": country, "states": states })))
+    Ok(HttpResponse::Ok().json(states))
 }
 
 /// `{remaining, perCycle, cycleResetsAt}`.

@@ -1,4 +1,4 @@
-//! The JSON shapes of a task: the submit summary and the status object (also the webhook body).
+//! The JSON shapes of a task: the submit summary, the status object and the webhook body.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
@@ -33,9 +33,26 @@ pub fn credits(task: &Task) -> Value {
     })
 }
 
-/// `GET /v1/async/task/{id}` and the webhook body:
+/// `GET /v1/async/task/{id}`:
 /// `{task{..., latencyMs}, credits, webhook?{url, delivered, deliveredAt}, response?}`.
 pub fn status_object(task: &Task) -> Value {
+    let mut object = webhook_body(task);
+    if let (Some(webhook), Some(map)) = (&task.webhook, object.as_object_mut()) {
+        map.insert(
+            "webhook".into(),
+            json!({
+                "url": webhook.url,
+                "delivered": webhook.delivered,
+                "deliveredAt": webhook.delivered_at.map(iso),
+            }),
+        );
+    }
+    object
+}
+
+/// The body POSTed to `webhook.url`: the status object without its `webhook` block,
+/// `{task{..., latencyMs}, credits, response?}`.
+pub fn webhook_body(task: &Task) -> Value {
     let mut task_json = summary(task);
     if let Some(map) = task_json.as_object_mut() {
         map.insert("startedAt".into(), json!(task.started_at.map(iso)));
@@ -45,16 +62,6 @@ pub fn status_object(task: &Task) -> Value {
     let mut object = Map::new();
     object.insert("task".into(), task_json);
     object.insert("credits".into(), credits(task));
-    if let Some(webhook) = &task.webhook {
-        object.insert(
-            "webhook".into(),
-            json!({
-                "url": webhook.url,
-                "delivered": webhook.delivered,
-                "deliveredAt": webhook.delivered_at.map(iso),
-            }),
-        );
-    }
     if let Some(response) = &task.response {
         object.insert("response".into(), response.clone());
     }

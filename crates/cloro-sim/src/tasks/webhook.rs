@@ -1,4 +1,4 @@
-//! Webhook delivery: POST the task-status object on COMPLETED/FAILED, up to 5 attempts ~2, 4, 8, 16 minutes apart (time-scaled), signed when a secret is set.
+//! Webhook delivery: POST the task-status object (without its `webhook` block) on COMPLETED/FAILED, up to 5 attempts ~2, 4, 8, 16 minutes apart (time-scaled), signed when a secret is set.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use super::signing::signature;
-use super::view::status_object;
+use super::view::webhook_body;
 use crate::state::Sim;
 
 const ATTEMPTS: u32 = 5;
@@ -42,7 +42,7 @@ async fn deliver(sim: Arc<Sim>, task: Uuid) {
             let core = sim.lock();
             core.tasks.get(&task).and_then(|t| {
                 let url = t.webhook.as_ref()?.url.clone();
-                serde_json::to_vec(&status_object(t))
+                serde_json::to_vec(&webhook_body(t))
                     .ok()
                     .map(|body| (url, body))
             })

@@ -223,7 +223,7 @@ async fn delete_queue_removes_every_queued_task() {
     }
     let deleted = t.delete("/v1/async/queue").await;
     assert_eq!(deleted.status, 200);
-    assert_eq!(deleted.body["deletedTasks"], 3);
+    assert_eq!(deleted.body["cleared"], 3, "{deleted:?}");
     assert_eq!(t.get("/v1/async/status").await.body["queuedTasks"], 0);
     let gone = t.get(&format!("/v1/async/task/{}", ids[0])).await;
     assert_eq!((gone.status, gone.code()), (404, "RESOURCE_NOT_FOUND"));
@@ -291,5 +291,39 @@ async fn a_queued_task_the_balance_can_no_longer_pay_fails_uncharged() {
     assert_eq!(second["credits"]["creditsCharged"], 0);
     assert_eq!(second["response"]["error"]["code"], "INSUFFICIENT_CREDITS");
     assert_eq!(t.stats().await.balance, 0);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn async_replies_carry_no_credit_headers() {
+    let t = TestSim::start(SimConfig {
+        concurrency_limit: 0,
+        ..SimConfig::default()
+    })
+    .await;
+    let submitted = t
+        .post("/v1/async/task", &task("CHATGPT", chatgpt("p")))
+        .await;
+    let id = id_of(&submitted.body);
+    let replies = [
+        submitted,
+        t.post(
+            "/v1/async/task/batch",
+            &json!([task("GEMINI", chatgpt("b"))]),
+        )
+        .await,
+        t.get(&format!("/v1/async/task/{id}")).await,
+        t.get("/v1/async/status").await,
+        t.delete("/v1/async/queue").await,
+    ];
+    for reply in &replies {
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert!(
+            reply.header("x-credits-charged").is_none()
+                && reply.header("x-credits-remaining").is_none(),
+            "{reply:?}"
+        );
+        assert!(reply.header("x-ratelimit-limit").is_some());
+    }
     t.stop().await;
 }

@@ -3,7 +3,7 @@
 use cloro_sim::SimConfig;
 use serde_json::{Value, json};
 
-use crate::helpers::TestSim;
+use crate::helpers::{TestSim, task};
 
 #[tokio::test]
 async fn every_endpoint_charges_the_documented_price() {
@@ -65,6 +65,16 @@ async fn every_endpoint_charges_the_documented_price() {
             "/v1/monitor/google",
             json!({"url": "https://example.com", "include": {"aioverview": {"markdown": true}}}),
             7,
+        ),
+        (
+            "/v1/monitor/google",
+            json!({"query": "q", "include": {"paaAioverview": true}}),
+            7,
+        ),
+        (
+            "/v1/monitor/google",
+            json!({"query": "q", "pages": 2, "include": {"aioverview": true, "paaAioverview": true}}),
+            11,
         ),
         (
             "/v1/monitor/google/news",
@@ -196,5 +206,28 @@ async fn a_drifted_price_table_is_what_gets_charged() {
         )
         .await;
     assert_eq!(reply.header_u64("x-credits-charged"), 4);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_google_task_pays_for_paa_aioverview_without_the_surcharge() {
+    let t = TestSim::default().await;
+    let submitted = t
+        .post(
+            "/v1/async/task",
+            &task(
+                "GOOGLE",
+                json!({"query": "q", "include": {"paaAioverview": true}}),
+            ),
+        )
+        .await;
+    assert_eq!(submitted.status, 200, "{submitted:?}");
+    assert_eq!(submitted.body["credits"]["creditsToCharge"], 5);
+    let id = submitted.body["task"]["id"].as_str().unwrap().to_owned();
+    let done = t.wait_task(&id).await;
+    assert_eq!(
+        done["credits"],
+        json!({"creditsToCharge": 5, "creditsCharged": 5})
+    );
     t.stop().await;
 }
