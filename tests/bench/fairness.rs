@@ -58,6 +58,8 @@ impl Mode {
             budget: None,
             hard_budget: false,
             alert_threshold_pct: None,
+            max_priority: quotas::DEFAULT_MAX_PRIORITY,
+            max_queued_tasks: quotas::DEFAULT_MAX_QUEUED_TASKS,
         }
     }
 }

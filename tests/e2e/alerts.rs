@@ -3,56 +3,12 @@
 //! valid signature, listed for finance (and for the team, its own only) and counted.
 
 use accounting::quotas::{self, QuotaValues};
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use cloro_sim::SimConfig;
-use e2e_tests::TestApp;
+use e2e_tests::{TestApp, WebhookReceiver};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-type Deliveries = Arc<Mutex<Vec<(Option<String>, Vec<u8>)>>>;
-
-/// A webhook receiver on a free port that keeps every delivery.
-fn receiver() -> (String, Deliveries, actix_web::dev::ServerHandle) {
-    let deliveries: Deliveries = Arc::default();
-    let kept = deliveries.clone();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let server = HttpServer::new(move || {
-        let kept = kept.clone();
-        App::new().route(
-            "/hook",
-            web::post().to(move |req: HttpRequest, body: web::Bytes| {
-                let kept = kept.clone();
-                async move {
-                    let signature = req
-                        .headers()
-                        .get("x-gateway-signature")
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned);
-                    kept.lock().unwrap().push((signature, body.to_vec()));
-                    HttpResponse::NoContent().finish()
-                }
-            }),
-        )
-    })
-    .workers(1)
-    .listen(listener)
-    .unwrap()
-    .run();
-    let handle = server.handle();
-    tokio::spawn(server);
-    (url, deliveries, handle)
-}
-
-async fn wait_for(deliveries: &Deliveries, count: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while deliveries.lock().unwrap().len() < count && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use std::time::Duration;
 
 /// A lookup of a counter summed over the `/metrics` pages at `urls`.
 async fn counters(app: &TestApp, urls: &[String]) -> impl Fn(&str) -> u64 + use<> {
@@ -81,7 +37,8 @@ async fn counters(app: &TestApp, urls: &[String]) -> impl Fn(&str) -> u64 + use<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn threshold_and_balance_alerts_are_raised_once_signed_and_listed() {
-    let (url, deliveries, receiver_handle) = receiver();
+    let receiver = WebhookReceiver::start();
+    let url = receiver.url.clone();
     let app = TestApp::builder()
         .sim(SimConfig {
             credits: 10_000,
@@ -108,6 +65,8 @@ async fn threshold_and_balance_alerts_are_raised_once_signed_and_listed() {
             budget: Some(100),
             hard_budget: true,
             alert_threshold_pct: Some(50),
+            max_priority: quotas::DEFAULT_MAX_PRIORITY,
+            max_queued_tasks: quotas::DEFAULT_MAX_QUEUED_TASKS,
         },
     )
     .await
@@ -134,16 +93,17 @@ async fn threshold_and_balance_alerts_are_raised_once_signed_and_listed() {
             .unwrap();
         assert_eq!(response.status(), 200);
     }
-    wait_for(&deliveries, 2).await;
+    receiver.wait_for(2).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let delivered = deliveries.lock().unwrap().clone();
+    let delivered = receiver.deliveries();
     assert_eq!(delivered.len(), 2, "each alert is delivered exactly once");
     let mut kinds = Vec::new();
-    for (signature, body) in &delivered {
+    for (headers, body) in &delivered {
+        let signature = headers.get("x-gateway-signature");
         let mut mac = Hmac::<Sha256>::new_from_slice(b"whsec-test").unwrap();
         mac.update(body);
         let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-        assert_eq!(signature.as_deref(), Some(expected.as_str()));
+        assert_eq!(signature, Some(&expected));
         let payload: Value = serde_json::from_slice(body).unwrap();
         kinds.push(payload["kind"].as_str().unwrap().to_owned());
         if payload["kind"] == "team_budget_threshold" {
@@ -176,6 +136,6 @@ async fn threshold_and_balance_alerts_are_raised_once_signed_and_listed() {
     }
     assert_eq!(counted("cloro_gateway_alert_webhook_delivered_total"), 2);
     replica.stop().await;
-    receiver_handle.stop(true).await;
+    receiver.stop().await;
     app.shutdown().await.unwrap();
 }

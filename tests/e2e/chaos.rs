@@ -1,5 +1,6 @@
-//! The chaos suite, short: `chaos-bench` (tests/bench/chaos.rs) with a few thousand requests,
-//! on its own private Postgres and Redis, so it cannot disturb the tests running beside it.
+//! The chaos suite, short: `chaos-bench` (tests/bench/chaos.rs) with a few thousand requests
+//! (sync calls, async tasks and batches), on its own private Postgres and Redis, so it cannot
+//! disturb the tests running beside it.
 //! It exits 0 only when the ledger matched cloro to the credit, hard budgets held, nothing
 //! stayed PENDING, no slot leaked and both replicas are ready again.
 

@@ -1,8 +1,8 @@
 //! The finance and team-usage routes end to end: entries with filters and keyset pages that
 //! stay complete while requests keep arriving, team reads bound to the team, usage totals
-//! that equal the ledger and the simulator's charges, CSV exports that parse back to the same
-//! totals, positions, reconciliation against the balance cloro reported, and 400s for bad
-//! filters.
+//! that equal the ledger and the simulator's charges, usage split into sync calls and async
+//! tasks, CSV exports that parse back to the same totals, positions, reconciliation against
+//! the balance cloro reported, and 400s for bad filters.
 
 use accounting::quotas::{self, QuotaValues};
 use cloro_sim::SimConfig;
@@ -20,6 +20,8 @@ fn quota(budget: Option<i64>, hard: bool, alert_pct: Option<i16>) -> QuotaValues
         budget,
         hard_budget: hard,
         alert_threshold_pct: alert_pct,
+        max_priority: quotas::DEFAULT_MAX_PRIORITY,
+        max_queued_tasks: quotas::DEFAULT_MAX_QUEUED_TASKS,
     }
 }
 
@@ -303,6 +305,122 @@ async fn usage_and_csv_exports_add_up_to_the_ledger_and_the_simulator() {
     app.shutdown().await.unwrap();
 }
 
+/// Waits until the team's async entries are all POSTED (the gateway's poller settles them at
+/// cloro's creditsCharged); returns them.
+async fn posted_async_entries(app: &TestApp, team: &str, finance: &str) -> Vec<Value> {
+    for _ in 0..300 {
+        let path = format!("/finance/entries?team={team}&mode=async&limit=100");
+        let entries = all_pages(app, &path, finance).await;
+        if !entries.is_empty() && entries.iter().all(|e| e["status"] == "POSTED") {
+            return entries;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the async entries of {team} were never POSTED");
+}
+
+/// (mode, entries, charged) of each row of a usage report.
+fn mode_rows(usage: &Value) -> Vec<(String, i64, i64)> {
+    usage["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["mode"].as_str().unwrap_or_default().to_owned(),
+                r["entries"].as_i64().unwrap(),
+                r["charged"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_grouped_by_mode_tells_sync_calls_from_async_tasks() {
+    let app = TestApp::builder()
+        .poll_async_tasks_every_second()
+        .spawn()
+        .await
+        .unwrap();
+    app.create_team("alpha").await;
+    let token = app.team_token("alpha").await;
+    let finance = app.finance_token().await;
+    assert_eq!(traffic(&app, &token, 1, 1).await, 1);
+    let task = json!({"taskType": "CHATGPT", "payload": {"prompt": "x", "country": "US"}});
+    let response = app
+        .post_json("/v1/async/task", &token, &task)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let tasks = posted_async_entries(&app, "alpha", &finance).await;
+    assert_eq!(tasks.len(), 1);
+    let async_charged = tasks[0]["charged"].as_i64().unwrap();
+    assert!(async_charged > 0, "{tasks:?}");
+    let total = ledger_charged(&app, Some("alpha")).await;
+    assert_eq!(total, sim_charged(&app), "ledger and simulator disagree");
+
+    let (status, usage) = app.get_json("/finance/usage?groupBy=mode", &finance).await;
+    assert_eq!(status, 200, "{usage}");
+    assert_eq!(usage["groupBy"], json!(["mode"]));
+    assert_eq!(
+        mode_rows(&usage),
+        [
+            ("async".to_owned(), 1, async_charged),
+            ("sync".to_owned(), 1, total - async_charged)
+        ],
+        "{usage}"
+    );
+    let rows_charged: i64 = mode_rows(&usage).iter().map(|(_, _, c)| c).sum();
+    assert_eq!(rows_charged, total);
+    assert_eq!(usage["totals"]["charged"].as_i64(), Some(total));
+    assert_eq!(usage["totals"]["entries"].as_i64(), Some(2));
+
+    // The team sees the same split of its own usage, and a mode filter keeps one side.
+    let (status, own) = app.get_json("/team/usage?groupBy=team,mode", &token).await;
+    assert_eq!(status, 200, "{own}");
+    assert_eq!(mode_rows(&own), mode_rows(&usage));
+    assert!(
+        own["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["team"] == "alpha")
+    );
+    let (_, only_async) = app.get_json("/finance/usage?mode=async", &finance).await;
+    assert_eq!(
+        only_async["totals"]["charged"].as_i64(),
+        Some(async_charged)
+    );
+    assert!(
+        only_async["rows"][0]["mode"].is_null(),
+        "not grouped by mode"
+    );
+    let (_, only_sync) = app
+        .get_json("/team/usage?groupBy=mode&mode=SYNC", &token)
+        .await;
+    assert_eq!(
+        mode_rows(&only_sync),
+        [("sync".to_owned(), 1, total - async_charged)]
+    );
+
+    // The usage CSV ends each line with the mode, after the columns it always had.
+    let (status, csv) = get_text(&app, "/finance/export/usage.csv?groupBy=mode", &finance).await;
+    assert_eq!(status, 200);
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("team,endpoint,day,month,entries,posted,voided,expired,flagged,estimate,charged,mode")
+    );
+    let lines: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    let modes: Vec<&str> = lines.iter().map(|l| l[11]).collect();
+    assert_eq!(modes, ["async", "sync"]);
+    let csv_charged: i64 = lines.iter().map(|l| l[10].parse::<i64>().unwrap()).sum();
+    assert_eq!(csv_charged, total);
+    app.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn positions_show_budget_charged_held_and_left() {
     let app = TestApp::spawn().await.unwrap();
@@ -409,6 +527,9 @@ async fn bad_filters_are_answered_with_400s_naming_the_parameter() {
         ("/finance/usage?groupBy=day,month", Some("groupBy")),
         ("/finance/usage?from=2026-01-01&to=2027-06-01", Some("to")),
         ("/finance/usage?from=2026-13-01", None),
+        ("/finance/usage?mode=batch", Some("mode")),
+        ("/finance/usage?groupBy=mode&mode=", Some("mode")),
+        ("/finance/export/usage.csv?mode=synch", Some("mode")),
         ("/finance/export/entries.csv?status=nope", Some("status")),
         ("/finance/export/usage.csv?groupBy=hour", Some("groupBy")),
         (

@@ -20,6 +20,8 @@ fn quota(rps: f64, burst: u32, concurrency: u32, budget: Option<i64>, hard: bool
         budget,
         hard_budget: hard,
         alert_threshold_pct: None,
+        max_priority: quotas::DEFAULT_MAX_PRIORITY,
+        max_queued_tasks: quotas::DEFAULT_MAX_QUEUED_TASKS,
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod admin;
 mod alerts;
+mod async_tasks;
 mod auth;
 mod chaos;
 mod exactness;

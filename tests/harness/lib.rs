@@ -12,6 +12,8 @@ pub mod services;
 pub mod test_app;
 pub mod test_database;
 pub mod tokens;
+pub mod webhook_receiver;
 
 pub use api_calls::assert_error;
 pub use test_app::{Replica, TestApp, TestAppBuilder};
+pub use webhook_receiver::WebhookReceiver;

@@ -92,6 +92,15 @@ impl TestAppBuilder {
         self
     }
 
+    /// Settles async tasks quickly: the poller runs every second and reads every unsettled
+    /// task (`async_tasks.poll_every_secs = 1`, `poll_after_secs = 0`).
+    pub fn poll_async_tasks_every_second(self) -> Self {
+        self.settings(|s| {
+            s.async_tasks.poll_every_secs = 1;
+            s.async_tasks.poll_after_secs = 0;
+        })
+    }
+
     /// Runs the gateway on a Postgres of its own (initdb'd into a temp dir, on a free port)
     /// instead of the shared one, so the test may stop it ([`TestApp::stop_postgres`]).
     /// Needs the PostgreSQL server binaries (`initdb`, `pg_ctl`).
@@ -250,7 +259,15 @@ impl TestApp {
 
     /// Another gateway replica sharing this one's database, Redis prefix and simulator.
     pub async fn replica(&self) -> anyhow::Result<Replica> {
-        let app = Application::build(self.settings.clone()).await?;
+        self.replica_with(|_| {}).await
+    }
+
+    /// A replica as [`TestApp::replica`], its settings changed by `tweak` first (e.g. a
+    /// faster async poller than this app's).
+    pub async fn replica_with(&self, tweak: impl FnOnce(&mut Settings)) -> anyhow::Result<Replica> {
+        let mut settings = self.settings.clone();
+        tweak(&mut settings);
+        let app = Application::build(settings).await?;
         let address = format!("http://127.0.0.1:{}", app.port());
         let server = app.handle();
         let db = app.db();
@@ -260,6 +277,13 @@ impl TestApp {
             server,
             db,
         })
+    }
+
+    /// Stops this app's gateway as SIGTERM would (its loops end, detached work drains) and
+    /// keeps its database, Redis keys and simulator, so a [`TestApp::replica`] started next
+    /// models the gateway restarted. `app.db` stays open for the test's reads.
+    pub async fn stop_gateway(&self) {
+        self.server.stop(true).await;
     }
 
     /// Changes the simulator's knobs at run time (`PUT /_sim/config`).

@@ -5,6 +5,7 @@
 
 pub mod account_settings;
 pub mod alerts;
+pub mod async_tasks;
 pub mod audit;
 pub mod directory_channel;
 mod error;
@@ -16,6 +17,7 @@ pub mod reconciliation;
 pub mod teams;
 pub mod tokens;
 pub mod types;
+pub mod webhook_relay;
 
 pub use error::AccountingError;
 pub use migrations::{MIGRATOR, migrate};

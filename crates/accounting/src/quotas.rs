@@ -1,5 +1,5 @@
-//! Team quotas: each team's rate, burst, concurrency, fair-share weight and credit budget per
-//! period. Checked by the database's constraints and by [`QuotaValues::validate`] before any
+//! Team quotas: each team's rate, burst, concurrency, fair-share weight, credit budget per
+//! period and caps on its use of cloro's shared async queue. Checked by the database's constraints and by [`QuotaValues::validate`] before any
 //! write, so an absurd value is refused with a message naming the field.
 
 use chrono::{DateTime, Utc};
@@ -22,7 +22,19 @@ pub struct QuotaValues {
     pub hard_budget: bool,
     /// Percent of the budget at which an alert is raised.
     pub alert_threshold_pct: Option<i16>,
+    /// The highest async priority (1-10, higher runs first) the team's tasks may ask for.
+    #[sqlx(try_from = "i16")]
+    pub max_priority: u8,
+    /// The most async tasks the team may have queued at once (submitted or queued upstream,
+    /// not yet running).
+    #[sqlx(try_from = "i32")]
+    pub max_queued_tasks: u32,
 }
+
+/// The async priority cap of a quota that does not name one: every priority cloro has.
+pub const DEFAULT_MAX_PRIORITY: u8 = 10;
+/// The queued-task cap of a quota that does not name one.
+pub const DEFAULT_MAX_QUEUED_TASKS: u32 = 1_000;
 
 /// A team's stored quota.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -57,6 +69,12 @@ impl QuotaValues {
         {
             return Err(("alert_threshold_pct", "must be from 1 to 100"));
         }
+        if !(1..=10).contains(&self.max_priority) {
+            return Err(("max_priority", "must be from 1 to 10"));
+        }
+        if !(1..=1_000_000).contains(&self.max_queued_tasks) {
+            return Err(("max_queued_tasks", "must be from 1 to 1000000"));
+        }
         Ok(())
     }
 }
@@ -70,7 +88,7 @@ pub(crate) fn int4(field: &str, value: u32) -> Result<i32, AccountingError> {
 macro_rules! quota_columns {
     () => {
         "team_id, rps, burst, concurrency, weight, budget, hard_budget, alert_threshold_pct, \
-         updated_at"
+         max_priority, max_queued_tasks, updated_at"
     };
 }
 
@@ -85,11 +103,11 @@ pub async fn set(
         .map_err(|(field, reason)| AccountingError::Invalid(format!("{field} {reason}")))?;
     let quota = sqlx::query_as::<_, TeamQuota>(concat!(
         "INSERT INTO team_quotas (team_id, rps, burst, concurrency, weight, budget, hard_budget, \
-             alert_threshold_pct) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             alert_threshold_pct, max_priority, max_queued_tasks) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT (team_id) DO UPDATE SET rps = $2, burst = $3, concurrency = $4, \
              weight = $5, budget = $6, hard_budget = $7, alert_threshold_pct = $8, \
-             updated_at = now() \
+             max_priority = $9, max_queued_tasks = $10, updated_at = now() \
          RETURNING ",
         quota_columns!()
     ))
@@ -101,6 +119,8 @@ pub async fn set(
     .bind(values.budget)
     .bind(values.hard_budget)
     .bind(values.alert_threshold_pct)
+    .bind(i16::from(values.max_priority))
+    .bind(int4("max_queued_tasks", values.max_queued_tasks)?)
     .fetch_one(db)
     .await?;
     Ok(quota)
@@ -160,6 +180,8 @@ mod tests {
             budget: Some(1000),
             hard_budget: true,
             alert_threshold_pct: Some(80),
+            max_priority: 10,
+            max_queued_tasks: 1000,
         }
     }
 
@@ -167,7 +189,7 @@ mod tests {
     fn sane_values_pass_and_each_absurd_one_is_named() {
         assert_eq!(values().validate(), Ok(()));
         type Breaker = fn(&mut QuotaValues);
-        let cases: [(Breaker, &str); 7] = [
+        let cases: [(Breaker, &str); 11] = [
             (|v| v.rps = 0.0, "rps"),
             (|v| v.rps = f64::NAN, "rps"),
             (|v| v.burst = 0, "burst"),
@@ -175,11 +197,27 @@ mod tests {
             (|v| v.weight = 5000, "weight"),
             (|v| v.budget = Some(-5), "budget"),
             (|v| v.alert_threshold_pct = Some(101), "alert_threshold_pct"),
+            (|v| v.max_priority = 0, "max_priority"),
+            (|v| v.max_priority = 11, "max_priority"),
+            (|v| v.max_queued_tasks = 0, "max_queued_tasks"),
+            (|v| v.max_queued_tasks = 1_000_001, "max_queued_tasks"),
         ];
         for (break_it, field) in cases {
             let mut v = values();
             break_it(&mut v);
             assert_eq!(v.validate().map_err(|(f, _)| f), Err(field));
+        }
+    }
+
+    #[test]
+    fn the_async_caps_accept_their_whole_range() {
+        for (max_priority, max_queued_tasks) in [(1, 1), (10, 1_000_000)] {
+            let v = QuotaValues {
+                max_priority,
+                max_queued_tasks,
+                ..values()
+            };
+            assert_eq!(v.validate(), Ok(()));
         }
     }
 }

@@ -49,6 +49,35 @@ pub struct Settings {
     pub pricing: PriceTable,
     pub limits: LimitSettings,
     pub alerts: AlertSettings,
+    pub async_tasks: AsyncTaskSettings,
+}
+
+/// Async tasks through the gateway: how long their holds live, where cloro sends their
+/// completion, and how tasks whose completion never came are found.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsyncTaskSettings {
+    /// How long a task's budget hold and PENDING entry wait for its charge (queue wait, run
+    /// and cloro's 24 h retention); after that the sweeper books the estimate, flagged.
+    pub hold_hours: u64,
+    /// The gateway's public URL of `POST /webhooks/cloro`, sent to cloro as each task's
+    /// webhook; empty: no webhook, tasks are settled by polling only.
+    pub webhook_url: String,
+    /// cloro's `whsec_...` signing secret; set, unsigned or stale deliveries are refused;
+    /// empty, a delivery is only a hint, confirmed by reading the task from cloro.
+    pub webhook_secret: Secret,
+    /// How often unsettled tasks are looked up at cloro.
+    pub poll_every_secs: u64,
+    /// A task is polled once it is this old and still unsettled.
+    pub poll_after_secs: u64,
+    /// The largest `POST /v1/async/task/batch` body (up to 500 tasks).
+    pub max_batch_body_bytes: usize,
+    /// Hosts a team's task webhook may name although they are not https or resolve to
+    /// private, loopback or link-local addresses (e.g. an internal receiver).
+    pub webhook_allowed_hosts: Vec<String>,
+    /// The waits between attempts to relay a completion to a team's webhook (one attempt
+    /// more than waits).
+    pub webhook_relay_retry_secs: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -101,6 +130,8 @@ pub struct TeamDefaultQuota {
     #[serde(default)]
     pub budget: Option<i64>,
     pub hard_budget: bool,
+    pub max_priority: u8,
+    pub max_queued_tasks: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,6 +238,8 @@ impl TeamDefaultQuota {
             budget: self.budget,
             hard_budget: self.hard_budget,
             alert_threshold_pct: None,
+            max_priority: self.max_priority,
+            max_queued_tasks: self.max_queued_tasks,
         }
     }
 }
@@ -268,6 +301,25 @@ impl Settings {
             ));
         }
         self.pricing.validate().map_err(ConfigError::Invalid)?;
+        let tasks = &self.async_tasks;
+        if !(25..=720).contains(&tasks.hold_hours)
+            || tasks.poll_every_secs == 0
+            || tasks.max_batch_body_bytes == 0
+        {
+            return Err(ConfigError::Invalid(
+                "async_tasks.hold_hours must be 25-720 (cloro keeps tasks 24 h); \
+                 poll_every_secs and max_batch_body_bytes must be > 0"
+                    .into(),
+            ));
+        }
+        if !tasks.webhook_url.is_empty()
+            && !tasks.webhook_url.starts_with("http://")
+            && !tasks.webhook_url.starts_with("https://")
+        {
+            return Err(ConfigError::Invalid(
+                "async_tasks.webhook_url must be empty or start with http:// or https://".into(),
+            ));
+        }
         if self.ledger.pending_deadline_secs <= self.upstream.request_timeout_secs {
             return Err(ConfigError::Invalid(
                 "ledger.pending_deadline_secs must exceed upstream.request_timeout_secs".into(),
@@ -448,6 +500,33 @@ mod tests {
         let err =
             Settings::from_sources(None, env(&[("CLORO_GATEWAY__SERVER__MAX_BODY_BYTES", "0")]));
         assert!(matches!(err, Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
+    fn the_default_quota_caps_async_priority_and_queue_and_checks_their_ranges() {
+        let s = Settings::from_sources(None, env(&[])).unwrap();
+        let default = s.limits.team_default.values();
+        assert_eq!((default.max_priority, default.max_queued_tasks), (10, 1000));
+        for (file, field) in [
+            ("[limits.team_default]\nmax_priority = 0\n", "max_priority"),
+            ("[limits.team_default]\nmax_priority = 11\n", "max_priority"),
+            (
+                "[limits.team_default]\nmax_queued_tasks = 0\n",
+                "max_queued_tasks",
+            ),
+            (
+                "[limits.team_default]\nmax_queued_tasks = 1000001\n",
+                "max_queued_tasks",
+            ),
+        ] {
+            match Settings::from_sources(Some(("t.toml", file)), env(&[])) {
+                Err(ConfigError::Invalid(message)) => assert!(
+                    message.starts_with(&format!("limits.team_default.{field} ")),
+                    "{message}"
+                ),
+                other => panic!("{file}: expected an invalid config, got {other:?}"),
+            }
+        }
     }
 
     #[test]

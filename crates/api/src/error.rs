@@ -53,6 +53,7 @@ error_codes! {
     IdempotencyKeyReused => (StatusCode::CONFLICT, "IDEMPOTENCY_KEY_REUSED"),
     PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
     RateLimitExceeded => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT_EXCEEDED"),
+    QueueLimitExceeded => (StatusCode::TOO_MANY_REQUESTS, "QUEUE_LIMIT_EXCEEDED"),
     ConcurrentLimitExceeded => (StatusCode::TOO_MANY_REQUESTS, "CONCURRENT_LIMIT_EXCEEDED"),
     InternalServerError => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR"),
     UpstreamUnreachable => (StatusCode::BAD_GATEWAY, "UPSTREAM_UNREACHABLE"),
@@ -63,7 +64,7 @@ error_codes! {
 }
 
 /// One `{field, message}` item of a VALIDATION_ERROR's details.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -141,6 +142,42 @@ impl ApiError {
 
     pub fn code(&self) -> ErrorCode {
         self.code
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub fn details(&self) -> Option<&serde_json::Value> {
+        self.details.as_ref()
+    }
+
+    /// A validation error about a part of a larger body, renamed into it: `body` becomes
+    /// `outer`, any other field `outer.field`. Other errors are returned as they are.
+    pub fn within(self, outer: &str) -> Self {
+        if self.code != ErrorCode::ValidationError {
+            return self;
+        }
+        let Some(fields) = self
+            .details
+            .clone()
+            .and_then(|d| serde_json::from_value::<Vec<FieldError>>(d).ok())
+        else {
+            return self;
+        };
+        ApiError::validation(
+            fields
+                .into_iter()
+                .map(|f| FieldError {
+                    field: if f.field == "body" {
+                        outer.to_owned()
+                    } else {
+                        format!("{outer}.{}", f.field)
+                    },
+                    message: f.message,
+                })
+                .collect(),
+        )
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod admission;
 pub mod alerts;
+pub mod async_tasks;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -19,6 +20,8 @@ pub mod pagination;
 pub mod period;
 pub mod pricing;
 pub mod proxy;
+pub mod relay;
+pub mod request_body;
 pub mod routes;
 pub mod secret;
 pub mod services;

@@ -15,6 +15,7 @@ use utoipa_actix_web::AppExt;
     ),
     tags(
         (name = "monitor", description = "cloro's sync monitor endpoints, proxied for a team"),
+        (name = "async", description = "cloro's async tasks and batches, owned and accounted per team, and the receiver of cloro's completions"),
         (name = "reference", description = "Reference data and the team's credits"),
         (name = "health", description = "Liveness and readiness probes"),
         (name = "admin", description = "Teams, quotas, tokens, account settings and the audit log (admin token)"),

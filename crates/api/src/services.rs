@@ -4,11 +4,13 @@
 
 use crate::admission::Admitter;
 use crate::alerts::Alerter;
+use crate::async_tasks::AsyncTasks;
 use crate::auth::Authenticator;
 use crate::config::AuthSettings;
 use crate::directory::{AccountSettings, Directory};
 use crate::ledger::Ledger;
 use crate::proxy::{OutcomeCounters, Proxy};
+use crate::relay::Relay;
 use crate::tasks::BackgroundTasks;
 use crate::upstream::Upstream;
 use actix_web::web;
@@ -33,6 +35,8 @@ pub struct Services {
     pub outcomes: Arc<OutcomeCounters>,
     pub tasks: BackgroundTasks,
     pub proxy: Arc<Proxy>,
+    pub async_tasks: Arc<AsyncTasks>,
+    pub relay: Arc<Relay>,
 }
 
 impl Services {
@@ -50,6 +54,8 @@ impl Services {
             .app_data(web::Data::from(self.alerts.clone()))
             .app_data(web::Data::from(self.outcomes.clone()))
             .app_data(web::Data::new(self.tasks.clone()))
-            .app_data(web::Data::from(self.proxy.clone()));
+            .app_data(web::Data::from(self.proxy.clone()))
+            .app_data(web::Data::from(self.async_tasks.clone()))
+            .app_data(web::Data::from(self.relay.clone()));
     }
 }

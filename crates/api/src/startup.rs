@@ -3,6 +3,7 @@
 
 use crate::admission::{self, Admitter};
 use crate::alerts::Alerter;
+use crate::async_tasks::{self, AsyncTaskServices, AsyncTasks};
 use crate::auth::{self, Authenticator};
 use crate::config::Settings;
 use crate::connections;
@@ -13,6 +14,7 @@ use crate::ledger::Ledger;
 use crate::maintenance;
 use crate::openapi::ApiDoc;
 use crate::proxy::{OutcomeCounters, Proxy, ProxyServices};
+use crate::relay::{Relay, RelayOptions};
 use crate::routes;
 use crate::services::Services;
 use crate::tasks::BackgroundTasks;
@@ -157,6 +159,31 @@ async fn start_services(settings: &Settings, db: sqlx::PgPool) -> anyhow::Result
             outcomes: outcomes.clone(),
         },
     ));
+    let relay = Relay::new(
+        db.clone(),
+        RelayOptions::from_settings(&settings.async_tasks),
+        tasks.clone(),
+    )?;
+    relay.spawn_resumer();
+    let async_tasks = Arc::new(AsyncTasks::new(
+        &settings.async_tasks,
+        AsyncTaskServices {
+            ledger: ledger.clone(),
+            upstream: upstream.clone(),
+            admission: admission.clone(),
+            directory: directory.clone(),
+            account: account.clone(),
+            relay: relay.clone(),
+            tasks: tasks.clone(),
+        },
+    ));
+    async_tasks::spawn_poller(
+        Arc::downgrade(&async_tasks),
+        Duration::from_secs(settings.async_tasks.poll_every_secs),
+        Duration::from_secs(settings.async_tasks.poll_after_secs),
+        &tasks,
+    );
+    async_tasks::spawn_concurrency_probe(Arc::downgrade(&async_tasks), &tasks);
     Ok(Services {
         db,
         limiter,
@@ -171,6 +198,8 @@ async fn start_services(settings: &Settings, db: sqlx::PgPool) -> anyhow::Result
         outcomes,
         tasks,
         proxy,
+        async_tasks,
+        relay,
     })
 }
 
@@ -217,6 +246,8 @@ pub fn configure_routes(cfg: &mut ServiceConfig) {
         .service(cloro::countries)
         .service(cloro::states)
         .service(cloro::credits)
+        .configure(crate::async_tasks::routes::configure)
+        .configure(crate::relay::routes::configure)
         .configure(crate::admin::configure)
         .configure(crate::finance::configure);
 }

@@ -6,7 +6,8 @@ use crate::request::AdmissionRequest;
 
 /// The limit that refused a request. Checked in this order, so a request is reported against
 /// the team's own limits first and `AccountConcurrency` means "only the shared account's
-/// concurrency is full" (the case where waiting in the fair queue helps).
+/// concurrency is full" (the case where waiting in the fair queue helps). A request that
+/// takes no team slot (an async task) is never refused by a concurrency limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RefusedBy {
     /// The request has a budget (soft or hard) but the period's charged total was never
@@ -52,7 +53,8 @@ pub struct RateSnapshot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConcurrencySnapshot {
     pub limit: u32,
-    /// Leases in flight, this request's included if admitted.
+    /// Leases in flight, this request's included if admitted with a slot (an async task,
+    /// `takes_team_slot: false`, takes none).
     pub current: u32,
 }
 
@@ -236,6 +238,7 @@ mod tests {
                 concurrency: 10,
             },
             takes_account_slot: true,
+            takes_team_slot: true,
             period: BudgetPeriod::new("p", 5_000),
             lease_ttl_ms: 1_000,
         }

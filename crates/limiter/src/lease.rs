@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::LimiterError;
-use crate::request::{AdmissionRequest, BudgetPeriod, MAX_LEASE_TTL_MS, validate_id};
+use crate::request::{
+    AdmissionRequest, BudgetPeriod, MAX_LEASE_TTL_MS, sync_by_default, validate_id,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
@@ -13,6 +15,9 @@ pub struct Lease {
     endpoint: String,
     period: BudgetPeriod,
     estimate: i64,
+    /// False for an async task's lease: a hold (and its expiry) only, no concurrency lease.
+    #[serde(default = "sync_by_default")]
+    holds_team_slot: bool,
     holds_account_slot: bool,
     lease_ttl_ms: u64,
     budget: Option<i64>,
@@ -34,7 +39,8 @@ impl Lease {
             endpoint: request.endpoint.clone(),
             period: request.period.clone(),
             estimate: request.estimate,
-            holds_account_slot: request.takes_account_slot,
+            holds_team_slot: request.takes_team_slot,
+            holds_account_slot: request.takes_account_lease(),
             lease_ttl_ms: request.lease_ttl_ms,
             budget: request.team.budget,
             expires_at_ms,
@@ -63,6 +69,12 @@ impl Lease {
         self.estimate
     }
 
+    /// False for an async task (`takes_team_slot: false`): the lease holds credits only.
+    pub fn holds_team_slot(&self) -> bool {
+        self.holds_team_slot
+    }
+
+    /// Never without a team slot.
     pub fn holds_account_slot(&self) -> bool {
         self.holds_account_slot
     }
@@ -90,6 +102,11 @@ impl Lease {
         if self.lease_ttl_ms == 0 || self.lease_ttl_ms > MAX_LEASE_TTL_MS {
             return Err(LimiterError::invalid("lease ttl out of range"));
         }
+        if self.holds_account_slot && !self.holds_team_slot {
+            return Err(LimiterError::invalid(
+                "a lease without a team slot holds no account slot",
+            ));
+        }
         Ok(())
     }
 }
@@ -98,7 +115,8 @@ impl Lease {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Renewal {
     /// The team lease was gone (reclaimed after expiring, or Redis lost its state) and was
-    /// added again: the request holds a team slot again.
+    /// added again: the request holds a team slot again. Never for a lease without a team
+    /// slot (an async task's: only its hold can be restored).
     pub recreated_team_lease: bool,
     /// The same for the account lease (only for a lease that holds an account slot).
     pub recreated_account_lease: bool,

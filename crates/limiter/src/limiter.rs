@@ -16,7 +16,9 @@ use crate::request::{AdmissionRequest, BudgetPeriod};
 #[async_trait]
 pub trait Limiter: Send + Sync {
     /// Decides one request all or nothing: team bucket, account per-endpoint bucket, team
-    /// lease, account lease (if `takes_account_slot`), credit hold. A refusal takes nothing.
+    /// lease, account lease (if `takes_account_slot`), credit hold. A request that takes no
+    /// team slot (an async task) takes neither lease and no concurrency limit refuses it; it
+    /// holds its credits until settled or expired. A refusal takes nothing.
     /// Expired leases found on the way are reclaimed first (see `Admission::reclaimed`).
     /// A request with a budget is refused as `BudgetUnseeded` until the period is seeded.
     async fn admit(&self, request: &AdmissionRequest) -> Result<Admission, LimiterError>;
@@ -27,7 +29,8 @@ pub trait Limiter: Send + Sync {
     /// slots in use + ½) ÷ weight (ties: the oldest waiter), each team's waiters in arrival
     /// order; a team's waiters count against its own concurrency. Any other refusal (budget,
     /// team rate or concurrency, and account rate at arrival) returns at once. At the
-    /// deadline the request leaves the queue and is refused as `AccountConcurrency`.
+    /// deadline the request leaves the queue and is refused as `AccountConcurrency`. A request
+    /// that takes no team slot (an async task) never waits.
     /// `max_wait` zero: a weighted `admit` that never waits. Plain `admit` counts as weight 1.
     /// `weight` must be within `1..=MAX_WEIGHT`.
     async fn admit_or_wait(
@@ -41,12 +44,14 @@ pub trait Limiter: Send + Sync {
     /// lost its state, or the lease expired and was reclaimed): the team lease, the account
     /// lease (if it holds one) and the hold, unless the hold was reclaimed (then settlement
     /// charges through the reclaimed path). Re-created slots are taken back even if the limit
-    /// is full meanwhile. It cannot tell a settled lease from a lost one: never renew a lease
+    /// is full meanwhile. A lease without a team slot (an async task) only keeps (or gets
+    /// back) its hold. It cannot tell a settled lease from a lost one: never renew a lease
     /// after settling it.
     async fn renew(&self, lease: &Lease) -> Result<Renewal, LimiterError>;
 
-    /// Releases both leases and turns the hold into `actual_charge` (held -= estimate,
-    /// charged += actual). Idempotent: a second call finds nothing and changes nothing.
+    /// Releases both leases (an async task has none: no slot is freed) and turns the hold
+    /// into `actual_charge` (held -= estimate, charged += actual). Idempotent: a second call
+    /// finds nothing and changes nothing.
     async fn settle(
         &self,
         lease: &Lease,

@@ -33,9 +33,23 @@ pub struct AdmissionRequest {
     /// False for requests that use no upstream concurrency slot (e.g. google/goto): they
     /// take no account lease, but still a team lease and account rate tokens.
     pub takes_account_slot: bool,
+    /// True for sync calls. False for async tasks (cloro queues them and runs them on the
+    /// account's shared concurrency later): they take no team lease and no account lease
+    /// (whatever `takes_account_slot` says), never wait in the fair queue and are never
+    /// refused by a concurrency limit, but still take team and account rate tokens and hold
+    /// `estimate` against the budget until settled or expired (pass a long `lease_ttl_ms`,
+    /// up to `MAX_LEASE_TTL_MS`). Absent when deserializing: true.
+    #[serde(default = "sync_by_default")]
+    pub takes_team_slot: bool,
     pub period: BudgetPeriod,
-    /// How long the leases live unless renewed; a crashed replica's slots return after this.
+    /// How long the leases and the hold live unless renewed; a crashed replica's slots and
+    /// holds return after this.
     pub lease_ttl_ms: u64,
+}
+
+/// Requests and leases serialized before `takes_team_slot` existed were all sync calls.
+pub(crate) fn sync_by_default() -> bool {
+    true
 }
 
 /// A team's share of the account, from the quotas table.
@@ -96,6 +110,12 @@ impl BudgetPeriod {
 }
 
 impl AdmissionRequest {
+    /// Whether an admission takes an account lease: only a request that takes a team slot
+    /// and an upstream slot does.
+    pub fn takes_account_lease(&self) -> bool {
+        self.takes_team_slot && self.takes_account_slot
+    }
+
     /// Checks everything a backend relies on; both backends call it first.
     pub fn validate(&self) -> Result<(), LimiterError> {
         validate_id("team id", &self.team_id)?;
@@ -201,6 +221,7 @@ mod tests {
                 concurrency: 10,
             },
             takes_account_slot: true,
+            takes_team_slot: true,
             period: BudgetPeriod::new("2026-11", 1_796_083_200_000),
             lease_ttl_ms: 30_000,
         }

@@ -2,7 +2,7 @@
 //! simulator and two gateway replicas. Dropping it stops them all (replicas and Redis by
 //! SIGKILL, Postgres by `pg_ctl stop -m immediate`) and removes the dir unless `--keep`.
 
-use super::gateway::{COMPANY_KEY, GatewayEnv, Replica, Timings};
+use super::gateway::{COMPANY_KEY, GatewayEnv, Replica, Timings, WEBHOOK_SECRET};
 use super::services::PrivateRedis;
 use anyhow::Context;
 use cloro_sim::{FaultRates, RunningSim, SimConfig};
@@ -25,6 +25,9 @@ pub const BROKEN_BODY_RATE: f64 = 0.01;
 /// Log-normal engine latency: most calls are quick, a few per cent outlast the gateway's
 /// upstream deadline (2 s), and the simulator still finishes and charges them.
 pub const SIM_LATENCY: &str = "lognormal:median=150ms,p99=3s";
+/// Divides cloro's webhook retry gaps (2, 4, 8, 16 min: 4 to 32 s here) and its task
+/// retention (24 h: 48 min here, longer than a 100,000-request run).
+pub const SIM_TIME_SCALE: f64 = 30.0;
 
 /// The run's directory; removed on drop unless kept.
 pub struct RunDir {
@@ -64,7 +67,8 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts Postgres, Redis and the simulator, migrates, and starts two replicas.
+    /// Starts Postgres, Redis and the simulator, migrates, and starts two replicas; cloro's
+    /// task completions go to the first replica.
     pub async fn start(
         keep: bool,
         seed: u64,
@@ -84,21 +88,25 @@ impl Cluster {
                 .map_err(|e| anyhow::anyhow!("latency {SIM_LATENCY}: {e}"))?,
             faults: base_faults(),
             seed,
+            time_scale: SIM_TIME_SCALE,
+            webhook_secret: Some(WEBHOOK_SECRET.into()),
             ..SimConfig::default()
         };
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let sim = cloro_sim::spawn(sim_config, listener).await?;
         let database_url = postgres.url("cloro_gateway");
+        let replicas = vec![Replica::new("replica-a")?, Replica::new("replica-b")?];
         let gateway = GatewayEnv::new(
             dir.path.clone(),
             database_url.clone(),
             redis.url(),
             sim.base_url(),
+            format!("{}/webhooks/cloro", replicas[0].url()),
             timings,
         )?;
         gateway.run(&["migrate"]).await?;
         let mut cluster = Self {
-            replicas: vec![Replica::new("replica-a")?, Replica::new("replica-b")?],
+            replicas,
             gateway,
             sim,
             redis,

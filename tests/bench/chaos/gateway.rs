@@ -11,6 +11,8 @@ use tokio::process::{Child, Command};
 /// The company key the simulator accepts and the gateway forwards.
 pub const COMPANY_KEY: &str = "sk_live_c4a05c4a05c4a05c4a05c4a05c4a05aa";
 const SIGNING_SECRET: &str = "chaos-bench-signing-secret-0123456789abcdef";
+/// cloro's webhook signing secret, known to the simulator and the gateway.
+pub const WEBHOOK_SECRET: &str = "whsec_c4a05c4a05c4a05";
 /// The Redis key prefix of every gateway process of the run.
 pub const KEY_PREFIX: &str = "chaos:";
 /// `limits.account_name`: the hash tag of every limiter key.
@@ -26,6 +28,10 @@ pub struct Timings {
     pub sweep_every_secs: u64,
     pub account_queue_wait_ms: u64,
     pub account_concurrency: u32,
+    /// How often each replica polls cloro for unsettled async tasks, and how old a task
+    /// must be first (its webhook gets the first chance).
+    pub poll_every_secs: u64,
+    pub poll_after_secs: u64,
 }
 
 /// How to start any gateway process of this run.
@@ -36,11 +42,13 @@ pub struct GatewayEnv {
 }
 
 impl GatewayEnv {
+    /// `webhook_url`: where cloro sends task completions (one replica's `/webhooks/cloro`).
     pub fn new(
         logs: PathBuf,
         database_url: String,
         redis_url: String,
         upstream_url: String,
+        webhook_url: String,
         timings: &Timings,
     ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("finding this executable")?;
@@ -85,6 +93,19 @@ impl GatewayEnv {
                 timings.sweep_every_secs.to_string(),
             ),
             ("CLORO_GATEWAY__SERVER__SHUTDOWN_TIMEOUT_SECS", "5".into()),
+            ("CLORO_GATEWAY__ASYNC_TASKS__WEBHOOK_URL", webhook_url),
+            (
+                "CLORO_GATEWAY__ASYNC_TASKS__WEBHOOK_SECRET",
+                WEBHOOK_SECRET.into(),
+            ),
+            (
+                "CLORO_GATEWAY__ASYNC_TASKS__POLL_EVERY_SECS",
+                timings.poll_every_secs.to_string(),
+            ),
+            (
+                "CLORO_GATEWAY__ASYNC_TASKS__POLL_AFTER_SECS",
+                timings.poll_after_secs.to_string(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

@@ -1,5 +1,6 @@
-//! The teams' traffic: workers sending sync calls to both replicas, every call with its own
-//! X-Request-ID, some hanging up mid-call, some with an Idempotency-Key sent twice. Each
+//! The teams' traffic: workers sending sync calls, async tasks and batches of tasks to both
+//! replicas, every request with its own X-Request-ID and every task with a key of its own,
+//! some hanging up mid-call, some sync calls with an Idempotency-Key sent twice. Each
 //! request's choices come from the seed and its index, so a seed replays the same mix.
 
 use rand::rngs::StdRng;
@@ -58,10 +59,24 @@ impl Outcome {
     }
 }
 
+/// What a request was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Sync,
+    /// `POST /v1/async/task`.
+    Task,
+    /// `POST /v1/async/task/batch`.
+    Batch,
+}
+
 /// One request sent, with its client-side times (since the run's origin).
 #[derive(Debug, Clone)]
 pub struct Sent {
     pub request_id: String,
+    pub kind: Kind,
+    /// The `idempotencyKey` of each task it submitted (unique in the run). The gateway sends
+    /// `<team id>.<key>` upstream, so cloro's task is joined to the request by it.
+    pub task_keys: Vec<String>,
     pub team: usize,
     pub replica: usize,
     pub started: Duration,
@@ -91,6 +106,11 @@ pub struct Load {
 const HANG_UP_RATE: f64 = 0.05;
 /// Share of requests sent with an Idempotency-Key, then sent again with the same key.
 const IDEMPOTENT_RATE: f64 = 0.04;
+/// Share of requests that submit one async task, and that submit a batch of tasks.
+const TASK_RATE: f64 = 0.04;
+const BATCH_RATE: f64 = 0.02;
+/// Tasks in a batch.
+const BATCH_SIZE: usize = 3;
 
 impl Load {
     pub fn new(
@@ -160,11 +180,26 @@ impl Load {
             };
             let idempotency_key = (!hang_up && rng.random_bool(IDEMPOTENT_RATE))
                 .then(|| uuid::Uuid::new_v4().to_string());
+            // Drawn last, so the sync mix of a seed is the one it was before tasks came.
+            let roll: f64 = rng.random();
+            let (kind, path, body, task_keys) = if roll < TASK_RATE {
+                let (body, keys) = pick_tasks(&mut rng, self.teams[team].kind, index, None);
+                (Kind::Task, "/v1/async/task", body, keys)
+            } else if roll < TASK_RATE + BATCH_RATE {
+                let (body, keys) =
+                    pick_tasks(&mut rng, self.teams[team].kind, index, Some(BATCH_SIZE));
+                (Kind::Batch, "/v1/async/task/batch", body, keys)
+            } else {
+                (Kind::Sync, path, body, Vec::new())
+            };
+            let idempotency_key = idempotency_key.filter(|_| kind == Kind::Sync);
             let first = Call {
                 team,
                 replica,
+                kind,
                 path,
                 body: &body,
+                task_keys: &task_keys,
                 timeout,
                 hang_up,
                 idempotency_key: idempotency_key.as_deref(),
@@ -234,6 +269,8 @@ impl Load {
         };
         Sent {
             request_id,
+            kind: call.kind,
+            task_keys: call.task_keys.to_vec(),
             team: call.team,
             replica: call.replica,
             started,
@@ -248,8 +285,10 @@ impl Load {
 struct Call<'a> {
     team: usize,
     replica: usize,
+    kind: Kind,
     path: &'static str,
     body: &'a Value,
+    task_keys: &'a [String],
     timeout: Duration,
     hang_up: bool,
     idempotency_key: Option<&'a str>,
@@ -296,4 +335,42 @@ fn pick_call(rng: &mut StdRng, kind: BudgetKind, index: u64) -> (&'static str, V
             json!({"query": prompt, "country": "US", "pages": 2}),
         ),
     }
+}
+
+/// One async task (`size` None) or a batch of `size` tasks for a team, each with a key of its
+/// own; the same engines as [`pick_call`], without the sync surcharge (a hard-budget team's
+/// estimates are again exact). Returns the body and the keys.
+fn pick_tasks(
+    rng: &mut StdRng,
+    kind: BudgetKind,
+    index: u64,
+    size: Option<usize>,
+) -> (Value, Vec<String>) {
+    let tasks: Vec<(Value, String)> = (0..size.unwrap_or(1))
+        .map(|item| {
+            let (path, payload) = pick_call(rng, kind, index);
+            let task_type = match path {
+                "/v1/monitor/chatgpt" => "CHATGPT",
+                "/v1/monitor/gemini" => "GEMINI",
+                "/v1/monitor/perplexity" => "PERPLEXITY",
+                "/v1/monitor/aimode" => "AIMODE",
+                _ => "GOOGLE",
+            };
+            let key = format!("chaos-{index}-{item}");
+            let task = json!({
+                "taskType": task_type,
+                "payload": payload,
+                "priority": rng.random_range(1..=3),
+                "idempotencyKey": key,
+            });
+            (task, key)
+        })
+        .collect();
+    let keys = tasks.iter().map(|(_, key)| key.clone()).collect();
+    let mut bodies: Vec<Value> = tasks.into_iter().map(|(task, _)| task).collect();
+    let body = match size {
+        None => bodies.pop().unwrap_or_default(),
+        Some(_) => Value::Array(bodies),
+    };
+    (body, keys)
 }

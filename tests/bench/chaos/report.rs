@@ -3,7 +3,7 @@
 
 use super::checks::{Findings, TeamRow};
 use super::faults::FaultLog;
-use super::load::{Outcome, Sent};
+use super::load::{Kind, Outcome, Sent};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -121,17 +121,35 @@ pub fn render(info: &RunInfo, sent: &[Sent], faults: &FaultLog, findings: &Findi
     );
     out.push_str(&table(&["STATUS", "REQUESTS"], &rows));
 
+    let tasks = &findings.tasks;
+    let _ = writeln!(
+        out,
+        "\nAsync: {} requests submitted {} tasks ({} single, {} batches); cloro ran {} of them \
+         ({} FAILED, charged 0) for {} credits; {} completion webhooks attempted, {} acknowledged",
+        sent.iter().filter(|s| s.kind != Kind::Sync).count(),
+        tasks.submitted,
+        sent.iter().filter(|s| s.kind == Kind::Task).count(),
+        sent.iter().filter(|s| s.kind == Kind::Batch).count(),
+        tasks.ran,
+        tasks.failed,
+        tasks.charged,
+        tasks.webhook_attempts,
+        tasks.webhooks_delivered
+    );
+
     let rows: Vec<Vec<String>> = findings
         .by_status
         .iter()
-        .map(|((status, flag), n)| vec![status.clone(), flag.clone(), n.to_string()])
+        .map(|((mode, status, flag), n)| {
+            vec![mode.clone(), status.clone(), flag.clone(), n.to_string()]
+        })
         .collect();
     let _ = writeln!(
         out,
-        "\nLedger entries by status and flag_reason ({} late charges recorded):",
+        "\nLedger entries by mode, status and flag_reason ({} late charges recorded):",
         findings.late_charges
     );
-    out.push_str(&table(&["STATUS", "FLAG_REASON", "ENTRIES"], &rows));
+    out.push_str(&table(&["MODE", "STATUS", "FLAG_REASON", "ENTRIES"], &rows));
 
     let mut rows: Vec<Vec<String>> = findings.rows.iter().map(team_cells).collect();
     let sum = |f: &dyn Fn(&TeamRow) -> i64| findings.rows.iter().map(f).sum::<i64>();
@@ -155,8 +173,8 @@ pub fn render(info: &RunInfo, sent: &[Sent], faults: &FaultLog, findings: &Findi
     ]);
     let _ = writeln!(
         out,
-        "\nPer team: ledger (effective charge) vs cloro (simulator log, joined by request id), in credits.\n\
-         KILLED: entries EXPIRED because their replica was SIGKILLed (explained, n / diff).\n\
+        "\nPer team: ledger (effective charge) vs cloro (simulator log, joined by request id or task key), in credits.\n\
+         KILLED: entries EXPIRED because their replica was SIGKILLed, or tasks it recorded and never sent (explained, n / diff).\n\
          UNKNOWN: flagged outcome_unknown, booked at the estimate, abandoned upstream (explained{}).",
         if info.strict {
             "; --strict: counted as violations"
@@ -199,8 +217,17 @@ pub fn render(info: &RunInfo, sent: &[Sent], faults: &FaultLog, findings: &Findi
     );
     let _ = writeln!(
         out,
-        "  2. entries PENDING after the sweeper: {}  {}",
+        "  2. entries PENDING after the sweeper and the pollers: {}{}  {}",
         findings.pending,
+        if findings.pending_unsent_killed > 0 {
+            format!(
+                " (and {} tasks recorded by the killed replica, never sent: PENDING until \
+                 async_tasks.hold_hours, explained)",
+                findings.pending_unsent_killed
+            )
+        } else {
+            String::new()
+        },
         pass(findings.pending == 0)
     );
     let _ = writeln!(

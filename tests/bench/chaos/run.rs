@@ -44,6 +44,8 @@ pub const TIMINGS: Timings = Timings {
     sweep_every_secs: 1,
     account_queue_wait_ms: 2_000,
     account_concurrency: 32,
+    poll_every_secs: 1,
+    poll_after_secs: 2,
 };
 
 /// Runs everything; returns whether every check passed. Every process started is stopped
@@ -99,19 +101,23 @@ pub async fn run(options: &Options) -> anyhow::Result<bool> {
         load_time.as_secs_f64()
     );
 
-    // Let cloro finish every call (abandoned ones are logged when their work ends), then
-    // give the sweeper its deadline and the leases their TTL.
+    // Let cloro finish every call and task (abandoned calls are logged when their work
+    // ends), then give the sweeper its deadline, the pollers two passes over the last tasks
+    // and the leases their TTL.
     let idle_since = Instant::now();
-    while cluster.sim.stats().current_concurrency > 0
-        && idle_since.elapsed() < Duration::from_secs(60)
-    {
+    while idle_since.elapsed() < Duration::from_secs(60) {
+        let stats = cluster.sim.stats();
+        if stats.current_concurrency == 0 && stats.tasks_queued + stats.tasks_processing == 0 {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let quiet = Duration::from_millis(TIMINGS.account_queue_wait_ms)
         + Duration::from_secs(
-            TIMINGS.request_timeout_secs
+            (TIMINGS.request_timeout_secs
                 + TIMINGS.pending_deadline_secs
-                + 2 * TIMINGS.sweep_every_secs
+                + 2 * TIMINGS.sweep_every_secs)
+                .max(TIMINGS.poll_after_secs + 2 * TIMINGS.poll_every_secs)
                 + 3,
         );
     tokio::time::sleep(quiet.saturating_sub(idle_since.elapsed())).await;
@@ -120,6 +126,8 @@ pub async fn run(options: &Options) -> anyhow::Result<bool> {
         teams: &teams,
         sent: &sent,
         records: cluster.sim.requests(),
+        sim_url: cluster.sim.base_url(),
+        sim_stats: cluster.sim.stats(),
         faults: &fault_log,
         database_url: &cluster.database_url,
         redis_url: cluster.redis.url(),

@@ -1,6 +1,6 @@
 //! `/admin/teams/{slug}/quota`: the configured default until a quota is set, validation,
-//! a set quota applied by the limiter on the next request (concurrency, budget), clearing
-//! back to the default, and one audit row per change.
+//! a set quota applied by the limiter on the next request (concurrency, budget), the async
+//! caps set and read back, clearing back to the default, and one audit row per change.
 
 use super::{ALICE, chatgpt};
 use cloro_sim::SimConfig;
@@ -90,6 +90,12 @@ async fn a_bad_quota_is_a_400_naming_the_field_when_there_is_one() {
             "alertThresholdPct",
         ),
         (json!({"alertThresholdPct": 50}), "alertThresholdPct"),
+        (json!({"maxPriority": 0}), "maxPriority"),
+        (json!({"maxPriority": 11}), "maxPriority"),
+        (json!({"maxPriority": 10_000_000_000_i64}), "maxPriority"),
+        (json!({"maxQueuedTasks": 0}), "maxQueuedTasks"),
+        (json!({"maxQueuedTasks": 1_000_001}), "maxQueuedTasks"),
+        (json!({"maxQueuedTasks": -1}), "maxQueuedTasks"),
     ] {
         let mut body = one_at_a_time();
         for (k, v) in patch.as_object().unwrap() {
@@ -112,6 +118,42 @@ async fn a_bad_quota_is_a_400_naming_the_field_when_there_is_one() {
             "VALIDATION_ERROR",
             None,
         );
+    }
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_async_caps_default_to_10_and_1000_and_are_set_and_read_back() {
+    let app = TestApp::spawn().await.unwrap();
+    let admin = app.admin_token_as(ALICE).await;
+    app.create_team("alpha").await;
+    let caps = |quota: &Value| {
+        (
+            quota["maxPriority"].clone(),
+            quota["maxQueuedTasks"].clone(),
+        )
+    };
+
+    // The configured default, then a quota that leaves them out: both 10 and 1000.
+    let shown = app.admin_get(QUOTA, &admin).await;
+    assert_eq!(shown.1["source"], "default");
+    assert_eq!(caps(&shown.1), (json!(10), json!(1000)));
+    let set = app.admin_put(QUOTA, &admin, one_at_a_time()).await;
+    assert_eq!(set.0, 200, "{}", set.1);
+    assert_eq!(caps(&set.1), (json!(10), json!(1000)));
+
+    // Set at both ends of their ranges, and read back as set.
+    for (max_priority, max_queued_tasks) in [(1, 1_000_000), (3, 1)] {
+        let mut body = one_at_a_time();
+        body["maxPriority"] = json!(max_priority);
+        body["maxQueuedTasks"] = json!(max_queued_tasks);
+        let set = app.admin_put(QUOTA, &admin, body).await;
+        assert_eq!(set.0, 200, "{}", set.1);
+        let shown = app.admin_get(QUOTA, &admin).await;
+        assert_eq!(shown.1["source"], "team");
+        for quota in [&set.1, &shown.1] {
+            assert_eq!(caps(quota), (json!(max_priority), json!(max_queued_tasks)));
+        }
     }
     app.shutdown().await.unwrap();
 }

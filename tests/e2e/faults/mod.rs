@@ -31,6 +31,8 @@ pub async fn set_budget(app: &TestApp, team: TeamId, budget: i64) {
         budget: Some(budget),
         hard_budget: true,
         alert_threshold_pct: None,
+        max_priority: quotas::DEFAULT_MAX_PRIORITY,
+        max_queued_tasks: quotas::DEFAULT_MAX_QUEUED_TASKS,
     };
     quotas::set(&app.db, team, &values).await.unwrap();
     tokio::time::sleep(Duration::from_millis(350)).await;

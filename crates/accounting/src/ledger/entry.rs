@@ -3,7 +3,24 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::types::text_column;
 use crate::{AccountingError, Credits, EntryStatus, IdempotencyKey, TeamId};
+
+/// What kind of upstream call an entry is for: a sync monitor call, settled when its reply
+/// arrives, or an async task (see `crate::async_tasks`), settled when the task finishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryMode {
+    Sync,
+    Async,
+}
+
+text_column! {
+    enum EntryMode: "ledger entry mode", expecting "'sync' or 'async'" {
+        Sync => "sync",
+        Async => "async",
+    }
+}
 
 /// A request about to be sent upstream, to be recorded PENDING first.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +105,11 @@ pub struct LedgerEntry {
     pub upstream_status: Option<i32>,
     pub void_reason: Option<String>,
     pub settled_at: Option<DateTime<Utc>>,
+    pub mode: EntryMode,
+    /// cloro's task id of an async entry, once its create reply arrived.
+    pub task_id: Option<Uuid>,
+    /// The batch an async entry was submitted in.
+    pub batch_id: Option<Uuid>,
 }
 
 /// The `created_at` of the entry with this id: the millisecond timestamp in the first 48 bits
@@ -142,6 +164,14 @@ mod tests {
             entry_with_id(Uuid::new_v4()).check(),
             Err(AccountingError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn modes_round_trip_through_text() {
+        for mode in [EntryMode::Sync, EntryMode::Async] {
+            assert_eq!(EntryMode::parse(mode.as_str()).unwrap(), mode);
+        }
+        assert!(EntryMode::parse("ASYNC").is_err());
     }
 
     #[test]

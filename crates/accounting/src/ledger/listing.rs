@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::entry::LedgerEntry;
+use super::entry::{EntryMode, LedgerEntry};
 use super::scope::Scope;
 use crate::{AccountingError, EntryStatus, TeamId};
 
@@ -28,6 +28,8 @@ pub struct EntryFilter {
     pub flagged: Option<bool>,
     /// Entries carrying this flag among their reasons (e.g. `outcome_unknown`, `expired`).
     pub flag: Option<String>,
+    /// Only sync calls or only async tasks.
+    pub mode: Option<EntryMode>,
 }
 
 /// Keyset position: the last row of the previous page. Serialize + Deserialize (the API
@@ -68,7 +70,7 @@ pub async fn list_entries(
     let mut query = QueryBuilder::<Postgres>::new(concat!(
         "SELECT id, created_at, team_id, endpoint, client_request_id, idempotency_key, ",
         "estimate, status, charged, flagged, flag_reason, upstream_status, void_reason, ",
-        "settled_at FROM ledger_entries WHERE true"
+        "settled_at, mode, task_id, batch_id FROM ledger_entries WHERE true"
     ));
     if let Some(team) = scope.team() {
         query.push(" AND team_id = ").push_bind(team);
@@ -99,6 +101,9 @@ pub async fn list_entries(
             .push(" AND ")
             .push_bind(flag.as_str())
             .push(" = ANY(string_to_array(flag_reason, ','))");
+    }
+    if let Some(mode) = filter.mode {
+        query.push(" AND mode = ").push_bind(mode);
     }
     if let Some(after) = after {
         // The plain bound lets the planner prune partitions before the cursor; the row

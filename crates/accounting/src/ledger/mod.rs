@@ -19,7 +19,7 @@ mod sweeper;
 mod usage;
 
 pub use balance::record_balance;
-pub use entry::{LedgerEntry, NewEntry, Recorded, created_at_of};
+pub use entry::{EntryMode, LedgerEntry, NewEntry, Recorded, created_at_of};
 pub use export::export_entries;
 pub use group_commit::{GroupCommitConfig, MAX_WAIT_LIMIT};
 pub use listing::{EntryCursor, EntryFilter, MAX_PAGE_SIZE, list_entries};
@@ -29,6 +29,7 @@ pub(crate) use reads::status_of;
 pub use reads::{BudgetLedger, TeamTotals, budget_ledger, count_pending, get, team_totals};
 pub use scope::Scope;
 pub use settlement::{OUTCOME_UNKNOWN_FLAG, Settled, post, post_unknown, void, void_unsent};
+pub(crate) use settlement::{check_void_reason, post_on, void_on};
 pub use settlement_writer::{SettleRequest, Settlement, SettlementStats, SettlementWriter};
 pub use sweeper::{EXPIRED_FLAG_REASON, Sweeper, SweeperHandle, expire_stale};
 pub use usage::{

@@ -18,7 +18,7 @@ pub async fn get(
     let entry = sqlx::query_as::<_, LedgerEntry>(
         "SELECT id, created_at, team_id, endpoint, client_request_id, idempotency_key, \
              estimate, status, charged, flagged, flag_reason, upstream_status, void_reason, \
-             settled_at \
+             settled_at, mode, task_id, batch_id \
          FROM ledger_entries WHERE team_id = $1 AND id = $2 AND created_at = $3",
     )
     .bind(team_id)

@@ -59,6 +59,19 @@ async fn post_flagged<'c>(
     flag: Option<&str>,
 ) -> Result<Settled, AccountingError> {
     let mut conn = db.acquire().await?;
+    post_on(&mut conn, id, charged, upstream_status, flag).await
+}
+
+/// The guarded POST on one connection (the caller's transaction, if it has one), with a flag
+/// added to the entry's reasons (kept beside a flag already there), and the late charge when
+/// the sweeper already expired the entry.
+pub(crate) async fn post_on(
+    conn: &mut PgConnection,
+    id: Uuid,
+    charged: Credits,
+    upstream_status: Option<i32>,
+    flag: Option<&str>,
+) -> Result<Settled, AccountingError> {
     let updated = sqlx::query(
         "UPDATE ledger_entries \
          SET status = 'POSTED', charged = $3, upstream_status = $4, settled_at = now(), \
@@ -77,16 +90,9 @@ async fn post_flagged<'c>(
     .await?
     .rows_affected();
     if updated == 0 {
-        record_late_charges(
-            &mut conn,
-            &[id],
-            &[charged.get()],
-            &[upstream_status],
-            &[None],
-        )
-        .await?;
+        record_late_charges(conn, &[id], &[charged.get()], &[upstream_status], &[None]).await?;
     }
-    outcome(&mut conn, id, updated).await
+    outcome(conn, id, updated).await
 }
 
 /// Records the real charge of each entry that is already EXPIRED (the sweeper won the race
@@ -145,7 +151,7 @@ pub async fn void<'c>(
     void_on(&mut conn, id, upstream_status, reason).await
 }
 
-fn check_void_reason(reason: &str) -> Result<(), AccountingError> {
+pub(crate) fn check_void_reason(reason: &str) -> Result<(), AccountingError> {
     if reason.trim().is_empty() {
         return Err(AccountingError::Invalid("a void needs a reason".to_owned()));
     }
@@ -153,8 +159,9 @@ fn check_void_reason(reason: &str) -> Result<(), AccountingError> {
 }
 
 /// The guarded VOID on one connection (the caller's transaction, if it has one), with the
-/// late charge of 0 when the sweeper already expired the entry.
-async fn void_on(
+/// late charge of 0 when the sweeper already expired the entry. The reason is checked by the
+/// caller ([`check_void_reason`]).
+pub(crate) async fn void_on(
     conn: &mut PgConnection,
     id: Uuid,
     upstream_status: Option<i32>,

@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgExecutor;
 
+use super::entry::EntryMode;
 use super::scope::Scope;
 use crate::{AccountingError, TeamId};
 
@@ -17,11 +18,14 @@ pub const MAX_USAGE_DAYS: i64 = 400;
 pub enum UsageDimension {
     Team,
     Endpoint,
+    /// Sync calls apart from async tasks.
+    Mode,
     Day,
     Month,
 }
 
-/// Usage over the days `[from, to)` (UTC), optionally narrowed to a team and an endpoint.
+/// Usage over the days `[from, to)` (UTC), optionally narrowed to a team, an endpoint and a
+/// mode.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageQuery {
     pub from: NaiveDate,
@@ -30,6 +34,8 @@ pub struct UsageQuery {
     pub group_by: Vec<UsageDimension>,
     pub team: Option<TeamId>,
     pub endpoint: Option<String>,
+    /// Only sync calls or only async tasks.
+    pub mode: Option<EntryMode>,
 }
 
 /// One group's usage; the dimensions not grouped by are `None`. Counts and sums cover
@@ -38,6 +44,7 @@ pub struct UsageQuery {
 pub struct UsageRow {
     pub team_id: Option<TeamId>,
     pub endpoint: Option<String>,
+    pub mode: Option<EntryMode>,
     pub day: Option<NaiveDate>,
     /// The first day of the month.
     pub month: Option<NaiveDate>,
@@ -51,8 +58,8 @@ pub struct UsageRow {
 }
 
 /// Aggregates from `ledger_daily_rollups` only (never the raw ledger). Dimensions not grouped
-/// are `None`. Rows are ordered by team, endpoint, then day or month (the dimensions grouped,
-/// in that fixed order). Day and Month together is Invalid; `from >= to` is Invalid; a range
+/// are `None`. Rows are ordered by team, endpoint, mode, then day or month (the dimensions
+/// grouped, in that fixed order). Day and Month together is Invalid; `from >= to` is Invalid; a range
 /// longer than 400 days is Invalid.
 pub async fn usage(
     db: impl PgExecutor<'_>,
@@ -71,22 +78,25 @@ pub async fn usage(
     let rows = sqlx::query_as::<_, UsageRow>(
         "SELECT CASE WHEN $1 THEN team_id END AS team_id, \
              CASE WHEN $2 THEN endpoint END AS endpoint, \
-             CASE WHEN $3 THEN day END AS day, \
-             CASE WHEN $4 THEN date_trunc('month', day::timestamp)::date END AS month, \
+             CASE WHEN $3 THEN mode END AS mode, \
+             CASE WHEN $4 THEN day END AS day, \
+             CASE WHEN $5 THEN date_trunc('month', day::timestamp)::date END AS month, \
              sum(entries)::bigint AS entries, sum(posted)::bigint AS posted, \
              sum(voided)::bigint AS voided, sum(expired)::bigint AS expired, \
              sum(flagged)::bigint AS flagged, sum(estimate)::bigint AS estimate, \
              sum(charged)::bigint AS charged \
          FROM ledger_daily_rollups \
-         WHERE day >= $5 AND day < $6 \
-             AND ($7::uuid IS NULL OR team_id = $7) \
+         WHERE day >= $6 AND day < $7 \
              AND ($8::uuid IS NULL OR team_id = $8) \
-             AND ($9::text IS NULL OR endpoint = $9) \
-         GROUP BY 1, 2, 3, 4 \
-         ORDER BY 1, 2, 3, 4",
+             AND ($9::uuid IS NULL OR team_id = $9) \
+             AND ($10::text IS NULL OR endpoint = $10) \
+             AND ($11::text IS NULL OR mode = $11) \
+         GROUP BY 1, 2, 3, 4, 5 \
+         ORDER BY 1, 2, 3, 4, 5",
     )
     .bind(by(UsageDimension::Team))
     .bind(by(UsageDimension::Endpoint))
+    .bind(by(UsageDimension::Mode))
     .bind(by(UsageDimension::Day))
     .bind(by(UsageDimension::Month))
     .bind(query.from)
@@ -94,6 +104,7 @@ pub async fn usage(
     .bind(scope.team())
     .bind(query.team)
     .bind(query.endpoint.as_deref())
+    .bind(query.mode)
     .fetch_all(db)
     .await?;
     Ok(rows)
@@ -202,7 +213,12 @@ mod tests {
 
     #[test]
     fn dimensions_serialize_in_lowercase() {
-        let json = serde_json::to_string(&[UsageDimension::Team, UsageDimension::Month]).unwrap();
-        assert_eq!(json, r#"["team","month"]"#);
+        let json = serde_json::to_string(&[
+            UsageDimension::Team,
+            UsageDimension::Mode,
+            UsageDimension::Month,
+        ])
+        .unwrap();
+        assert_eq!(json, r#"["team","mode","month"]"#);
     }
 }

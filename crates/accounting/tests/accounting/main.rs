@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod append_only;
+mod async_tasks;
 mod fault_outcomes;
 mod fixtures;
 mod group_commit;
@@ -23,3 +24,4 @@ mod teams;
 mod test_database;
 mod tokens;
 mod usage;
+mod webhook_relay;

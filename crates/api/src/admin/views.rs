@@ -66,6 +66,10 @@ pub struct QuotaView {
     /// Refuse beyond the budget (`true`) or allow and flag (`false`).
     pub hard_budget: bool,
     pub alert_threshold_pct: Option<i16>,
+    /// The highest async priority (1-10) the team's tasks may use.
+    pub max_priority: u8,
+    /// The most async tasks the team may have queued at once.
+    pub max_queued_tasks: u32,
     pub source: QuotaSource,
     /// When the team's own quota was last set; `null` for the default.
     pub updated_at: Option<DateTime<Utc>>,
@@ -100,6 +104,8 @@ impl QuotaView {
             budget: v.budget,
             hard_budget: v.hard_budget,
             alert_threshold_pct: v.alert_threshold_pct,
+            max_priority: v.max_priority,
+            max_queued_tasks: v.max_queued_tasks,
             source,
             updated_at,
         }

@@ -4,7 +4,8 @@
 //! limit. Each such 429 lowers the limit by a quarter (at most once a second, never below
 //! one); every `recover_every` without one gives a slot back, up to the configured limit.
 //! The configured limit itself can change at run time (an admin's account override): the
-//! limit then starts again from the new value.
+//! limit then starts again from the new value. Async tasks cloro reports PROCESSING hold
+//! plan slots too: sync admissions leave that many free (never fewer than one).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -16,6 +17,8 @@ pub struct AdaptiveLimit {
     last_change_ms: AtomicU64,
     recover_every: Duration,
     epoch: Instant,
+    /// Plan slots cloro last reported busy with async tasks.
+    async_running: AtomicU32,
 }
 
 /// Decreases closer together than this count as one congestion event.
@@ -29,6 +32,7 @@ impl AdaptiveLimit {
             last_change_ms: AtomicU64::new(0),
             recover_every,
             epoch: Instant::now(),
+            async_running: AtomicU32::new(0),
         }
     }
 
@@ -45,8 +49,24 @@ impl AdaptiveLimit {
         }
     }
 
-    /// The limit to admit against now, recovering one step if one is due.
+    /// The limit sync calls are admitted against now: the adapted limit less the slots
+    /// async tasks hold, at least one.
     pub fn current(&self) -> u32 {
+        self.adapted()
+            .saturating_sub(self.async_running.load(Ordering::Relaxed))
+            .max(1)
+    }
+
+    /// cloro reported this many async tasks running on the plan's slots.
+    pub fn note_async_running(&self, running: u32) {
+        let before = self.async_running.swap(running, Ordering::Relaxed);
+        if before != running {
+            tracing::debug!(running, "async tasks running on the account's slots");
+        }
+    }
+
+    /// The limit as congestion has adapted it, recovering one step if one is due.
+    fn adapted(&self) -> u32 {
         let configured = self.configured.load(Ordering::Relaxed);
         let current = self.current.load(Ordering::Relaxed);
         if current >= configured {
@@ -120,6 +140,17 @@ mod tests {
         assert_eq!(limit.current(), 4);
         std::thread::sleep(Duration::from_millis(30));
         assert_eq!(limit.current(), 4, "never above the configured limit");
+    }
+
+    #[test]
+    fn running_async_tasks_leave_their_slots_to_cloro() {
+        let limit = AdaptiveLimit::new(10, Duration::from_secs(3600));
+        limit.note_async_running(4);
+        assert_eq!(limit.current(), 6);
+        limit.note_async_running(50);
+        assert_eq!(limit.current(), 1, "never below one");
+        limit.note_async_running(0);
+        assert_eq!(limit.current(), 10);
     }
 
     #[test]

@@ -103,6 +103,15 @@ pub struct Admitter {
     tasks: BackgroundTasks,
 }
 
+/// What an admission takes besides rate tokens and the budget hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A sync call: team and account concurrency slots, renewed while it runs.
+    Sync,
+    /// An async task: no slot; the hold lives for `hold`.
+    Async { hold: Duration },
+}
+
 /// Attempts at one admission: the first may find the budget unseeded; seeding then admits.
 const ADMISSION_ATTEMPTS: usize = 3;
 
@@ -175,6 +184,42 @@ impl Admitter {
         estimate: Credits,
         period: &Period,
     ) -> Result<Admitted, ApiError> {
+        self.admit_as(team, endpoint, lease_id, estimate, period, Kind::Sync)
+            .await
+    }
+
+    /// Admits an async task: team and account rate, and a hold of `estimate` that lives for
+    /// `hold` (until the task settles), without any concurrency slot or queue wait.
+    #[tracing::instrument(level = "debug", name = "admit_async", skip_all, fields(endpoint = endpoint.name(), estimate = estimate.get()))]
+    pub async fn admit_async(
+        &self,
+        team: TeamId,
+        endpoint: Endpoint,
+        lease_id: Uuid,
+        estimate: Credits,
+        period: &Period,
+        hold: Duration,
+    ) -> Result<Admitted, ApiError> {
+        self.admit_as(
+            team,
+            endpoint,
+            lease_id,
+            estimate,
+            period,
+            Kind::Async { hold },
+        )
+        .await
+    }
+
+    async fn admit_as(
+        &self,
+        team: TeamId,
+        endpoint: Endpoint,
+        lease_id: Uuid,
+        estimate: Credits,
+        period: &Period,
+        kind: Kind,
+    ) -> Result<Admitted, ApiError> {
         let estimate = estimate.get();
         let quota = self.quota_of(team);
         let account = self.account.current().limits;
@@ -197,9 +242,16 @@ impl Admitter {
                 burst: account.burst,
                 concurrency: self.account_limit.current(),
             },
-            takes_account_slot: endpoint.takes_concurrency_slot(),
+            takes_account_slot: kind == Kind::Sync && endpoint.takes_concurrency_slot(),
+            takes_team_slot: kind == Kind::Sync,
             period: budget_period,
-            lease_ttl_ms: self.settings.lease_ttl_secs * 1000,
+            lease_ttl_ms: match kind {
+                Kind::Sync => self.settings.lease_ttl_secs * 1000,
+                // `async_tasks.hold_hours` is validated to fit the limiter's longest lease.
+                Kind::Async { hold } => {
+                    u64::try_from(hold.as_millis()).unwrap_or(limiter::MAX_LEASE_TTL_MS)
+                }
+            },
         };
         let weight = quota.weight;
         let max_wait = Duration::from_millis(self.settings.account_queue_wait_ms);
@@ -252,6 +304,12 @@ impl Admitter {
         self.upstream_concurrency_429s
             .fetch_add(1, Ordering::Relaxed);
         self.account_limit.on_concurrency_429();
+    }
+
+    /// cloro reported this many async tasks running on the plan's slots: sync calls are
+    /// admitted against what is left.
+    pub fn note_async_running(&self, running: u32) {
+        self.account_limit.note_async_running(running);
     }
 
     /// Counters for `/metrics`.

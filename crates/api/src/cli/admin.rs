@@ -68,6 +68,12 @@ pub enum QuotaCommand {
         /// Percent of the budget at which to alert.
         #[arg(long)]
         alert_pct: Option<i64>,
+        /// The highest async priority (1-10) the team's tasks may use (default 10).
+        #[arg(long)]
+        max_priority: Option<i64>,
+        /// The most async tasks the team may have queued at once (default 1000).
+        #[arg(long)]
+        max_queued: Option<i64>,
     },
     /// Remove the team's own quota: the configured default applies again.
     Clear { slug: String },
@@ -141,6 +147,8 @@ fn quota_rows(q: &QuotaView) -> String {
         or_dash(q.budget),
         if q.hard_budget { "hard" } else { "soft" }.to_owned(),
         or_dash(q.alert_threshold_pct),
+        q.max_priority.to_string(),
+        q.max_queued_tasks.to_string(),
         match q.source {
             crate::admin::views::QuotaSource::Team => "team",
             crate::admin::views::QuotaSource::Default => "default",
@@ -157,6 +165,8 @@ fn quota_rows(q: &QuotaView) -> String {
             "BUDGET",
             "KIND",
             "ALERT%",
+            "MAX_PRIORITY",
+            "MAX_QUEUED",
             "SOURCE",
         ],
         &rows,
@@ -216,6 +226,8 @@ pub async fn quota(settings: &Settings, command: QuotaCommand) -> anyhow::Result
             budget,
             soft,
             alert_pct,
+            max_priority,
+            max_queued,
         } => {
             let input = QuotaInput {
                 rps,
@@ -225,6 +237,8 @@ pub async fn quota(settings: &Settings, command: QuotaCommand) -> anyhow::Result
                 budget,
                 hard_budget: Some(!soft),
                 alert_threshold_pct: alert_pct,
+                max_priority,
+                max_queued_tasks: max_queued,
             };
             actions::quotas::set(&db, CLI_ACTOR, &slug, &input).await?
         }

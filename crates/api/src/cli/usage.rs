@@ -20,12 +20,15 @@ pub struct UsageArgs {
     /// Day after the last (exclusive); default the current period's end.
     #[arg(long)]
     pub to: Option<NaiveDate>,
-    /// Comma-separated: team, endpoint, and day or month.
+    /// Comma-separated: team, endpoint, mode (sync or async), and day or month.
     #[arg(long, default_value = "team")]
     pub by: String,
     /// Only this team (slug).
     #[arg(long)]
     pub team: Option<String>,
+    /// Only sync calls or only async tasks: `sync` or `async`.
+    #[arg(long)]
+    pub mode: Option<String>,
 }
 
 pub async fn run(settings: &Settings, args: UsageArgs) -> anyhow::Result<()> {
@@ -37,6 +40,7 @@ pub async fn run(settings: &Settings, args: UsageArgs) -> anyhow::Result<()> {
         group_by: Some(args.by),
         team: args.team,
         endpoint: None,
+        mode: args.mode,
     };
     let period = crate::period::current(settings.limits.budget_period, chrono::Utc::now());
     let teams = TeamNames::load(&db).await?;
@@ -66,6 +70,7 @@ fn render(usage: &UsageReport) -> String {
                 (Some(_), _) => String::new(),
                 (None, "team") => row.team.clone().unwrap_or_default(),
                 (None, "endpoint") => row.endpoint.clone().unwrap_or_default(),
+                (None, "mode") => row.mode.clone().unwrap_or_default(),
                 (None, "day") => row.day.map(|d| d.to_string()).unwrap_or_default(),
                 (None, _) => row
                     .month
@@ -112,5 +117,35 @@ mod tests {
         assert!(last.starts_with("TOTAL"), "{text}");
         assert!(last.ends_with("12"), "{text}");
         assert_eq!(text.lines().count(), 4);
+    }
+
+    #[test]
+    fn grouped_by_mode_each_row_names_its_mode() {
+        let row = |mode: &str, charged| UsageRowView {
+            mode: Some(mode.into()),
+            entries: 1,
+            posted: 1,
+            charged,
+            estimate: charged,
+            ..Default::default()
+        };
+        let mut totals = UsageRowView::default();
+        let rows = vec![row("async", 5), row("sync", 7)];
+        rows.iter().for_each(|r| totals.add(r));
+        let text = render(&UsageReport {
+            from: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            to: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+            group_by: vec![
+                crate::finance::usage::dimension_name(accounting::ledger::UsageDimension::Mode)
+                    .into(),
+            ],
+            rows,
+            totals,
+        });
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("mode"), "{text}");
+        assert!(lines[lines.len() - 3].starts_with("async"), "{text}");
+        assert!(lines[lines.len() - 2].starts_with("sync"), "{text}");
+        assert!(lines[lines.len() - 1].ends_with("12"), "{text}");
     }
 }

@@ -98,12 +98,14 @@ async fn entries_csv(
 }
 
 /// Usage aggregates as CSV (same parameters as `/finance/usage`), one line per group.
+///
+/// The `mode` column comes last, after the columns the export always had.
 #[utoipa::path(
     tag = "finance",
     params(UsageParams),
     responses(
-        (status = 200, description = "CSV, one line per group after a header line", content_type = "text/csv"),
-        (status = 400, description = "Bad dates, window, groupBy, team or endpoint", body = ErrorEnvelope),
+        (status = 200, description = "CSV, one line per group after a header line (`mode` last)", content_type = "text/csv"),
+        (status = 400, description = "Bad dates, window, groupBy, team, endpoint or mode", body = ErrorEnvelope),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "Not a finance or admin token", body = ErrorEnvelope),
     ),

@@ -7,7 +7,7 @@ use crate::error::{ApiError, FieldError};
 use crate::period::Period;
 use crate::pricing::Endpoint;
 use accounting::EntryStatus;
-use accounting::ledger::{EntryFilter, UsageDimension};
+use accounting::ledger::{EntryFilter, EntryMode, UsageDimension, UsageQuery};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -37,8 +37,11 @@ pub struct EntryQuery {
     /// Only flagged (true) or only unflagged (false) entries.
     pub flagged: Option<bool>,
     /// Only entries carrying this flag: `outcome_unknown` (booked without knowing whether
-    /// cloro ran the call), `expired` (resolved by the sweeper) or `soft_budget_exceeded`.
+    /// cloro ran the call), `expired` (resolved by the sweeper), `soft_budget_exceeded` or
+    /// `task_gone` (an async task that vanished upstream, booked at its estimate).
     pub flag: Option<String>,
+    /// Only `sync` calls or only `async` tasks.
+    pub mode: Option<String>,
     /// Page size, 1 to 1000 (default 100). Not used by exports.
     pub limit: Option<u32>,
     /// The `nextCursor` of the previous page. Not used by exports.
@@ -66,12 +69,25 @@ impl EntryQuery {
             to: self.to,
             flagged: self.flagged,
             flag: self.flag.as_deref().map(flag_reason).transpose()?,
+            mode: entry_mode(self.mode.as_deref())?,
         })
     }
 }
 
+/// `sync` or `async` (any case), else a 400 naming `mode`.
+fn entry_mode(mode: Option<&str>) -> Result<Option<EntryMode>, ApiError> {
+    mode.map(|m| EntryMode::parse(&m.to_ascii_lowercase()))
+        .transpose()
+        .map_err(|_| invalid("mode", "must be sync or async"))
+}
+
 /// The flags an entry can carry.
-pub const FLAGS: [&str; 3] = ["outcome_unknown", "expired", "soft_budget_exceeded"];
+pub const FLAGS: [&str; 4] = [
+    "outcome_unknown",
+    "expired",
+    "soft_budget_exceeded",
+    "task_gone",
+];
 
 fn flag_reason(flag: &str) -> Result<String, ApiError> {
     FLAGS
@@ -115,16 +131,31 @@ pub struct UsageParams {
     pub from: Option<NaiveDate>,
     /// Day after the last (exclusive); default the current period's end.
     pub to: Option<NaiveDate>,
-    /// Comma-separated: any of `team`, `endpoint`, and one of `day` or `month`.
-    /// Default `team`.
+    /// Comma-separated: any of `team`, `endpoint`, `mode` (sync calls apart from async
+    /// tasks), and one of `day` or `month`. Default `team`.
     pub group_by: Option<String>,
     /// Only this team (slug).
     pub team: Option<String>,
     /// Only this endpoint (name or path).
     pub endpoint: Option<String>,
+    /// Only `sync` calls or only `async` tasks.
+    pub mode: Option<String>,
 }
 
 impl UsageParams {
+    /// The accounting query: window, grouping and filters, with the team slug resolved.
+    pub fn query(&self, teams: &TeamNames, period: &Period) -> Result<UsageQuery, ApiError> {
+        let (from, to) = self.window(period)?;
+        Ok(UsageQuery {
+            from,
+            to,
+            group_by: self.dimensions()?,
+            team: team_id(teams, self.team.as_deref())?,
+            endpoint: endpoint_path(self.endpoint.as_deref())?,
+            mode: entry_mode(self.mode.as_deref())?,
+        })
+    }
+
     /// `[from, to)` as dates, defaulting to the current budget period.
     pub fn window(&self, period: &Period) -> Result<(NaiveDate, NaiveDate), ApiError> {
         let from = self.from.unwrap_or_else(|| period.start.date_naive());
@@ -145,12 +176,15 @@ impl UsageParams {
             let dimension = match part {
                 "team" => UsageDimension::Team,
                 "endpoint" => UsageDimension::Endpoint,
+                "mode" => UsageDimension::Mode,
                 "day" => UsageDimension::Day,
                 "month" => UsageDimension::Month,
                 other => {
                     return Err(invalid(
                         "groupBy",
-                        format!("unknown dimension {other:?}: use team, endpoint, day, month"),
+                        format!(
+                            "unknown dimension {other:?}: use team, endpoint, mode, day, month"
+                        ),
                     ));
                 }
             };
@@ -222,11 +256,25 @@ mod tests {
                 UsageDimension::Day
             ]
         );
+        assert_eq!(
+            params("mode,month").dimensions().unwrap(),
+            vec![UsageDimension::Mode, UsageDimension::Month]
+        );
         assert!(params("day,month").dimensions().is_err());
         assert!(params("week").dimensions().is_err());
         assert_eq!(
             UsageParams::default().dimensions().unwrap(),
             vec![UsageDimension::Team]
         );
+    }
+
+    #[test]
+    fn usage_mode_is_sync_or_async() {
+        let mode = |m: &str| entry_mode(Some(m));
+        assert_eq!(mode("sync").unwrap(), Some(EntryMode::Sync));
+        assert_eq!(mode("ASYNC").unwrap(), Some(EntryMode::Async));
+        assert_eq!(entry_mode(None).unwrap(), None);
+        assert!(mode("batch").is_err());
+        assert!(mode("").is_err());
     }
 }

@@ -1,7 +1,8 @@
 //! Usage aggregates from the daily rollups (never a scan of the raw ledger), grouped by team,
-//! endpoint, day or month, with totals: `/finance/usage` and a team's own `/team/usage`.
+//! endpoint, mode (sync or async), day or month, with totals: `/finance/usage` and a team's
+//! own `/team/usage`.
 
-use super::filters::{UsageParams, endpoint_path, team_id};
+use super::filters::UsageParams;
 use super::team_scope;
 use super::views::{UsageReport, UsageRowView};
 use crate::auth::{Authenticated, Finance, Team};
@@ -10,7 +11,7 @@ use crate::directory::TeamNames;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::ledger::Ledger;
 use crate::period::Period;
-use accounting::ledger::{Scope, UsageDimension, UsageQuery};
+use accounting::ledger::{Scope, UsageDimension};
 use actix_web::{HttpResponse, get, web};
 use sqlx::PgPool;
 
@@ -20,7 +21,7 @@ use sqlx::PgPool;
     params(UsageParams),
     responses(
         (status = 200, body = UsageReport),
-        (status = 400, description = "Bad dates, window, groupBy, team or endpoint", body = ErrorEnvelope),
+        (status = 400, description = "Bad dates, window, groupBy, team, endpoint or mode", body = ErrorEnvelope),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "Not a finance or admin token", body = ErrorEnvelope),
     ),
@@ -45,7 +46,7 @@ pub async fn finance_usage(
     params(UsageParams),
     responses(
         (status = 200, body = UsageReport),
-        (status = 400, description = "Bad dates, window, groupBy or endpoint", body = ErrorEnvelope),
+        (status = 400, description = "Bad dates, window, groupBy, endpoint or mode", body = ErrorEnvelope),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "Not a team token, or another team named", body = ErrorEnvelope),
     ),
@@ -74,15 +75,7 @@ pub async fn report(
     scope: Scope,
     params: &UsageParams,
 ) -> Result<UsageReport, ApiError> {
-    let (from, to) = params.window(period)?;
-    let group_by = params.dimensions()?;
-    let query = UsageQuery {
-        from,
-        to,
-        group_by: group_by.clone(),
-        team: team_id(teams, params.team.as_deref())?,
-        endpoint: endpoint_path(params.endpoint.as_deref())?,
-    };
+    let query = params.query(teams, period)?;
     let rows = accounting::ledger::usage(db, scope, &query).await?;
     let rows: Vec<UsageRowView> = rows
         .into_iter()
@@ -93,9 +86,10 @@ pub async fn report(
         totals.add(row);
     }
     Ok(UsageReport {
-        from,
-        to,
-        group_by: group_by
+        from: query.from,
+        to: query.to,
+        group_by: query
+            .group_by
             .iter()
             .map(|d| dimension_name(*d).to_owned())
             .collect(),
@@ -108,6 +102,7 @@ pub fn dimension_name(dimension: UsageDimension) -> &'static str {
     match dimension {
         UsageDimension::Team => "team",
         UsageDimension::Endpoint => "endpoint",
+        UsageDimension::Mode => "mode",
         UsageDimension::Day => "day",
         UsageDimension::Month => "month",
     }

@@ -33,6 +33,12 @@ pub struct EntryView {
     pub idempotency_key: Option<String>,
     pub created_at: DateTime<Utc>,
     pub settled_at: Option<DateTime<Utc>>,
+    /// `sync` (a monitor call) or `async` (a task submitted to the async queue).
+    pub mode: String,
+    /// cloro's task id of an async entry, once the task was accepted.
+    pub task_id: Option<Uuid>,
+    /// The batch an async entry was submitted in.
+    pub batch_id: Option<Uuid>,
 }
 
 impl EntryView {
@@ -53,6 +59,9 @@ impl EntryView {
             idempotency_key: entry.idempotency_key.map(|k| k.as_str().to_owned()),
             created_at: entry.created_at,
             settled_at: entry.settled_at,
+            mode: entry.mode.as_str().to_owned(),
+            task_id: entry.task_id,
+            batch_id: entry.batch_id,
         }
     }
 }
@@ -72,6 +81,8 @@ pub struct EntryPage {
 pub struct UsageRowView {
     pub team: Option<String>,
     pub endpoint: Option<String>,
+    /// `sync` (monitor calls) or `async` (async tasks), when grouped by mode.
+    pub mode: Option<String>,
     pub day: Option<NaiveDate>,
     /// The first day of the month.
     pub month: Option<NaiveDate>,
@@ -102,6 +113,7 @@ impl UsageRowView {
         Self {
             team: row.team_id.map(|id| teams.slug(id)),
             endpoint: row.endpoint,
+            mode: row.mode.map(|mode| mode.as_str().to_owned()),
             day: row.day,
             month: row.month,
             entries: row.entries,

@@ -61,6 +61,21 @@ impl Endpoint {
         }
     }
 
+    /// The endpoint an async task of cloro's `taskType` runs (google/goto has none).
+    pub fn from_task_type(task_type: &str) -> Option<Self> {
+        Some(match task_type {
+            "CHATGPT" => Endpoint::Chatgpt,
+            "PERPLEXITY" => Endpoint::Perplexity,
+            "COPILOT" => Endpoint::Copilot,
+            "GEMINI" => Endpoint::Gemini,
+            "GROK" => Endpoint::Grok,
+            "AIMODE" => Endpoint::Aimode,
+            "GOOGLE" => Endpoint::Google,
+            "GOOGLE_NEWS" => Endpoint::GoogleNews,
+            _ => return None,
+        })
+    }
+
     /// google/goto is free and takes no concurrency slot upstream.
     pub fn takes_concurrency_slot(self) -> bool {
         self != Endpoint::GoogleGoto

@@ -85,6 +85,16 @@ impl PriceTable {
         }
     }
 
+    /// The credits to hold for an async task running `endpoint` with this payload: the sync
+    /// price without the sync surcharge.
+    pub fn estimate_async(&self, endpoint: Endpoint, payload: &Value) -> Result<i64, ApiError> {
+        let sync = self.estimate_sync(endpoint, payload)?;
+        Ok(match endpoint {
+            Endpoint::GoogleGoto => sync,
+            _ => sync - self.sync_surcharge,
+        })
+    }
+
     /// The credits to hold for a sync call to `endpoint` with this JSON body.
     pub fn estimate_sync(&self, endpoint: Endpoint, body: &Value) -> Result<i64, ApiError> {
         let Some(body) = body.as_object() else {
@@ -230,6 +240,10 @@ mod tests {
         assert_eq!(price(Endpoint::Google, json!({"query": "x"})), 5);
         let body = json!({"query": "x", "pages": 3, "include": {"aioverview": {"markdown": true}}});
         assert_eq!(price(Endpoint::Google, body), 11);
+        // Async: no sync surcharge (ChatGPT 5 async vs 7 sync).
+        let table = table();
+        let body = json!({"prompt": "x", "country": "US"});
+        assert_eq!(table.estimate_async(Endpoint::Chatgpt, &body).unwrap(), 5);
         // +2 for the people-also-ask AI overview, on top of the AI overview.
         let body = json!({"query": "x", "include": {"aioverview": true, "paaAioverview": true}});
         assert_eq!(price(Endpoint::Google, body), 9);

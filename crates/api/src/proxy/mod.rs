@@ -2,7 +2,6 @@
 //! ledger (durably, before anything is sent), forwarded with the company key, settled from
 //! what the upstream charged, and answered with the upstream's own status and body.
 
-mod body;
 mod idempotency;
 mod outcomes;
 mod reply;
@@ -20,6 +19,7 @@ use crate::error::ApiError;
 use crate::ledger::Ledger;
 use crate::period::Period;
 use crate::pricing::Endpoint;
+use crate::request_body;
 use crate::tasks::{BackgroundTasks, retry_after_failure};
 use crate::telemetry::RequestId;
 use crate::upstream::{Upstream, UpstreamFailure, UpstreamReply};
@@ -105,8 +105,8 @@ pub async fn handle_sync(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let idempotency_key = idempotency::parse(idempotency_header)?;
-    let body = body::read_limited(payload, proxy.max_body_bytes).await?;
-    let json = body::parse_json(&body)?;
+    let body = request_body::read_limited(payload, proxy.max_body_bytes).await?;
+    let json = request_body::parse_json(&body)?;
     let estimate = proxy.account.price_table().estimate_sync(endpoint, &json)?;
     let estimate = Credits::new(estimate).map_err(ApiError::internal)?;
     let entry_id = ledger_id(&request_id);

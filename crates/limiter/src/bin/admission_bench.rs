@@ -63,6 +63,7 @@ fn request(prefix_nanos: u128, i: u64) -> AdmissionRequest {
             concurrency: 1_000,
         },
         takes_account_slot: true,
+        takes_team_slot: true,
         period: BudgetPeriod::new("bench", 4_102_444_800_000),
         lease_ttl_ms: 30_000,
     }

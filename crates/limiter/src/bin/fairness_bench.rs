@@ -63,6 +63,7 @@ fn request(team: &str, lease: String, sharing: Sharing, team_slots: u32) -> Admi
             concurrency: ACCOUNT_SLOTS,
         },
         takes_account_slot: true,
+        takes_team_slot: true,
         period: BudgetPeriod::new("bench", 4_102_444_800_000),
         lease_ttl_ms: 30_000,
     }

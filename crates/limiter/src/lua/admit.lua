@@ -10,6 +10,7 @@
 -- KEYS[7] fair queue                  zset  waiting lease id -> ticket (FIFO)
 -- KEYS[8] fair queue alive            zset  waiting lease id -> drop-at (unix ms)
 -- KEYS[9] fair queue info             hash  waiting lease id -> "team weight deadline", :seq
+-- KEYS[10] team async lease set      zset  lease id -> expiry (unix ms); leases without slots
 --
 -- ARGV[1]  lease id              ARGV[9]  estimate (credits)
 -- ARGV[2]  team rps              ARGV[10] budget mode: 0 none, 1 soft, 2 hard
@@ -23,6 +24,8 @@
 -- ARGV[18] mode: 0 admit or refuse, 1 admit or join the fair queue, 2 claim (a queued waiter)
 -- ARGV[19] longest wait ms (mode 1)   ARGV[20] waiter liveness ms (dropped unless it polls)
 -- ARGV[21] team id
+-- ARGV[22] takes team slot 0/1 (0: an async task, a hold only: no team or account lease, no
+--          concurrency check, never queued; ARGV[8] is then ignored)
 --
 -- Returns 17 integers:
 --  1 admitted 0/1          2 refused by (0 none, 1 budget, 2 team rate, 3 team concurrency,
@@ -33,17 +36,20 @@
 -- 10 over budget 0/1      11 reclaimed team slots 12 reclaimed account slots
 -- 13 reclaimed hold credits   14 now (unix ms)    15 lease expiry (unix ms, 0 if refused)
 -- 16 queue state (0 not waiting, 1 waiting, 2 was no longer queued)   17 waiters queued
+-- (6 and 7 count leases with a slot: an admitted async task adds to neither.)
 
 local team_bucket, account_bucket = KEYS[1], KEYS[2]
 local team_leases, account_leases, budget = KEYS[3], KEYS[4], KEYS[5]
 local slot_teams, queue, alive, info = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local async_leases = KEYS[10]
 
 local lease_id = ARGV[1]
 local team_rps, team_burst = tonumber(ARGV[2]), tonumber(ARGV[3])
 local team_concurrency = tonumber(ARGV[4])
 local account_rps, account_burst = tonumber(ARGV[5]), tonumber(ARGV[6])
 local account_concurrency = tonumber(ARGV[7])
-local takes_account_slot = ARGV[8] == '1'
+local takes_team_slot = ARGV[22] == '1'
+local takes_account_slot = ARGV[8] == '1' and takes_team_slot
 local estimate = tonumber(ARGV[9])
 local budget_mode, budget_limit = tonumber(ARGV[10]), tonumber(ARGV[11])
 local lease_ttl = tonumber(ARGV[12])
@@ -55,23 +61,28 @@ local team_id = ARGV[21]
 
 local HOLD, RECLAIMED = 'hold:', 'reclaimed:'
 
--- 1. Reclaim expired leases. A team lease's hold goes back to the budget and is remembered
---    as reclaimed, so a late settlement still records its actual charge exactly once.
-local reclaimed_team, reclaimed_credits = 0, 0
-local expired = redis.call('ZRANGEBYSCORE', team_leases, '-inf', int(now))
-for _, id in ipairs(expired) do
-  local hold = redis.call('HGET', budget, HOLD .. id)
-  if hold then
-    redis.call('HDEL', budget, HOLD .. id)
-    redis.call('HINCRBY', budget, 'held', int(-tonumber(hold)))
-    redis.call('HSET', budget, RECLAIMED .. id, hold)
-    reclaimed_credits = reclaimed_credits + tonumber(hold)
+-- 1. Reclaim expired leases. A team lease's (or an async lease's) hold goes back to the
+--    budget and is remembered as reclaimed, so a late settlement still records its actual
+--    charge exactly once.
+local reclaimed_credits = 0
+local function reclaim_expired(leases)
+  local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', int(now))
+  for _, id in ipairs(expired) do
+    local hold = redis.call('HGET', budget, HOLD .. id)
+    if hold then
+      redis.call('HDEL', budget, HOLD .. id)
+      redis.call('HINCRBY', budget, 'held', int(-tonumber(hold)))
+      redis.call('HSET', budget, RECLAIMED .. id, hold)
+      reclaimed_credits = reclaimed_credits + tonumber(hold)
+    end
   end
-  reclaimed_team = reclaimed_team + 1
+  if #expired > 0 then
+    redis.call('ZREMRANGEBYSCORE', leases, '-inf', int(now))
+  end
+  return #expired
 end
-if reclaimed_team > 0 then
-  redis.call('ZREMRANGEBYSCORE', team_leases, '-inf', int(now))
-end
+local reclaimed_team = reclaim_expired(team_leases)
+reclaim_expired(async_leases)
 local expired_slots = redis.call('ZRANGEBYSCORE', account_leases, '-inf', int(now))
 for _, id in ipairs(expired_slots) do
   redis.call('HDEL', slot_teams, id)
@@ -128,6 +139,7 @@ local queue_length = redis.call('ZCARD', queue)
 
 local duplicate = (mode ~= 2 and queued)
   or redis.call('ZSCORE', team_leases, lease_id)
+  or redis.call('ZSCORE', async_leases, lease_id)
   or redis.call('ZSCORE', account_leases, lease_id)
   or redis.call('HEXISTS', budget, HOLD .. lease_id) == 1
   or redis.call('HEXISTS', budget, RECLAIMED .. lease_id) == 1
@@ -151,7 +163,7 @@ elseif budget_mode == 2 and over_budget == 1 then
   refused, retry_after = 1, math.max(period_end - now, 0)
 elseif not has_token(team_tokens) then
   refused, retry_after = 2, ms_to_token(team_tokens, team_rps)
-elseif team_in_flight + team_queued >= team_concurrency then
+elseif takes_team_slot and team_in_flight + team_queued >= team_concurrency then
   -- A team's waiters count against its own concurrency, so a waiter's turn never finds
   -- its team full.
   refused = 3
@@ -186,11 +198,16 @@ if refused == 0 then
   redis.call('PEXPIRE', account_bucket,
     int(math.ceil(account_burst * 1000 / account_rps) + bucket_margin))
 
-  -- The team lease set lives as long as the budget key, so an expired lease is always
+  -- The team's lease sets live as long as the budget key, so an expired lease is always
   -- still there for the next admission to reclaim (and return its hold).
-  redis.call('ZADD', team_leases, int(expires_at), lease_id)
-  extend_until(team_leases, budget_until)
-  team_in_flight = team_in_flight + 1
+  if takes_team_slot then
+    redis.call('ZADD', team_leases, int(expires_at), lease_id)
+    extend_until(team_leases, budget_until)
+    team_in_flight = team_in_flight + 1
+  else
+    redis.call('ZADD', async_leases, int(expires_at), lease_id)
+    extend_until(async_leases, budget_until)
+  end
 
   if takes_account_slot then
     redis.call('ZADD', account_leases, int(expires_at), lease_id)

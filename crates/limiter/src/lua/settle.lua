@@ -1,9 +1,10 @@
 -- settle.lua: release a request's leases and turn its hold into the actual charge.
 -- Idempotent: the hold is a hash field keyed by the lease id, so a second call finds
--- nothing and changes nothing.
+-- nothing and changes nothing. An async task's lease (no slot) is only in the async lease
+-- set: removing it frees no slot.
 --
 -- KEYS[1] team lease set   KEYS[2] account lease set   KEYS[3] team budget (lease's period)
--- KEYS[4] account slot teams (hash account lease id -> team)
+-- KEYS[4] account slot teams (hash account lease id -> team)   KEYS[5] team async lease set
 -- ARGV[1] lease id   ARGV[2] actual charge   ARGV[3] period end (unix ms)
 -- ARGV[4] budget key grace ms   ARGV[5] minimum budget key life ms
 --
@@ -19,6 +20,7 @@ local period_end, grace, min_life = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumb
 local released_team = redis.call('ZREM', team_leases, lease_id)
 local released_account = redis.call('ZREM', account_leases, lease_id)
 redis.call('HDEL', KEYS[4], lease_id)
+redis.call('ZREM', KEYS[5], lease_id)
 
 local outcome, estimate = 0, 0
 local hold = redis.call('HGET', budget, 'hold:' .. lease_id)

@@ -19,6 +19,8 @@ pub(super) struct State {
     team_buckets: HashMap<String, Bucket>,
     account_buckets: HashMap<String, Bucket>,
     team_leases: HashMap<String, HashMap<String, i64>>,
+    /// Team -> lease id -> expiry of leases that take no slot (async tasks: a hold only).
+    async_leases: HashMap<String, HashMap<String, i64>>,
     account_leases: HashMap<String, i64>,
     /// Account lease id -> team (account slots in use per team).
     slot_teams: HashMap<String, String>,
@@ -59,24 +61,18 @@ impl State {
         let now = t.now_ms;
         let budget_key = budget_key(&r.team_id, &r.period.id);
 
-        // 1. Reclaim expired leases (holds of this period go back, remembered as reclaimed).
+        // 1. Reclaim expired leases, with or without a slot (holds of this period go back,
+        //    remembered as reclaimed).
         let mut reclaimed = Reclaimed::default();
-        let team_leases = self.team_leases.entry(r.team_id.clone()).or_default();
-        let expired: Vec<String> = team_leases
-            .iter()
-            .filter(|&(_, &expiry)| expiry <= now)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in expired {
-            team_leases.remove(&id);
-            reclaimed.team_slots += 1;
-            if let Some(budget) = self.budgets.get_mut(&budget_key)
-                && let Some(hold) = budget.holds.remove(&id)
-            {
-                budget.held -= hold;
-                budget.reclaimed.insert(id, hold);
-                reclaimed.hold_credits += hold;
-            }
+        let mut budget = self.budgets.get_mut(&budget_key);
+        if let Some(leases) = self.team_leases.get_mut(&r.team_id) {
+            let (count, credits) = reclaim_expired(leases, budget.as_deref_mut(), now);
+            reclaimed.team_slots += count;
+            reclaimed.hold_credits += credits;
+        }
+        if let Some(leases) = self.async_leases.get_mut(&r.team_id) {
+            let (_, credits) = reclaim_expired(leases, budget, now);
+            reclaimed.hold_credits += credits;
         }
         let before = self.account_leases.len();
         let slot_teams = &mut self.slot_teams;
@@ -105,6 +101,10 @@ impl State {
         let team_waiting = self.fair_queue.team_waiting(&r.team_id, &r.lease_id);
         let duplicate = (mode != QueueMode::Claim && queued)
             || team_leases.contains_key(&r.lease_id)
+            || self
+                .async_leases
+                .get(&r.team_id)
+                .is_some_and(|leases| leases.contains_key(&r.lease_id))
             || self.account_leases.contains_key(&r.lease_id)
             || budget.is_some_and(|b| {
                 b.holds.contains_key(&r.lease_id) || b.reclaimed.contains_key(&r.lease_id)
@@ -131,12 +131,15 @@ impl State {
         } else if !Bucket::has_token(team_tokens) {
             let wait = Bucket::ms_to_token(team_tokens, r.team.rps);
             Some((RefusedBy::TeamRate, Some(wait)))
-        } else if team_in_flight + team_waiting >= r.team.concurrency as usize {
+        } else if r.takes_team_slot && team_in_flight + team_waiting >= r.team.concurrency as usize
+        {
             Some((RefusedBy::TeamConcurrency, None))
         } else if !Bucket::has_token(account_tokens) {
             let wait = Bucket::ms_to_token(account_tokens, account_rps);
             Some((RefusedBy::AccountRate, Some(wait)))
-        } else if r.takes_account_slot && !self.account_slot_is_ours(r, weight, account_in_flight) {
+        } else if r.takes_account_lease()
+            && !self.account_slot_is_ours(r, weight, account_in_flight)
+        {
             Some((RefusedBy::AccountConcurrency, None))
         } else {
             None
@@ -178,10 +181,15 @@ impl State {
             Bucket::after_taking(account_tokens, now, account_rps, r.account.burst);
         self.account_buckets
             .insert(r.endpoint.clone(), account_bucket);
-        let team_leases = self.team_leases.entry(r.team_id.clone()).or_default();
-        team_leases.insert(r.lease_id.clone(), expires_at);
-        facts.team_in_flight += 1;
-        if r.takes_account_slot {
+        if r.takes_team_slot {
+            let team_leases = self.team_leases.entry(r.team_id.clone()).or_default();
+            team_leases.insert(r.lease_id.clone(), expires_at);
+            facts.team_in_flight += 1;
+        } else {
+            let async_leases = self.async_leases.entry(r.team_id.clone()).or_default();
+            async_leases.insert(r.lease_id.clone(), expires_at);
+        }
+        if r.takes_account_lease() {
             self.account_leases.insert(r.lease_id.clone(), expires_at);
             self.slot_teams
                 .insert(r.lease_id.clone(), r.team_id.clone());
@@ -256,13 +264,17 @@ impl State {
         self.fair_queue.leave(lease_id)
     }
 
-    /// settle.lua: releases both leases and turns the hold into the actual charge.
+    /// settle.lua: releases both leases (or the async one) and turns the hold into the
+    /// actual charge.
     pub(super) fn settle(&mut self, lease: &Lease, actual: i64, t: Timing) -> SettleFacts {
         let (team_id, lease_id, period) = (lease.team_id(), lease.lease_id(), lease.period());
         let released_team = self
             .team_leases
             .get_mut(team_id)
             .is_some_and(|leases| leases.remove(lease_id).is_some());
+        if let Some(leases) = self.async_leases.get_mut(team_id) {
+            leases.remove(lease_id);
+        }
         let released_account = self.account_leases.remove(lease_id).is_some();
         self.slot_teams.remove(lease_id);
         let key = budget_key(team_id, &period.id);
@@ -291,19 +303,26 @@ impl State {
     }
 
     /// renew.lua: extends the leases to now + ttl, re-creating what is missing (the team
-    /// lease, the account lease and its owner, the hold unless it was reclaimed).
+    /// lease, the account lease and its owner, the hold unless it was reclaimed). A lease
+    /// without a team slot is re-scored (or re-created) among the async leases, taking no
+    /// slot.
     pub(super) fn renew(&mut self, lease: &Lease, t: Timing) -> Renewal {
         let (team_id, lease_id) = (lease.team_id(), lease.lease_id());
         let ttl = ttl_ms(lease.lease_ttl_ms());
         let expires_at = t.now_ms.saturating_add(ttl);
-        let recreated_team_lease = self
-            .team_leases
+        let leases = if lease.holds_team_slot() {
+            &mut self.team_leases
+        } else {
+            &mut self.async_leases
+        };
+        let recreated = leases
             .entry(team_id.to_owned())
             .or_default()
             .insert(lease_id.to_owned(), expires_at)
             .is_none();
+        let recreated_team_lease = recreated && lease.holds_team_slot();
         let mut recreated_account_lease = false;
-        if lease.holds_account_slot() {
+        if lease.holds_team_slot() && lease.holds_account_slot() {
             recreated_account_lease = self
                 .account_leases
                 .insert(lease_id.to_owned(), expires_at)
@@ -338,14 +357,17 @@ impl State {
     ) -> BudgetTotals {
         let key = budget_key(team_id, period_id);
         let mut totals = self.totals(&key);
-        if let (Some(leases), Some(budget)) =
-            (self.team_leases.get(team_id), self.budgets.get(&key))
-        {
-            totals.held -= leases
-                .iter()
-                .filter(|&(_, &expiry)| expiry <= now_ms)
-                .filter_map(|(id, _)| budget.holds.get(id))
-                .sum::<i64>();
+        let Some(budget) = self.budgets.get(&key) else {
+            return totals;
+        };
+        for leases in [&self.team_leases, &self.async_leases] {
+            if let Some(leases) = leases.get(team_id) {
+                totals.held -= leases
+                    .iter()
+                    .filter(|&(_, &expiry)| expiry <= now_ms)
+                    .filter_map(|(id, _)| budget.holds.get(id))
+                    .sum::<i64>();
+            }
         }
         totals
     }
@@ -357,7 +379,34 @@ impl State {
         self.account_buckets.retain(|_, b| !b.is_full_at(now_ms));
         self.budgets.retain(|_, b| b.expires_at_ms > now_ms);
         self.team_leases.retain(|_, leases| !leases.is_empty());
+        self.async_leases.retain(|_, leases| !leases.is_empty());
     }
+}
+
+/// Removes the expired leases of one team set; returns how many, and the credits of the
+/// holds they had in `budget` (moved to its reclaimed holds).
+fn reclaim_expired(
+    leases: &mut HashMap<String, i64>,
+    mut budget: Option<&mut PeriodBudget>,
+    now: i64,
+) -> (u32, i64) {
+    let expired: Vec<String> = leases
+        .iter()
+        .filter(|&(_, &expiry)| expiry <= now)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let mut credits = 0;
+    for id in &expired {
+        leases.remove(id);
+        if let Some(budget) = budget.as_deref_mut()
+            && let Some(hold) = budget.holds.remove(id)
+        {
+            budget.held -= hold;
+            budget.reclaimed.insert(id.clone(), hold);
+            credits += hold;
+        }
+    }
+    (u32::try_from(expired.len()).unwrap_or(u32::MAX), credits)
 }
 
 fn ttl_ms(lease_ttl_ms: u64) -> i64 {
@@ -388,6 +437,7 @@ mod tests {
                 concurrency: 5,
             },
             takes_account_slot: true,
+            takes_team_slot: true,
             period: BudgetPeriod::new("p", 10_000_000),
             lease_ttl_ms: 1_000,
         }

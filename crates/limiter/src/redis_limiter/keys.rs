@@ -5,7 +5,8 @@ use crate::error::LimiterError;
 use crate::request::validate_id;
 
 /// `<prefix>{<account>}:` followed by one of:
-/// `team:<team>:bucket`, `team:<team>:leases`, `team:<team>:budget:<period>`,
+/// `team:<team>:bucket`, `team:<team>:leases`, `team:<team>:async_leases`,
+/// `team:<team>:budget:<period>`,
 /// `acct:bucket:<endpoint>`, `acct:leases`, `acct:slot_teams`, `acct:queue`,
 /// `acct:queue:alive`, `acct:queue:info` (the fair queue), `state`.
 #[derive(Debug, Clone)]
@@ -34,6 +35,12 @@ impl KeyLayout {
 
     pub(crate) fn team_leases(&self, team_id: &str) -> String {
         format!("{}team:{team_id}:leases", self.base)
+    }
+
+    /// Zset: lease id -> expiry of the team's leases that take no slot (async tasks): they
+    /// hold credits only, and are reclaimed with their holds like the team's leases.
+    pub(crate) fn team_async_leases(&self, team_id: &str) -> String {
+        format!("{}team:{team_id}:async_leases", self.base)
     }
 
     pub(crate) fn team_budget(&self, team_id: &str, period_id: &str) -> String {
@@ -146,6 +153,7 @@ mod tests {
         for key in [
             keys.team_bucket("t1"),
             keys.team_leases("t2"),
+            keys.team_async_leases("t2"),
             keys.team_budget("t3", "2026-11"),
             keys.account_bucket("/v1/monitor/chatgpt"),
             keys.account_leases(),

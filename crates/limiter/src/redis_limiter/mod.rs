@@ -226,6 +226,7 @@ impl Limiter for RedisLimiter {
             .key(self.keys.account_leases())
             .key(self.keys.slot_teams())
             .key(self.keys.team_budget(lease.team_id(), &lease.period().id))
+            .key(self.keys.team_async_leases(lease.team_id()))
             .arg(lease.lease_id())
             .arg(lease.lease_ttl_ms())
             .arg(u8::from(lease.holds_account_slot()))
@@ -233,7 +234,8 @@ impl Limiter for RedisLimiter {
             .arg(lease.estimate())
             .arg(lease.period().ends_at_ms)
             .arg(Self::millis(self.settings.budget_grace))
-            .arg(lease.team_id());
+            .arg(lease.team_id())
+            .arg(u8::from(lease.holds_team_slot()));
         reply::renew_reply(self.call(&invocation).await?)
     }
 
@@ -250,6 +252,7 @@ impl Limiter for RedisLimiter {
             .key(self.keys.account_leases())
             .key(self.keys.team_budget(lease.team_id(), &lease.period().id))
             .key(self.keys.slot_teams())
+            .key(self.keys.team_async_leases(lease.team_id()))
             .arg(lease.lease_id())
             .arg(actual_charge);
         self.budget_key_life(&mut invocation, lease.period());
@@ -267,7 +270,8 @@ impl Limiter for RedisLimiter {
         let mut invocation = self.scripts.budget_totals.prepare_invoke();
         invocation
             .key(self.keys.team_leases(team_id))
-            .key(self.keys.team_budget(team_id, &period.id));
+            .key(self.keys.team_budget(team_id, &period.id))
+            .key(self.keys.team_async_leases(team_id));
         reply::budget_totals_reply(self.call(&invocation).await?)
     }
 
@@ -356,6 +360,7 @@ impl FairQueueBackend for RedisLimiter {
             .key(self.keys.fair_queue())
             .key(self.keys.fair_queue_alive())
             .key(self.keys.fair_queue_info())
+            .key(self.keys.team_async_leases(&r.team_id))
             .arg(&r.lease_id)
             .arg(r.team.rps.to_string())
             .arg(r.team.burst)
@@ -363,7 +368,7 @@ impl FairQueueBackend for RedisLimiter {
             .arg(r.account.rps_per_endpoint.to_string())
             .arg(r.account.burst)
             .arg(r.account.concurrency)
-            .arg(u8::from(r.takes_account_slot))
+            .arg(u8::from(r.takes_account_lease()))
             .arg(r.estimate)
             .arg(budget_mode)
             .arg(budget)
@@ -376,7 +381,8 @@ impl FairQueueBackend for RedisLimiter {
             .arg(mode.code())
             .arg(mode.max_wait_ms())
             .arg(Self::millis(self.settings.waiter_ttl).max(1))
-            .arg(&r.team_id);
+            .arg(&r.team_id)
+            .arg(u8::from(r.takes_team_slot));
         Ok(match reply::admit_reply(self.call(&invocation).await?)? {
             AdmitReply::DuplicateLease => None,
             AdmitReply::Decided(facts, queue_state) => Some((facts, queue_state)),

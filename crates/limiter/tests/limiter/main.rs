@@ -9,6 +9,7 @@
 mod support;
 
 mod all_or_nothing;
+mod async_tasks;
 mod budgets;
 mod cluster;
 mod concurrency;

@@ -9,13 +9,13 @@ use crate::support::{
     ACCOUNT, TestLimiter, admit, again, connection, keys_under, period, request, seed,
 };
 
-/// Touches every kind of key: buckets, both lease sets, budgets (admitted, settled,
-/// reclaimed, seeded, corrected), renewed and re-created leases, the slot owners, the fair
-/// queue and the state marker.
+/// Touches every kind of key: buckets, the three lease sets (team, account, async), budgets
+/// (admitted, settled, reclaimed, seeded, corrected), renewed and re-created leases, the slot
+/// owners, the fair queue and the state marker.
 async fn every_kind_of_key(limiter: &TestLimiter) {
     let mut r = request("team-a");
     r.team.budget = Some(1_000);
-    for team in ["team-a", "team-b", "team-c", "team-f"] {
+    for team in ["team-a", "team-b", "team-c", "team-f", "team-g"] {
         let mut team_request = r.clone();
         team_request.team_id = team.into();
         seed(&**limiter, &team_request).await;
@@ -42,6 +42,12 @@ async fn every_kind_of_key(limiter: &TestLimiter) {
     goto.team_id = "team-c".into();
     goto.takes_account_slot = false;
     admit(&**limiter, &goto).await;
+
+    let mut task = again(&r);
+    task.team_id = "team-g".into();
+    task.takes_team_slot = false;
+    let task = admit(&**limiter, &task).await.into_lease().unwrap();
+    assert!(!limiter.renew(&task).await.unwrap().recreated());
 
     // A waiter whose caller vanished (task aborted): the fair queue's keys stay until it
     // is dropped, and have TTLs meanwhile.
@@ -81,6 +87,8 @@ async fn every_key_has_a_ttl() {
         "acct:leases",
         "team:team-b:leases",
         "team:team-c:bucket",
+        "team:team-g:async_leases",
+        "team:team-g:budget:2026-11",
         "team:team-d:budget:2026-12",
         "team:team-e:budget:2026-12",
         "acct:slot_teams",

@@ -119,6 +119,7 @@ pub fn request(team: &str) -> AdmissionRequest {
             concurrency: 10_000,
         },
         takes_account_slot: true,
+        takes_team_slot: true,
         period: period(),
         lease_ttl_ms: 30_000,
     }

@@ -184,6 +184,7 @@ pub async fn run_all(pool: &PgPool) -> Result<(), BenchError> {
         group_by: vec![UsageDimension::Team, UsageDimension::Month],
         team: None,
         endpoint: None,
+        mode: None,
     };
     usage_row(pool, "usage: monthly totals per team, one month", &monthly).await?;
 
@@ -193,6 +194,7 @@ pub async fn run_all(pool: &PgPool) -> Result<(), BenchError> {
         group_by: vec![UsageDimension::Day],
         team: Some(team),
         endpoint: None,
+        mode: None,
     };
     usage_row(pool, "usage: one team's daily usage, one quarter", &quarter).await?;
 

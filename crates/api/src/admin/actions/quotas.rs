@@ -3,7 +3,7 @@
 use super::teams::parse_slug;
 use super::{ActionError, Change, announce, audit, to_json};
 use crate::admin::views::QuotaView;
-use accounting::quotas::QuotaValues;
+use accounting::quotas::{DEFAULT_MAX_PRIORITY, DEFAULT_MAX_QUEUED_TASKS, QuotaValues};
 use serde::Deserialize;
 use sqlx::PgPool;
 use utoipa::ToSchema;
@@ -32,6 +32,12 @@ pub struct QuotaInput {
     pub hard_budget: Option<bool>,
     /// Percent of the budget (1-100) at which an alert is raised; needs a budget.
     pub alert_threshold_pct: Option<i64>,
+    /// The highest async priority the team's tasks may use, 1-10 (default 10); a task asking
+    /// for more is refused with 400 VALIDATION_ERROR naming `priority`.
+    pub max_priority: Option<i64>,
+    /// The most async tasks the team may have queued at once (submitted or queued upstream,
+    /// not yet running), 1-1000000 (default 1000).
+    pub max_queued_tasks: Option<i64>,
 }
 
 fn narrow<T: TryFrom<i64>>(field: &str, value: i64, range: &str) -> Result<T, ActionError> {
@@ -43,6 +49,8 @@ fn wire_name(field: &str) -> &str {
     match field {
         "hard_budget" => "hardBudget",
         "alert_threshold_pct" => "alertThresholdPct",
+        "max_priority" => "maxPriority",
+        "max_queued_tasks" => "maxQueuedTasks",
         other => other,
     }
 }
@@ -61,6 +69,17 @@ impl QuotaInput {
                 .alert_threshold_pct
                 .map(|p| narrow("alertThresholdPct", p, "from 1 to 100"))
                 .transpose()?,
+            max_priority: narrow(
+                "maxPriority",
+                self.max_priority.unwrap_or(DEFAULT_MAX_PRIORITY.into()),
+                "from 1 to 10",
+            )?,
+            max_queued_tasks: narrow(
+                "maxQueuedTasks",
+                self.max_queued_tasks
+                    .unwrap_or(DEFAULT_MAX_QUEUED_TASKS.into()),
+                "from 1 to 1000000",
+            )?,
         };
         values
             .validate()
@@ -175,6 +194,8 @@ mod tests {
             budget: Some(100),
             hard_budget: None,
             alert_threshold_pct: Some(80),
+            max_priority: None,
+            max_queued_tasks: None,
         }
     }
 
@@ -190,6 +211,7 @@ mod tests {
         let values = input().to_values().unwrap();
         assert_eq!(values.weight, 1);
         assert!(values.hard_budget);
+        assert_eq!((values.max_priority, values.max_queued_tasks), (10, 1000));
         assert_eq!(
             field_of(QuotaInput {
                 burst: 1 << 40,
@@ -211,6 +233,31 @@ mod tests {
             }),
             "alertThresholdPct"
         );
+        for (max_priority, max_queued_tasks, field) in [
+            (Some(0), None, "maxPriority"),
+            (Some(11), None, "maxPriority"),
+            (Some(1 << 40), None, "maxPriority"),
+            (None, Some(0), "maxQueuedTasks"),
+            (None, Some(1_000_001), "maxQueuedTasks"),
+            (None, Some(1 << 40), "maxQueuedTasks"),
+        ] {
+            assert_eq!(
+                field_of(QuotaInput {
+                    max_priority,
+                    max_queued_tasks,
+                    ..input()
+                }),
+                field
+            );
+        }
+        let caps = QuotaInput {
+            max_priority: Some(3),
+            max_queued_tasks: Some(1_000_000),
+            ..input()
+        }
+        .to_values()
+        .unwrap();
+        assert_eq!((caps.max_priority, caps.max_queued_tasks), (3, 1_000_000));
         assert_eq!(
             field_of(QuotaInput {
                 budget: Some(MAX_BUDGET + 1),

@@ -1,0 +1,325 @@
+//! The async routes a team calls, in cloro's shapes (the official SDK's `async_tasks` calls
+//! work unchanged), the admin's queue clearing, and the receiver of cloro's deliveries.
+//! Submissions run detached from the team's connection once their body is read: a recorded
+//! entry is never abandoned because the team hung up.
+
+use super::AsyncTasks;
+use super::reply::{map_key, team_webhook};
+use super::submit::Answer;
+use crate::auth::{Admin, Authenticated, Team};
+use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
+use crate::request_body::{parse_json, read_limited};
+use crate::telemetry::RequestId;
+use accounting::async_tasks as store;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, delete, get, post, web};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tracing::Instrument;
+use uuid::Uuid;
+
+/// Mounts every async route.
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_task)
+        .service(create_batch)
+        .service(get_task)
+        .service(queue_status)
+        .service(team_clear_queue)
+        .service(admin_clear_queue)
+        .service(cloro_delivery);
+}
+
+/// The largest webhook delivery accepted.
+const MAX_DELIVERY_BYTES: usize = 1024 * 1024;
+
+fn respond(answer: Answer) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(answer.status.as_u16())
+        .unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY);
+    HttpResponse::build(status).json(answer.body)
+}
+
+/// The caller's own `X-Request-ID`, kept on the entries it creates.
+fn client_request_id(req: &HttpRequest) -> Option<String> {
+    req.extensions()
+        .get::<RequestId>()
+        .filter(|id| !id.minted)
+        .map(|id| id.as_str().to_owned())
+}
+
+/// What a submission route submits.
+#[derive(Clone, Copy)]
+enum Submission {
+    One,
+    Batch,
+}
+
+/// Reads the body, then submits detached from the team's connection (a tracked task).
+async fn submit_detached(
+    caller: Authenticated<Team>,
+    service: web::Data<AsyncTasks>,
+    req: HttpRequest,
+    payload: web::Payload,
+    submission: Submission,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_limited(payload, service.max_batch_body_bytes).await?;
+    let json = parse_json(&body)?;
+    let team = caller.team().clone();
+    let client_id = client_request_id(&req);
+    let service = service.into_inner();
+    let tasks = service.tasks.clone();
+    let answer = tasks
+        .spawn(
+            async move {
+                match submission {
+                    Submission::One => service.submit_one(&team, json, client_id).await,
+                    Submission::Batch => service.submit_batch(&team, json, client_id).await,
+                }
+            }
+            .in_current_span(),
+        )
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(respond(answer))
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::ResourceNotFound, "Task not found")
+}
+
+/// Submit one async task (no sync surcharge; settled at cloro's `creditsCharged`).
+#[utoipa::path(
+    tag = "async",
+    request_body(content = serde_json::Value, description = "`{taskType, payload, priority?, idempotencyKey?, webhook?{url}}`"),
+    responses(
+        (status = 200, description = "`{success, task, credits}`; `task.idempotencyKey` is the team's own"),
+        (status = 400, description = "Bad task type, payload, priority (above the team's maxPriority) or key", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Not a team token, suspended, or INSUFFICIENT_CREDITS", body = ErrorEnvelope),
+        (status = 409, description = "The team already used this idempotencyKey", body = ErrorEnvelope),
+        (status = 429, description = "Rate limit, or QUEUE_LIMIT_EXCEEDED (the team's maxQueuedTasks)", body = ErrorEnvelope),
+        (status = 503, description = "Ledger or limiter unavailable; Retry-After", body = ErrorEnvelope),
+    ),
+    security(("team_jwt" = []))
+)]
+#[post("/v1/async/task")]
+pub async fn create_task(
+    caller: Authenticated<Team>,
+    service: web::Data<AsyncTasks>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    submit_detached(caller, service, req, payload, Submission::One).await
+}
+
+/// Submit up to 500 tasks; each item succeeds or fails on its own, in input order.
+#[utoipa::path(
+    tag = "async",
+    request_body(content = Vec<serde_json::Value>, description = "1-500 task objects"),
+    responses(
+        (status = 200, description = "`{success, summary{total, succeeded, failed}, results[]}`"),
+        (status = 400, description = "Not an array of 1-500 tasks", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Not a team token or suspended", body = ErrorEnvelope),
+        (status = 413, description = "Body larger than async_tasks.max_batch_body_bytes", body = ErrorEnvelope),
+        (status = 429, description = "cloro refused the whole batch", body = ErrorEnvelope),
+        (status = 503, description = "Ledger unavailable; Retry-After", body = ErrorEnvelope),
+    ),
+    security(("team_jwt" = []))
+)]
+#[post("/v1/async/task/batch")]
+pub async fn create_batch(
+    caller: Authenticated<Team>,
+    service: web::Data<AsyncTasks>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    submit_detached(caller, service, req, payload, Submission::Batch).await
+}
+
+/// One of the team's tasks, as cloro reports it (another team's task is 404).
+#[utoipa::path(
+    tag = "async",
+    params(("id" = String, Path, description = "The task id cloro gave")),
+    responses(
+        (status = 200, description = "`{task, credits, webhook?, response?}`"),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 404, description = "No such task of this team", body = ErrorEnvelope),
+    ),
+    security(("team_jwt" = []))
+)]
+#[get("/v1/async/task/{id}")]
+pub async fn get_task(
+    caller: Authenticated<Team>,
+    service: web::Data<AsyncTasks>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let task_id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let task = store::owned(service.ledger.pool(), caller.team().id, task_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let reply = service.read_task(task_id).await?;
+    if reply.status == StatusCode::NOT_FOUND {
+        service.vanished(&task).await?;
+        return Err(not_found());
+    }
+    let mut view: Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+    if reply.status.is_success() {
+        service.apply(&task, &view).await?;
+        team_webhook(&mut view, task.webhook_url.as_deref());
+    }
+    map_key(&mut view, &task.upstream_key, task.team_key.as_deref());
+    Ok(respond(Answer {
+        status: reply.status,
+        body: view,
+    }))
+}
+
+/// The team's own queue and the account's concurrency.
+#[utoipa::path(
+    tag = "async",
+    responses(
+        (status = 200, description = "`{queuedTasks, processingTasks, priorityBreakdown[{priority, count}], concurrency{used, max}}`: the team's tasks only"),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+    ),
+    security(("team_jwt" = []))
+)]
+#[get("/v1/async/status")]
+pub async fn queue_status(
+    caller: Authenticated<Team>,
+    service: web::Data<AsyncTasks>,
+) -> Result<HttpResponse, ApiError> {
+    let counts = store::team_counts(service.ledger.pool(), caller.team().id).await?;
+    let account = service
+        .upstream
+        .send(
+            Method::GET,
+            "/v1/async/status",
+            None,
+            RequestId::mint().as_str(),
+        )
+        .await
+        .ok()
+        .filter(|reply| reply.status.is_success())
+        .and_then(|reply| serde_json::from_slice::<Value>(&reply.body).ok());
+    let concurrency = account
+        .as_ref()
+        .and_then(|status| status.get("concurrency").cloned())
+        .unwrap_or_else(
+            || json!({"used": null, "max": service.account.current().limits.concurrency}),
+        );
+    let breakdown: Vec<Value> = counts
+        .by_priority
+        .iter()
+        .map(|(priority, count)| json!({"priority": priority, "count": count}))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "queuedTasks": counts.queued,
+        "processingTasks": counts.processing,
+        "priorityBreakdown": breakdown,
+        "concurrency": concurrency,
+    })))
+}
+
+/// Refused for team tokens: the queue is shared by every team (an admin clears it).
+#[utoipa::path(
+    tag = "async",
+    responses(
+        (status = 403, description = "Always: clearing the shared queue is an admin action (DELETE /admin/async/queue)", body = ErrorEnvelope),
+    ),
+    security(("team_jwt" = []))
+)]
+#[delete("/v1/async/queue")]
+pub async fn team_clear_queue(_caller: Authenticated<Team>) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        ErrorCode::Forbidden,
+        "The async queue is shared by every team; an admin clears it",
+    ))
+}
+
+/// Clear cloro's whole async queue (every team's queued tasks) and release their entries.
+#[utoipa::path(
+    tag = "admin",
+    responses(
+        (status = 200, description = "`{success, cleared, released}`: tasks cloro deleted, entries voided and holds given back"),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin token", body = ErrorEnvelope),
+    ),
+    security(("admin_jwt" = []))
+)]
+#[delete("/admin/async/queue")]
+pub async fn admin_clear_queue(
+    _admin: Authenticated<Admin>,
+    service: web::Data<AsyncTasks>,
+) -> Result<HttpResponse, ApiError> {
+    let reply = service
+        .upstream
+        .send(
+            Method::DELETE,
+            "/v1/async/queue",
+            None,
+            RequestId::mint().as_str(),
+        )
+        .await
+        .map_err(|failure| {
+            ApiError::new(ErrorCode::UpstreamUnreachable, "cloro could not be reached")
+                .with_cause(anyhow::anyhow!(failure.to_string()))
+        })?;
+    let body: Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+    if !reply.status.is_success() {
+        return Ok(respond(Answer {
+            status: reply.status,
+            body,
+        }));
+    }
+    let mut released = 0;
+    for task in store::queued(service.ledger.pool()).await? {
+        let Some(task_id) = task.task_id else {
+            continue;
+        };
+        let gone = service
+            .read_task(task_id)
+            .await
+            .is_ok_and(|reply| reply.status == StatusCode::NOT_FOUND);
+        if gone && service.cleared(&task).await? {
+            released += 1;
+        }
+    }
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        "cleared": body.get("cleared").cloned().unwrap_or(Value::Null),
+        "released": released,
+    })))
+}
+
+/// cloro's completion of a task (the gateway's `async_tasks.webhook_url`).
+#[utoipa::path(
+    tag = "async",
+    request_body(content = serde_json::Value, description = "cloro's task-status object"),
+    responses(
+        (status = 200, description = "Acknowledged: the settlement is durable (or the task is unknown)"),
+        (status = 401, description = "Signature missing, stale or wrong (when a secret is configured)", body = ErrorEnvelope),
+        (status = 503, description = "Could not settle now; cloro delivers again", body = ErrorEnvelope),
+    )
+)]
+#[post("/webhooks/cloro")]
+pub async fn cloro_delivery(
+    service: web::Data<AsyncTasks>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_limited(payload, MAX_DELIVERY_BYTES).await?;
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let signed = (header("x-cloro-timestamp"), header("x-cloro-signature"));
+    let service = service.into_inner();
+    let tasks = service.tasks.clone();
+    tasks
+        .spawn(async move { service.receive(signed, &body).await }.in_current_span())
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(HttpResponse::Ok().json(json!({"received": true})))
+}
