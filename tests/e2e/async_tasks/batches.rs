@@ -62,3 +62,34 @@ async fn a_batch_must_hold_one_to_500_tasks() {
     assert_eq!(status, 400);
     app.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_batch_cloro_refuses_whole_releases_every_item() {
+    let app = TestApp::builder()
+        .sim(cloro_sim::SimConfig {
+            queue_cap: 2,
+            ..Default::default()
+        })
+        .spawn()
+        .await
+        .unwrap();
+    app.create_team("flooder").await;
+    let token = app.team_token("flooder").await;
+    let batch: Vec<_> = (0..3)
+        .map(|i| chatgpt_task(Some(&format!("f{i}"))))
+        .collect();
+    let (status, refused) = post(&app, "/v1/async/task/batch", &token, &json!(batch)).await;
+    assert_eq!(status, 429, "{refused}");
+    assert_eq!(refused["error"]["code"], "QUEUE_LIMIT_EXCEEDED");
+    let entries = e2e_tests::ledger::entries_for(&app, "flooder").await;
+    assert_eq!(entries.len(), 3);
+    assert!(
+        entries.iter().all(|e| e.status == EntryStatus::Voided),
+        "{entries:?}"
+    );
+    // The holds were given back and the keys freed: the same tasks go through once there
+    // is room.
+    let (status, answer) = post(&app, "/v1/async/task", &token, &chatgpt_task(Some("f0"))).await;
+    assert_eq!(status, 200, "{answer}");
+    app.shutdown().await.unwrap();
+}

@@ -62,3 +62,33 @@ async fn clearing_the_queue_releases_every_task_cloro_deleted() {
     assert_eq!((voided, pending), (2, 1), "{entries:?}");
     app.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_task_cloro_forgot_before_it_was_settled_is_booked_at_its_estimate_flagged() {
+    let app = TestApp::builder()
+        // cloro keeps finished tasks 24 h / 100,000: under a second.
+        .sim(cloro_sim::SimConfig {
+            time_scale: 100_000.0,
+            ..Default::default()
+        })
+        // Nobody polls in time.
+        .settings(|s| s.async_tasks.poll_after_secs = 3600)
+        .spawn()
+        .await
+        .unwrap();
+    app.create_team("late").await;
+    let token = app.team_token("late").await;
+    let (status, created) = post(&app, "/v1/async/task", &token, &chatgpt_task(None)).await;
+    assert_eq!(status, 200, "{created}");
+    let task_id = created["task"]["id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (status, _) = app
+        .get_json(&format!("/v1/async/task/{task_id}"), &token)
+        .await;
+    assert_eq!(status, 404);
+    let entries = entries_for(&app, "late").await;
+    assert_eq!(entries[0].status, EntryStatus::Posted);
+    assert_eq!(entries[0].charged, Some(entries[0].estimate));
+    assert_eq!(entries[0].flag_reason.as_deref(), Some("task_gone"));
+    app.shutdown().await.unwrap();
+}

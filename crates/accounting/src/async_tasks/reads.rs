@@ -81,11 +81,14 @@ pub async fn by_upstream_key(
     db: impl PgExecutor<'_>,
     upstream_key: &str,
 ) -> Result<Option<AsyncTask>, AccountingError> {
-    let task =
-        sqlx::query_as::<_, AsyncTask>(concat!(select_tasks!(), "WHERE t.upstream_key = $1"))
-            .bind(upstream_key)
-            .fetch_optional(db)
-            .await?;
+    let task = sqlx::query_as::<_, AsyncTask>(concat!(
+        select_tasks!(),
+        "WHERE t.upstream_key = $1 \
+             ORDER BY t.state = 'REFUSED', t.created_at DESC LIMIT 1"
+    ))
+    .bind(upstream_key)
+    .fetch_optional(db)
+    .await?;
     Ok(task)
 }
 

@@ -121,7 +121,8 @@ impl NewAsyncTask {
 
 /// Records `tasks` in order, in ONE transaction: each is [`Recorded::Recorded`] (its PENDING
 /// ledger entry, mode 'async', and its SUBMITTED task row are written), or refused with
-/// nothing left behind: [`Recorded::DuplicateKey`] if its team already used its `team_key`,
+/// nothing left behind: [`Recorded::DuplicateKey`] if its team already used its `team_key`
+/// (on a task that was not refused),
 /// else [`Recorded::QueueFull`] if its team already has `max_queued` tasks SUBMITTED or
 /// QUEUED (counting the ones recorded before it in this call).
 ///
@@ -162,7 +163,8 @@ pub async fn record(
     let used: Vec<(TeamId, String)> = sqlx::query_as(
         "SELECT t.team_id, t.team_key FROM async_tasks AS t \
          JOIN UNNEST($1::uuid[], $2::text[]) AS k (team_id, team_key) \
-             ON t.team_id = k.team_id AND t.team_key = k.team_key",
+             ON t.team_id = k.team_id AND t.team_key = k.team_key \
+         WHERE t.state <> 'REFUSED'",
     )
     .bind(key_teams)
     .bind(keys)

@@ -20,16 +20,21 @@ pub const EXPIRED_FLAG_REASON: &str = "expired";
 /// Expires every PENDING entry recorded before `older_than` (its `pending_at`, not the
 /// request's arrival): status EXPIRED, charged = estimate, flagged 'expired'. Returns how many
 /// it expired. Races with `post`/`void` have one winner; a settlement that loses is kept as a
-/// late charge.
+/// late charge. An entry a settlement holds locked is left for the next pass.
 pub async fn expire_stale(
     db: impl PgExecutor<'_>,
     older_than: DateTime<Utc>,
 ) -> Result<u64, AccountingError> {
+    // Rows a settlement is writing right now are skipped, not waited for: they are being
+    // settled, and waiting on them while holding others could deadlock with that batch.
     let result = sqlx::query(
         "UPDATE ledger_entries \
          SET status = 'EXPIRED', charged = estimate, flagged = true, flag_reason = $2, \
              settled_at = now() \
-         WHERE status = 'PENDING' AND pending_at < $1",
+         WHERE status = 'PENDING' AND (id, created_at) IN ( \
+             SELECT id, created_at FROM ledger_entries \
+             WHERE status = 'PENDING' AND pending_at < $1 \
+             ORDER BY id FOR UPDATE SKIP LOCKED)",
     )
     .bind(older_than)
     .bind(EXPIRED_FLAG_REASON)

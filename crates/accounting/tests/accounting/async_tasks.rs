@@ -772,3 +772,32 @@ async fn a_record_of_unknown_outcome_is_voided_whether_it_committed_or_not() {
         .unwrap();
     db.drop().await;
 }
+
+#[tokio::test]
+async fn a_refused_task_frees_its_key_for_the_team() {
+    let db = TestDatabase::new().await;
+    let team = create_team(&db.pool, "team-a").await;
+    let first = task(team, Some("retry-me"));
+    let upstream_key = first.upstream_key.clone();
+    let refused = record_one(&db.pool, first).await;
+    async_tasks::refused(&db.pool, refused, Some(429), "cloro's queue is full")
+        .await
+        .unwrap();
+    let mut again = task(team, Some("retry-me"));
+    again.upstream_key = upstream_key.clone();
+    let retried = record_one(&db.pool, again).await;
+    // A delivery names the live task, not the refused one.
+    let live = async_tasks::by_upstream_key(&db.pool, &upstream_key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(live.entry_id, retried);
+    // While it lives, the key is taken.
+    assert_eq!(
+        async_tasks::record(&db.pool, &[task(team, Some("retry-me"))], None)
+            .await
+            .unwrap(),
+        [Recorded::DuplicateKey]
+    );
+    db.drop().await;
+}
