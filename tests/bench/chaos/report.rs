@@ -125,7 +125,8 @@ pub fn render(info: &RunInfo, sent: &[Sent], faults: &FaultLog, findings: &Findi
     let _ = writeln!(
         out,
         "\nAsync: {} requests submitted {} tasks ({} single, {} batches); cloro ran {} of them \
-         ({} FAILED, charged 0) for {} credits; {} completion webhooks attempted, {} acknowledged",
+         ({} FAILED, charged 0) for {} credits; {} completion webhooks attempted, {} acknowledged; \
+         {} voided unsent (their record failed)",
         sent.iter().filter(|s| s.kind != Kind::Sync).count(),
         tasks.submitted,
         sent.iter().filter(|s| s.kind == Kind::Task).count(),
@@ -134,7 +135,8 @@ pub fn render(info: &RunInfo, sent: &[Sent], faults: &FaultLog, findings: &Findi
         tasks.failed,
         tasks.charged,
         tasks.webhook_attempts,
-        tasks.webhooks_delivered
+        tasks.webhooks_delivered,
+        tasks.unrecorded
     );
 
     let rows: Vec<Vec<String>> = findings

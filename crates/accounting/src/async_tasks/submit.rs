@@ -63,7 +63,7 @@ const MAX_URL_LEN: usize = 2048;
 
 impl NewAsyncTask {
     /// The ledger entry recorded for the task (without its async columns).
-    pub(crate) fn ledger_entry(&self) -> NewEntry {
+    fn ledger_entry(&self) -> NewEntry {
         NewEntry {
             id: self.entry_id,
             team_id: self.team_id,
@@ -269,8 +269,30 @@ pub async fn void_unrecorded(
     tasks: &[NewAsyncTask],
     reason: &str,
 ) -> Result<(), AccountingError> {
+    crate::ledger::check_void_reason(reason)?;
     for task in tasks {
-        crate::ledger::void_unsent(db, &task.ledger_entry(), reason).await?;
+        task.check()?;
+        // Absent: inserted VOIDED (an async entry, like the one the record would have
+        // written), so a late commit of the record conflicts. Present: voided with its task.
+        sqlx::query(
+            "INSERT INTO ledger_entries \
+                 (id, created_at, team_id, endpoint, client_request_id, estimate, status, \
+                  charged, flagged, flag_reason, void_reason, settled_at, mode, batch_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'VOIDED', 0, $7::text IS NOT NULL, $7, $8, now(), \
+                     'async', $9) \
+             ON CONFLICT (id, created_at) DO NOTHING",
+        )
+        .bind(task.entry_id)
+        .bind(created_at_of(task.entry_id))
+        .bind(task.team_id)
+        .bind(&task.endpoint)
+        .bind(task.client_request_id.as_deref())
+        .bind(task.estimate)
+        .bind(task.flag_reason.as_deref())
+        .bind(reason)
+        .bind(task.batch_id)
+        .execute(db)
+        .await?;
         super::refused(db, task.entry_id, None, reason).await?;
     }
     Ok(())

@@ -759,6 +759,7 @@ async fn a_record_of_unknown_outcome_is_voided_whether_it_committed_or_not() {
         .unwrap()
         .unwrap();
     assert_eq!(entry.status, EntryStatus::Voided);
+    assert_eq!(entry.mode, EntryMode::Async, "finance still sees a task");
     assert!(
         async_tasks::by_entry(&db.pool, late.entry_id)
             .await

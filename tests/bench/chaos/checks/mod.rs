@@ -5,184 +5,24 @@
 //! `idempotencyKey`, which the gateway sends upstream as `<team id>.<key>` and cloro keeps
 //! with the task whose charge it logs when the task finishes).
 
-use super::faults::{FaultLog, Kill};
-use super::gateway::COMPANY_KEY;
-use super::load::{BudgetKind, Kind, Outcome, Sent, Team};
+mod evidence;
+mod findings;
+mod judge;
+mod ledger_rows;
+mod upstream;
+
+pub use evidence::{Evidence, Windows};
+pub use findings::{Findings, TeamRow};
+
+use super::faults::Kill;
+use super::load::{Outcome, Sent};
 use super::probes;
-use anyhow::Context;
-use cloro_sim::{RecordKind, RequestRecord};
-use futures::StreamExt;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use cloro_sim::RecordKind;
+use findings::Tally;
+use judge::judge;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
-
-/// What the simulator did for one charge id: a sync request id (all its attempts), or
-/// `task:<key>` for a task.
-#[derive(Debug, Default, Clone, Copy)]
-struct Upstream {
-    charged: i64,
-    /// The gateway hung up before the answer: it cannot know the charge.
-    abandoned: bool,
-}
-
-/// The charge id of a task submitted with the team's `key`.
-fn task_id_of(key: &str) -> String {
-    format!("task:{key}")
-}
-
-/// The charge ids of a request: its X-Request-ID for a sync call, one per task otherwise.
-fn charge_ids(sent: &Sent) -> Vec<String> {
-    match sent.kind {
-        Kind::Sync => vec![sent.request_id.clone()],
-        Kind::Task | Kind::Batch => sent.task_keys.iter().map(|k| task_id_of(k)).collect(),
-    }
-}
-
-/// One ledger row with its task and late charge, if any.
-#[derive(Debug, sqlx::FromRow)]
-struct Row {
-    slug: String,
-    mode: String,
-    client_request_id: Option<String>,
-    /// An async entry's task: the team's key and the gateway's state of it.
-    team_key: Option<String>,
-    task_state: Option<String>,
-    status: String,
-    charged: Option<i64>,
-    estimate: i64,
-    flag_reason: Option<String>,
-    late_charge: Option<i64>,
-}
-
-impl Row {
-    /// What the entry is joined to cloro by.
-    fn charge_id(&self) -> Option<String> {
-        if self.mode == "async" {
-            self.team_key.as_deref().map(task_id_of)
-        } else {
-            self.client_request_id.clone()
-        }
-    }
-
-    /// `flag_reason` may list several reasons, comma-separated.
-    fn has_flag(&self, flag: &str) -> bool {
-        self.flag_reason
-            .as_deref()
-            .is_some_and(|reasons| reasons.split(',').any(|r| r.trim() == flag))
-    }
-
-    /// What the ledger says this entry cost: the late charge when one was recorded, else
-    /// `charged` (POSTED and EXPIRED; VOIDED and PENDING are 0).
-    fn effective(&self) -> i64 {
-        self.late_charge.unwrap_or(match self.status.as_str() {
-            "POSTED" | "EXPIRED" => self.charged.unwrap_or(0),
-            _ => 0,
-        })
-    }
-}
-
-/// Entries whose difference is accounted for, and by how much.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Tally {
-    pub count: u64,
-    pub diff: i64,
-}
-
-impl Tally {
-    fn add(&mut self, diff: i64) {
-        self.count += 1;
-        self.diff += diff;
-    }
-}
-
-#[derive(Debug)]
-pub struct TeamRow {
-    pub slug: String,
-    pub kind: BudgetKind,
-    pub budget: Option<i64>,
-    pub sent: u64,
-    pub entries: u64,
-    pub ledger: i64,
-    pub upstream: i64,
-    pub killed: Tally,
-    pub unknown: Tally,
-    /// Entries that differ without an explanation, plus upstream charges with no entry.
-    pub unexplained: Tally,
-}
-
-impl TeamRow {
-    pub fn diff(&self) -> i64 {
-        self.ledger - self.upstream
-    }
-
-    /// Hard budgets only: what cloro charged the team stayed within its budget.
-    pub fn budget_held(&self) -> Option<bool> {
-        match (self.kind, self.budget) {
-            (BudgetKind::Hard, Some(budget)) => Some(self.upstream <= budget),
-            _ => None,
-        }
-    }
-}
-
-/// The async side of the run, as cloro saw it.
-#[derive(Debug, Default)]
-pub struct Tasks {
-    /// Tasks the clients submitted (single or in a batch).
-    pub submitted: u64,
-    /// Tasks cloro ran to the end, and how many of those FAILED (charged 0).
-    pub ran: u64,
-    pub failed: u64,
-    pub charged: i64,
-    /// Completion webhooks cloro attempted, and acknowledged by the gateway.
-    pub webhook_attempts: u64,
-    pub webhooks_delivered: u64,
-}
-
-#[derive(Debug, Default)]
-pub struct Findings {
-    pub rows: Vec<TeamRow>,
-    /// Entries by mode, status and flag_reason.
-    pub by_status: BTreeMap<(String, String, String), u64>,
-    pub pending: u64,
-    /// Async entries still PENDING, never sent: the replica was killed between recording the
-    /// task and forwarding it (cloro never had it). Explained; they wait for
-    /// `async_tasks.hold_hours`, then the sweeper books their estimate, flagged.
-    pub pending_unsent_killed: u64,
-    pub tasks: Tasks,
-    pub late_charges: u64,
-    /// Upstream calls cloro logged as abandoned (the gateway hung up), outside the killed
-    /// replica's window.
-    pub upstream_abandoned: u64,
-    /// Requests the gateway answered 504 (its upstream deadline passed).
-    pub gateway_timeouts: u64,
-    pub live_account_leases: u64,
-    pub live_team_leases: u64,
-    pub readiness: Vec<(String, String)>,
-    pub foreign: Vec<String>,
-    pub examples: Vec<String>,
-    pub violations: Vec<String>,
-}
-
-/// How long after it was sent a hung-up request may still be running on its replica:
-/// the account queue wait, the upstream deadline and some settling time.
-pub struct Windows {
-    pub in_flight: Duration,
-}
-
-/// Everything the checks read, gathered once the run is quiet.
-pub struct Evidence<'a> {
-    pub teams: &'a [Team],
-    pub sent: &'a [Sent],
-    pub records: Vec<RequestRecord>,
-    /// The simulator, to read each finished task's key from.
-    pub sim_url: String,
-    pub sim_stats: cloro_sim::SimStats,
-    pub faults: &'a FaultLog,
-    pub database_url: &'a str,
-    pub redis_url: String,
-    pub replicas: Vec<(String, String)>,
-    pub windows: Windows,
-    pub strict: bool,
-}
+use upstream::{Upstream, charge_ids, task_id_of, task_keys};
 
 pub async fn check(evidence: Evidence<'_>, http: &reqwest::Client) -> anyhow::Result<Findings> {
     let mut findings = Findings::default();
@@ -250,19 +90,7 @@ pub async fn check(evidence: Evidence<'_>, http: &reqwest::Client) -> anyhow::Re
         }
     }
 
-    let db = sqlx::PgPool::connect(evidence.database_url).await?;
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT t.slug, l.mode, l.client_request_id, a.team_key, a.state AS task_state, \
-                l.status, l.charged, l.estimate, l.flag_reason, lc.charged AS late_charge \
-         FROM ledger_entries l \
-         JOIN teams t ON t.id = l.team_id \
-         LEFT JOIN async_tasks a ON a.entry_id = l.id \
-         LEFT JOIN ledger_late_charges lc ON lc.entry_id = l.id \
-         ORDER BY l.created_at, l.id",
-    )
-    .fetch_all(&db)
-    .await?;
-    db.close().await;
+    let rows = ledger_rows::read(evidence.database_url).await?;
 
     let mut team_rows: Vec<TeamRow> = evidence
         .teams
@@ -314,6 +142,12 @@ pub async fn check(evidence: Evidence<'_>, http: &reqwest::Client) -> anyhow::Re
                 .push(format!("an entry of unknown team {}", row.slug));
             continue;
         };
+        // A task whose record failed (Postgres down) and was voided before it was sent: it has
+        // no task row, cost nothing, and the team was answered 503.
+        if row.mode == "async" && row.status == "VOIDED" && row.task_state.is_none() {
+            findings.tasks.unrecorded += 1;
+            continue;
+        }
         let id = row.charge_id();
         let sent = id.as_deref().and_then(|id| by_id.get(id).copied());
         let (Some(id), Some(sent)) = (id, sent) else {
@@ -427,42 +261,6 @@ pub async fn check(evidence: Evidence<'_>, http: &reqwest::Client) -> anyhow::Re
     Ok(findings)
 }
 
-/// The key cloro holds for each finished task (`GET /v1/async/task/{id}` on the simulator,
-/// a few at once, again after a 429): `(task id, key, charged)`.
-async fn task_keys(
-    http: &reqwest::Client,
-    sim_url: &str,
-    finished: Vec<(String, i64)>,
-) -> anyhow::Result<Vec<(String, Option<String>, i64)>> {
-    let reads = futures::stream::iter(finished)
-        .map(|(task_id, charged)| async move {
-            let url = format!("{sim_url}/v1/async/task/{task_id}");
-            for _ in 0..50 {
-                let response = http
-                    .get(&url)
-                    .bearer_auth(COMPANY_KEY)
-                    .send()
-                    .await
-                    .with_context(|| format!("reading task {task_id} from the simulator"))?;
-                if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-                let view: serde_json::Value = response.json().await?;
-                let key = view
-                    .pointer("/task/idempotencyKey")
-                    .and_then(serde_json::Value::as_str)
-                    .map(str::to_owned);
-                return Ok((task_id, key, charged));
-            }
-            anyhow::bail!("the simulator kept refusing to show task {task_id}")
-        })
-        .buffer_unordered(8)
-        .collect::<Vec<anyhow::Result<_>>>()
-        .await;
-    reads.into_iter().collect()
-}
-
 /// Was this request on a replica when it was SIGKILLed? Either the client was still waiting
 /// then, or it had hung up recently enough that its replica may still have been working.
 fn in_flight_at_kill(sent: &Sent, kills: &[Kill], window: Duration) -> bool {
@@ -472,62 +270,4 @@ fn in_flight_at_kill(sent: &Sent, kills: &[Kill], window: Duration) -> bool {
             && (sent.ended >= kill.at
                 || (sent.outcome == Outcome::HungUp && sent.started + window >= kill.at))
     })
-}
-
-/// Turns the findings into the list of violations.
-fn judge(findings: &mut Findings, faults: &FaultLog) {
-    let mut violations = Vec::new();
-    for row in &findings.rows {
-        if row.unexplained.count > 0 || row.unexplained.diff != 0 {
-            violations.push(format!(
-                "{}: ledger differs from cloro by {} credits over {} entries/calls without an explanation",
-                row.slug, row.unexplained.diff, row.unexplained.count
-            ));
-        }
-        if row.budget_held() == Some(false) {
-            violations.push(format!(
-                "{}: cloro charged {} credits, above the hard budget of {}",
-                row.slug,
-                row.upstream,
-                row.budget.unwrap_or_default()
-            ));
-        }
-    }
-    for foreign in &findings.foreign {
-        violations.push(format!("unmatched: {foreign}"));
-    }
-    if findings.pending > 0 {
-        violations.push(format!(
-            "{} entries still PENDING after the sweeper's deadline",
-            findings.pending
-        ));
-    }
-    if findings.live_account_leases > 0 || findings.live_team_leases > 0 {
-        violations.push(format!(
-            "slots still held after the lease TTL with no traffic: {} account, {} team",
-            findings.live_account_leases, findings.live_team_leases
-        ));
-    }
-    for (name, status) in &findings.readiness {
-        if status != "200" {
-            violations.push(format!("{name} /readyz answers {status}, not 200"));
-        }
-    }
-    for fault in [
-        "brownout",
-        "postgres restart",
-        "replica kill",
-        "redis restart",
-    ] {
-        if !faults.completed.contains(&fault) {
-            violations.push(format!("fault not exercised: {fault}"));
-        }
-    }
-    if findings.tasks.submitted > 0 && findings.tasks.ran == 0 {
-        violations.push("no async task ran at cloro".into());
-    }
-    if findings.upstream_abandoned == 0 && findings.gateway_timeouts == 0 {
-        violations.push("fault not exercised: upstream timeout".into());
-    }
-    findings.violations = violations;
 }
