@@ -1,6 +1,7 @@
 //! Alerts end to end: a team crossing its alert threshold and the account balance falling
-//! below the floor are each raised once (across replicas), delivered to the webhook with a
-//! valid signature, listed for finance (and for the team, its own only) and counted.
+//! below the floor are each raised once (across replicas), delivered to the webhook signed
+//! over its timestamp and body, listed for finance (and for the team, its own only) and
+//! counted.
 
 use accounting::quotas::{self, QuotaValues};
 use cloro_sim::SimConfig;
@@ -99,11 +100,18 @@ async fn threshold_and_balance_alerts_are_raised_once_signed_and_listed() {
     assert_eq!(delivered.len(), 2, "each alert is delivered exactly once");
     let mut kinds = Vec::new();
     for (headers, body) in &delivered {
-        let signature = headers.get("x-gateway-signature");
+        // `v1=<hex HMAC-SHA256 of "<timestamp>.<body>">`, the timestamp a recent one.
+        let timestamp = headers.get("x-gateway-timestamp").expect("a timestamp");
+        let sent_at: i64 = timestamp.parse().unwrap();
+        assert!(
+            (chrono::Utc::now().timestamp() - sent_at).abs() < 60,
+            "{sent_at}"
+        );
         let mut mac = Hmac::<Sha256>::new_from_slice(b"whsec-test").unwrap();
+        mac.update(format!("{timestamp}.").as_bytes());
         mac.update(body);
-        let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-        assert_eq!(signature, Some(&expected));
+        let expected = format!("v1={}", hex::encode(mac.finalize().into_bytes()));
+        assert_eq!(headers.get("x-gateway-signature"), Some(&expected));
         let payload: Value = serde_json::from_slice(body).unwrap();
         kinds.push(payload["kind"].as_str().unwrap().to_owned());
         if payload["kind"] == "team_budget_threshold" {

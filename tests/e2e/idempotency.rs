@@ -199,3 +199,91 @@ async fn a_key_whose_holder_died_resolves_from_its_ledger_entry() {
     assert_eq!(app.sim.requests().len(), 1);
     app.shutdown().await.unwrap();
 }
+
+/// A reply larger than `ledger.idempotency_max_body_bytes` is not stored, but its key still
+/// stands: a retry gets 409 `IDEMPOTENCY_REPLY_TOO_LARGE` (marked as a replay) and is never
+/// sent or charged again.
+#[tokio::test]
+async fn a_reply_too_large_to_keep_is_not_stored_and_its_retry_is_not_sent_again() {
+    let app = TestApp::builder()
+        .settings(|s| s.ledger.idempotency_max_body_bytes = 64)
+        .spawn()
+        .await
+        .unwrap();
+    app.create_team("alpha").await;
+    let token = app.team_token("alpha").await;
+    let body = json!({"prompt": "p", "country": "US"});
+    let send = || {
+        app.post_json("/v1/monitor/chatgpt", &token, &body)
+            .header("Idempotency-Key", "big-answer")
+            .send()
+    };
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let first_len = first.bytes().await.unwrap().len();
+    assert!(
+        first_len > 64,
+        "the simulator's answer is {first_len} bytes"
+    );
+
+    let retry = send().await.unwrap();
+    assert_eq!(retry.status(), 409);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    let envelope: Value = retry.json().await.unwrap();
+    assert_eq!(envelope["success"], false);
+    assert_eq!(envelope["error"]["code"], "IDEMPOTENCY_REPLY_TOO_LARGE");
+    assert_eq!(envelope["error"]["details"]["firstStatus"], 200);
+    assert_eq!(envelope["error"]["details"]["creditsCharged"], 7);
+    assert_eq!(envelope["error"]["details"]["bodyBytes"], first_len);
+    assert_eq!(app.sim.requests().len(), 1, "sent upstream once");
+    assert_eq!(app.sim.stats().credits_charged, 7);
+    assert_eq!(entries_for(&app, "alpha").await.len(), 1, "booked once");
+
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT length(response_body)::bigint FROM idempotency_keys WHERE key = 'big-answer'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(stored < first_len as i64, "the large answer is not stored");
+    app.shutdown().await.unwrap();
+}
+
+/// Expired keys are purged by the gateway's own upkeep loop (here every second), live ones
+/// are kept.
+#[tokio::test]
+async fn expired_keys_are_purged_periodically() {
+    let app = TestApp::builder()
+        .settings(|s| s.ledger.idempotency_purge_every_secs = 1)
+        .spawn()
+        .await
+        .unwrap();
+    let team = app.create_team("alpha").await;
+    for (key, expires) in [("expired", "-1 hour"), ("live", "1 hour")] {
+        sqlx::query(
+            "INSERT INTO idempotency_keys \
+                 (team_id, key, body_hash, request_id, state, response_status, response_headers, \
+                  response_body, expires_at) \
+             VALUES ($1, $2, repeat('a', 64), gen_random_uuid(), 'completed', 200, '[]', '', \
+                     now() + $3::interval)",
+        )
+        .bind(team.id)
+        .bind(key)
+        .bind(expires)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    }
+    let keys = || async {
+        sqlx::query_scalar::<_, String>("SELECT key FROM idempotency_keys ORDER BY key")
+            .fetch_all(&app.db)
+            .await
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while keys().await.len() > 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(keys().await, vec!["live".to_owned()]);
+    app.shutdown().await.unwrap();
+}

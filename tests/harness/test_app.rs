@@ -23,6 +23,8 @@ pub struct TestApp {
     /// `http://127.0.0.1:PORT` of the gateway.
     pub address: String,
     pub port: u16,
+    /// `http://127.0.0.1:PORT` of `server.admin_listen`, when the test set it.
+    pub admin_address: Option<String>,
     /// The gateway's own pool on its database; closed at shutdown so the gateway's
     /// background tasks stop using the database before it is dropped.
     pub db: PgPool,
@@ -69,6 +71,7 @@ pub struct TestAppBuilder {
     sim: SimConfig,
     tweak: Box<dyn FnOnce(&mut Settings) + Send>,
     private_postgres: bool,
+    admin_listener: bool,
 }
 
 impl Default for TestAppBuilder {
@@ -77,6 +80,7 @@ impl Default for TestAppBuilder {
             sim: SimConfig::default(),
             tweak: Box::new(|_| {}),
             private_postgres: false,
+            admin_listener: false,
         }
     }
 }
@@ -99,6 +103,14 @@ impl TestAppBuilder {
             s.async_tasks.poll_every_secs = 1;
             s.async_tasks.poll_after_secs = 0;
         })
+    }
+
+    /// Serves the operator routes (`/metrics`, `/readyz`, `/docs`, `/openapi.json`) on a
+    /// second listener on a free port (`server.admin_listen = "127.0.0.1:0"`); its address is
+    /// [`TestApp::admin_url`].
+    pub fn admin_listener(mut self) -> Self {
+        self.admin_listener = true;
+        self
     }
 
     /// Runs the gateway on a Postgres of its own (initdb'd into a temp dir, on a free port)
@@ -148,6 +160,9 @@ impl TestAppBuilder {
         settings.limits.team_default.rps = 10_000.0;
         settings.limits.team_default.burst = 10_000;
         settings.limits.team_default.concurrency = 1000;
+        if self.admin_listener {
+            settings.server.admin_listen = "127.0.0.1:0".into();
+        }
         (self.tweak)(&mut settings);
         cloro_gateway::telemetry::init(&settings.log);
 
@@ -155,6 +170,9 @@ impl TestAppBuilder {
             .await
             .context("building the gateway")?;
         let port = app.port();
+        let admin_address = app
+            .admin_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         let server = app.handle();
         let db = app.db();
         tokio::spawn(app.run_until_stopped());
@@ -162,6 +180,7 @@ impl TestAppBuilder {
         Ok(TestApp {
             address: format!("http://127.0.0.1:{port}"),
             port,
+            admin_address,
             db,
             database_name,
             redis_url: services.redis_url,
@@ -193,6 +212,16 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
+    }
+
+    /// `path` on the admin listener. Panics unless the app was built with
+    /// [`TestAppBuilder::admin_listener`].
+    pub fn admin_url(&self, path: &str) -> String {
+        let address = self
+            .admin_address
+            .as_deref()
+            .expect("no admin listener: build the app with TestApp::builder().admin_listener()");
+        format!("{address}{path}")
     }
 
     /// Creates an active team.
@@ -302,11 +331,15 @@ impl TestApp {
         );
     }
 
-    /// A gauge or counter from the gateway's `/metrics`.
+    /// A gauge or counter from the gateway's `/metrics` (on the admin listener, if any).
     pub async fn metric(&self, name: &str) -> u64 {
+        let url = match &self.admin_address {
+            Some(_) => self.admin_url("/metrics"),
+            None => self.url("/metrics"),
+        };
         let text = self
             .http
-            .get(self.url("/metrics"))
+            .get(url)
             .send()
             .await
             .expect("GET /metrics")

@@ -234,12 +234,24 @@ pub async fn release(
     Ok(result.rows_affected() == 1)
 }
 
-/// Deletes expired keys; returns how many. For a periodic clean-up (expired keys are already
-/// ignored by [`begin`]).
-pub async fn purge_expired(db: impl PgExecutor<'_>) -> Result<u64, AccountingError> {
-    let result = sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= now()")
-        .execute(db)
-        .await?;
+/// Deletes at most `batch` expired keys, the longest expired first; returns how many. For a
+/// periodic clean-up (expired keys are already ignored by [`begin`]): the caller repeats it
+/// until it deletes fewer than `batch`, so a large backlog is cleared in short statements
+/// that never lock many rows at once. Rows another transaction holds (a `begin` taking over
+/// an expired key, another replica's purge) are skipped, and a key renewed meanwhile is kept.
+pub async fn purge_expired(db: impl PgExecutor<'_>, batch: u32) -> Result<u64, AccountingError> {
+    let result = sqlx::query(
+        "DELETE FROM idempotency_keys AS k \
+         USING (SELECT team_id, key FROM idempotency_keys \
+                WHERE expires_at <= now() \
+                ORDER BY expires_at \
+                LIMIT $1 \
+                FOR UPDATE SKIP LOCKED) AS expired \
+         WHERE k.team_id = expired.team_id AND k.key = expired.key AND k.expires_at <= now()",
+    )
+    .bind(i64::from(batch))
+    .execute(db)
+    .await?;
     Ok(result.rows_affected())
 }
 

@@ -85,7 +85,8 @@ pub struct AsyncTaskSettings {
 pub struct AlertSettings {
     /// Where alerts are POSTed as JSON; empty sends none (they are still logged and counted).
     pub webhook_url: String,
-    /// Signs each delivery (`X-Gateway-Signature: sha256=<hex HMAC of the body>`) when set.
+    /// Signs each delivery (`X-Gateway-Signature: v1=<hex HMAC of "<timestamp>.<body>">`,
+    /// the timestamp in `X-Gateway-Timestamp`) when set.
     pub webhook_secret: Secret,
     pub webhook_timeout_ms: u64,
     pub webhook_max_attempts: u32,
@@ -138,9 +139,19 @@ pub struct TeamDefaultQuota {
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     pub listen: String,
+    /// An internal address serving `/metrics`, `/readyz`, `/docs` and `/openapi.json` (and
+    /// `/healthz`); the public listener then answers 404 for them. Empty: all on `listen`.
+    pub admin_listen: String,
     pub workers: usize,
     pub max_body_bytes: usize,
     pub shutdown_timeout_secs: u64,
+    /// Seconds a new connection has to send its first request's head (line and headers);
+    /// a slower client gets 408 and is disconnected.
+    pub request_head_timeout_secs: u64,
+    /// Seconds a team's request body may take to arrive in full (from when the gateway starts
+    /// reading it); a slower one is refused with 408 `REQUEST_TIMEOUT` before anything is
+    /// admitted or recorded.
+    pub body_read_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -196,6 +207,11 @@ pub struct LedgerSettings {
     pub sweep_every_secs: u64,
     pub pending_deadline_secs: u64,
     pub idempotency_ttl_hours: u64,
+    /// The largest reply body kept for Idempotency-Key replays; a larger success is not
+    /// stored, and a retry gets 409 `IDEMPOTENCY_REPLY_TOO_LARGE` (never sent again).
+    pub idempotency_max_body_bytes: usize,
+    /// How often expired Idempotency-Keys are purged (in bounded batches).
+    pub idempotency_purge_every_secs: u64,
     pub write_timeout_ms: u64,
 }
 
@@ -285,6 +301,16 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.request_head_timeout_secs == 0
+            || self.server.body_read_timeout_secs == 0
+            || self.ledger.idempotency_purge_every_secs == 0
+        {
+            return Err(ConfigError::Invalid(
+                "server.request_head_timeout_secs, server.body_read_timeout_secs and \
+                 ledger.idempotency_purge_every_secs must be > 0"
+                    .into(),
+            ));
+        }
         if self.server.max_body_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "server.max_body_bytes must be > 0".into(),
@@ -500,6 +526,23 @@ mod tests {
         let err =
             Settings::from_sources(None, env(&[("CLORO_GATEWAY__SERVER__MAX_BODY_BYTES", "0")]));
         assert!(matches!(err, Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
+    fn slow_client_timeouts_and_idempotency_upkeep_have_defaults_and_must_be_positive() {
+        let s = Settings::from_sources(None, env(&[])).unwrap();
+        assert_eq!(s.server.request_head_timeout_secs, 5);
+        assert_eq!(s.server.body_read_timeout_secs, 10);
+        assert_eq!(s.ledger.idempotency_max_body_bytes, 256 * 1024);
+        assert_eq!(s.ledger.idempotency_purge_every_secs, 300);
+        for name in [
+            "CLORO_GATEWAY__SERVER__REQUEST_HEAD_TIMEOUT_SECS",
+            "CLORO_GATEWAY__SERVER__BODY_READ_TIMEOUT_SECS",
+            "CLORO_GATEWAY__LEDGER__IDEMPOTENCY_PURGE_EVERY_SECS",
+        ] {
+            let err = Settings::from_sources(None, env(&[(name, "0")]));
+            assert!(matches!(err, Err(ConfigError::Invalid(_))), "{name}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::auth::Authenticator;
 use crate::config::AuthSettings;
 use crate::directory::{AccountSettings, Directory};
 use crate::ledger::Ledger;
-use crate::proxy::{OutcomeCounters, Proxy};
+use crate::proxy::{OutcomeCounters, Proxy, ReferenceData};
 use crate::relay::Relay;
 use crate::tasks::BackgroundTasks;
 use crate::upstream::Upstream;
@@ -37,6 +37,7 @@ pub struct Services {
     pub proxy: Arc<Proxy>,
     pub async_tasks: Arc<AsyncTasks>,
     pub relay: Arc<Relay>,
+    pub reference: Arc<ReferenceData>,
 }
 
 impl Services {
@@ -56,6 +57,7 @@ impl Services {
             .app_data(web::Data::new(self.tasks.clone()))
             .app_data(web::Data::from(self.proxy.clone()))
             .app_data(web::Data::from(self.async_tasks.clone()))
-            .app_data(web::Data::from(self.relay.clone()));
+            .app_data(web::Data::from(self.relay.clone()))
+            .app_data(web::Data::from(self.reference.clone()));
     }
 }

@@ -13,7 +13,7 @@ use crate::extractors;
 use crate::ledger::Ledger;
 use crate::maintenance;
 use crate::openapi::ApiDoc;
-use crate::proxy::{OutcomeCounters, Proxy, ProxyServices};
+use crate::proxy::{OutcomeCounters, Proxy, ProxyServices, ReferenceData};
 use crate::relay::{Relay, RelayOptions};
 use crate::routes;
 use crate::services::Services;
@@ -37,6 +37,8 @@ use utoipa_swagger_ui::SwaggerUi;
 pub struct Application {
     port: u16,
     server: Server,
+    /// The internal listener of `server.admin_listen` (probes, metrics, docs), when set.
+    admin: Option<(u16, Server)>,
     db: sqlx::PgPool,
     /// Detached work (upstream calls whose client hung up, settlement retries, alert
     /// deliveries) that shutdown drains.
@@ -60,11 +62,25 @@ impl Application {
         let listener = TcpListener::bind(&settings.server.listen)
             .with_context(|| format!("binding {}", settings.server.listen))?;
         let port = listener.local_addr()?.port();
+        let admin_listener = match settings.server.admin_listen.as_str() {
+            "" => None,
+            address => {
+                Some(TcpListener::bind(address).with_context(|| format!("binding {address}"))?)
+            }
+        };
         let tasks = services.tasks.clone();
-        let server = serve(&settings, services, listener)?;
+        let admin = match admin_listener {
+            Some(listener) => Some((
+                listener.local_addr()?.port(),
+                serve_admin(&settings, services.clone(), listener)?,
+            )),
+            None => None,
+        };
+        let server = serve(&settings, services, listener, admin.is_some())?;
         Ok(Self {
             port,
             server,
+            admin,
             db,
             tasks,
             shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_secs),
@@ -76,13 +92,19 @@ impl Application {
         self.port
     }
 
+    /// The port of `server.admin_listen`, when it is set.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.admin.as_ref().map(|(port, _)| *port)
+    }
+
     /// The application's Postgres pool. Closing it ends every background task's database
     /// work (sweeper, directory refresh, ledger writers) for good.
     pub fn db(&self) -> sqlx::PgPool {
         self.db.clone()
     }
 
-    /// Stops the server gracefully when called (SIGTERM does the same).
+    /// Stops the server gracefully when called (SIGTERM does the same); the admin listener,
+    /// if any, stops with it.
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }
@@ -92,7 +114,25 @@ impl Application {
     /// up, their settlements and retries, alert deliveries. What still runs after that is
     /// left to the sweeper (ledger) and the lease TTL (limits).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let served = self.server.await;
+        let served = match self.admin {
+            None => self.server.await,
+            Some((_, admin)) => {
+                // Either one stopping (the handle stops the public one) stops the other.
+                let (public_handle, admin_handle) = (self.server.handle(), admin.handle());
+                let public = async {
+                    let served = self.server.await;
+                    admin_handle.stop(true).await;
+                    served
+                };
+                let admin = async {
+                    let served = admin.await;
+                    public_handle.stop(true).await;
+                    served
+                };
+                let (public, admin) = tokio::join!(public, admin);
+                public.and(admin)
+            }
+        };
         let running = self.tasks.running();
         if running > 0 {
             tracing::info!(running, "draining detached work before exit");
@@ -116,6 +156,11 @@ async fn start_services(settings: &Settings, db: sqlx::PgPool) -> anyhow::Result
         &settings.limits,
     )?);
     maintenance::start_partition_upkeep(db.clone(), &tasks).await?;
+    maintenance::start_idempotency_purge(
+        db.clone(),
+        Duration::from_secs(settings.ledger.idempotency_purge_every_secs),
+        &tasks,
+    );
     let account = AccountSettings::new(settings);
     let directory = Directory::start(
         db.clone(),
@@ -166,7 +211,7 @@ async fn start_services(settings: &Settings, db: sqlx::PgPool) -> anyhow::Result
     )?;
     relay.spawn_resumer();
     let async_tasks = Arc::new(AsyncTasks::new(
-        &settings.async_tasks,
+        settings,
         AsyncTaskServices {
             ledger: ledger.clone(),
             upstream: upstream.clone(),
@@ -184,6 +229,7 @@ async fn start_services(settings: &Settings, db: sqlx::PgPool) -> anyhow::Result
         &tasks,
     );
     async_tasks::spawn_concurrency_probe(Arc::downgrade(&async_tasks), &tasks);
+    let reference = Arc::new(ReferenceData::new(upstream.clone(), admission.clone()));
     Ok(Services {
         db,
         limiter,
@@ -200,27 +246,51 @@ async fn start_services(settings: &Settings, db: sqlx::PgPool) -> anyhow::Result
         proxy,
         async_tasks,
         relay,
+        reference,
     })
 }
 
-fn serve(settings: &Settings, services: Services, listener: TcpListener) -> anyhow::Result<Server> {
+/// The public listener. With an admin listener (`operator_routes_elsewhere`), the operator
+/// routes (readiness, metrics, docs) are not mounted here, so they answer 404.
+fn serve(
+    settings: &Settings,
+    services: Services,
+    listener: TcpListener,
+    operator_routes_elsewhere: bool,
+) -> anyhow::Result<Server> {
     let mut server = HttpServer::new(move || {
         let (app, api) = App::new()
             .into_utoipa_app()
             .openapi(ApiDoc::openapi())
-            .configure(configure_routes)
+            .configure(|cfg| {
+                if operator_routes_elsewhere {
+                    cfg.service(routes::health::healthz)
+                        .configure(configure_api_routes);
+                } else {
+                    configure_routes(cfg);
+                }
+            })
             .split_for_parts();
-        app.wrap(from_fn(auth::authenticate))
+        let app = app
+            .wrap(from_fn(auth::authenticate))
             .wrap(from_fn(telemetry::request_id))
             .configure(|cfg| services.register(cfg))
             .app_data(extractors::query_config())
             .app_data(extractors::json_config())
-            .app_data(extractors::path_config())
-            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
-            .default_service(web::to(not_found))
+            .app_data(extractors::path_config());
+        let docs = (!operator_routes_elsewhere)
+            .then(|| SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api));
+        app.configure(|cfg| {
+            if let Some(docs) = docs {
+                cfg.service(docs);
+            }
+        })
+        .default_service(web::to(not_found))
     })
     .shutdown_timeout(settings.server.shutdown_timeout_secs)
-    .client_request_timeout(Duration::from_secs(60))
+    .client_request_timeout(Duration::from_secs(
+        settings.server.request_head_timeout_secs,
+    ))
     .listen(listener)?;
     if settings.server.workers > 0 {
         server = server.workers(settings.server.workers);
@@ -228,13 +298,43 @@ fn serve(settings: &Settings, services: Services, listener: TcpListener) -> anyh
     Ok(server.run())
 }
 
+/// `server.admin_listen`: liveness, readiness, metrics and the docs, without authentication
+/// (none of them needs a token), on an address only operators and probes reach.
+fn serve_admin(
+    settings: &Settings,
+    services: Services,
+    listener: TcpListener,
+) -> anyhow::Result<Server> {
+    let api = crate::openapi::document();
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(telemetry::request_id))
+            .configure(|cfg| services.register(cfg))
+            .service(routes::health::healthz)
+            .service(routes::health::readyz)
+            .service(routes::metrics::metrics)
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api.clone()))
+            .default_service(web::to(not_found))
+    })
+    .workers(1)
+    .shutdown_timeout(settings.server.shutdown_timeout_secs)
+    .listen(listener)?;
+    Ok(server.run())
+}
+
 /// Every route of the gateway, mounted with its OpenAPI declaration.
 pub fn configure_routes(cfg: &mut ServiceConfig) {
-    use crate::proxy::routes as cloro;
     cfg.service(routes::health::healthz)
         .service(routes::health::readyz)
         .service(routes::metrics::metrics)
-        .service(cloro::chatgpt)
+        .configure(configure_api_routes);
+}
+
+/// The routes callers use (cloro's, async tasks, admin, finance, team): every route but the
+/// operators' (`/healthz`, `/readyz`, `/metrics`).
+fn configure_api_routes(cfg: &mut ServiceConfig) {
+    use crate::proxy::routes as cloro;
+    cfg.service(cloro::chatgpt)
         .service(cloro::perplexity)
         .service(cloro::copilot)
         .service(cloro::gemini)

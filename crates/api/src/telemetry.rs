@@ -3,6 +3,7 @@
 //! when it ends, and the same id echoed on the response. Headers are never logged.
 
 use crate::config::{LogFormat, LogSettings};
+use accounting::types::caller_id::is_safe_caller_id;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -23,17 +24,15 @@ pub struct RequestId {
 }
 
 impl RequestId {
-    /// The caller's id when it is 1-128 visible ASCII characters; otherwise a new UUIDv7.
+    /// The caller's id when it is 1-128 characters from `[A-Za-z0-9._:/-]`; otherwise a new
+    /// UUIDv7. The id is stored in the ledger and comes back in CSV exports, so anything a
+    /// spreadsheet could read as a separator or a formula is never honoured.
     pub fn from_header(value: Option<&HeaderValue>) -> Self {
         match value.and_then(|v| v.to_str().ok()) {
-            Some(v)
-                if !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()) =>
-            {
-                Self {
-                    value: v.to_owned(),
-                    minted: false,
-                }
-            }
+            Some(v) if !v.is_empty() && v.len() <= 128 && is_safe_caller_id(v) => Self {
+                value: v.to_owned(),
+                minted: false,
+            },
             _ => Self::mint(),
         }
     }
@@ -108,12 +107,20 @@ mod tests {
         let id = RequestId::from_header(Some(&HeaderValue::from_static("abc-123")));
         assert_eq!(id.as_str(), "abc-123");
         assert!(!id.minted);
+        let traced = "svc.orders:req/2024_01-x";
+        let id = RequestId::from_header(Some(&HeaderValue::from_static(traced)));
+        assert_eq!((id.as_str(), id.minted), (traced, false));
     }
 
     #[test]
     fn mints_for_missing_or_odd_ids() {
         assert!(RequestId::from_header(None).minted);
         assert!(RequestId::from_header(Some(&HeaderValue::from_static("has space"))).minted);
+        for formula in ["a;=cmd|x", "a,=1+1", "=1+1", "@sum", "a\"b", "a'b"] {
+            let id = RequestId::from_header(Some(&HeaderValue::from_static(formula)));
+            assert!(id.minted, "{formula:?} should not be honoured");
+            assert_ne!(id.as_str(), formula);
+        }
         let long = "x".repeat(129);
         assert!(RequestId::from_header(Some(&HeaderValue::from_str(&long).unwrap())).minted);
         let minted = RequestId::mint();

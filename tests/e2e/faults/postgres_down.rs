@@ -121,3 +121,38 @@ async fn team_usage_answers_503_ledger_unavailable_without_postgres() {
 async fn team_credits_answer_503_ledger_unavailable_without_postgres() {
     assert_ledger_unavailable("/v1/credits", Caller::Team).await;
 }
+
+/// Admission comes before the Idempotency-Key claim: a team over its rate is refused by Redis
+/// alone, so even with Postgres gone it gets its 429, not a 503 from a claim it never needed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_over_its_rate_is_refused_without_touching_postgres() {
+    let app = TestApp::builder()
+        .private_postgres()
+        .settings(|s| {
+            s.limits.team_default.rps = 0.01;
+            s.limits.team_default.burst = 1;
+        })
+        .spawn()
+        .await
+        .unwrap();
+    app.create_team("eager").await;
+    let team = app.team_token("eager").await;
+    let first = app
+        .post_json("/v1/monitor/chatgpt", &team, &chatgpt())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200, "the burst's one call");
+    app.stop_postgres().await;
+    let response = app
+        .post_json("/v1/monitor/chatgpt", &team, &chatgpt())
+        .header("Idempotency-Key", "retry-1")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "RATE_LIMIT_EXCEEDED");
+    app.shutdown().await.unwrap();
+}

@@ -1,6 +1,6 @@
 //! The sweeper: a PENDING entry that outlives its deadline (the gateway crashed, or settlement
-//! kept failing) is charged at its estimate and flagged, never silently dropped. Each pass
-//! also purges expired Idempotency-Keys.
+//! kept failing) is charged at its estimate and flagged, never silently dropped. (Expired
+//! Idempotency-Keys are purged by the gateway's own upkeep loop, in bounded batches.)
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -127,11 +127,6 @@ async fn sweep_until_stopped(
                 tracing::warn!(expired, %cutoff, "sweeper expired stale PENDING ledger entries");
             }
             Err(error) => tracing::error!(%error, "sweeper pass failed"),
-        }
-        match crate::idempotency::purge_expired(&pool).await {
-            Ok(0) => {}
-            Ok(purged) => tracing::debug!(purged, "sweeper purged expired idempotency keys"),
-            Err(error) => tracing::warn!(%error, "purging expired idempotency keys failed"),
         }
         counters.passes.fetch_add(1, Ordering::Relaxed);
     }

@@ -12,6 +12,9 @@
 /// - `text_column!(newtype Slug)`, for a newtype over a `String` with its own `parse` and
 ///   `as_str`, also writes `TryFrom<String>` and `From<Slug> for String` (for serde's
 ///   `try_from`/`into`).
+/// - `text_column!(newtype Key, read back by parse_stored)` is the same, but decodes stored
+///   values with `Key::parse_stored`: for a type whose rule for new values was tightened
+///   while rows written under the older rule remain (the ledger is append-only).
 macro_rules! text_column {
     (
         enum $domain:ident: $type_name:literal, expecting $expected:literal {
@@ -38,9 +41,12 @@ macro_rules! text_column {
             }
         }
 
-        $crate::types::text_column!(@text $domain);
+        $crate::types::text_column!(@text $domain, read back by parse);
     };
     (newtype $domain:ident) => {
+        $crate::types::text_column!(newtype $domain, read back by parse);
+    };
+    (newtype $domain:ident, read back by $read:ident) => {
         impl TryFrom<String> for $domain {
             type Error = $crate::InvalidValue;
 
@@ -55,9 +61,9 @@ macro_rules! text_column {
             }
         }
 
-        $crate::types::text_column!(@text $domain);
+        $crate::types::text_column!(@text $domain, read back by $read);
     };
-    (@text $domain:ident) => {
+    (@text $domain:ident, read back by $read:ident) => {
         $crate::types::from_str_by_parse!($domain);
 
         impl ::std::fmt::Display for $domain {
@@ -90,7 +96,7 @@ macro_rules! text_column {
                 value: ::sqlx::postgres::PgValueRef<'r>,
             ) -> Result<Self, ::sqlx::error::BoxDynError> {
                 let text = <&str as ::sqlx::Decode<'r, ::sqlx::Postgres>>::decode(value)?;
-                Ok(Self::parse(text)?)
+                Ok(Self::$read(text)?)
             }
         }
     };

@@ -1,5 +1,6 @@
 //! Domain types that can only hold valid values: parse once at the edge, then trust them.
 
+pub mod caller_id;
 mod column;
 mod credits;
 mod entry_status;

@@ -157,7 +157,7 @@ async fn an_expired_key_counts_as_absent() {
         begin(&db.pool, team, &key, b"second", DAY).await,
         Begin::InProgress
     );
-    assert_eq!(idempotency::purge_expired(&db.pool).await.unwrap(), 0);
+    assert_eq!(idempotency::purge_expired(&db.pool, 100).await.unwrap(), 0);
     db.drop().await;
 }
 
@@ -219,11 +219,92 @@ async fn purge_removes_only_expired_keys() {
     begin(&db.pool, team, &key("kept"), b"x", DAY).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
 
-    assert_eq!(idempotency::purge_expired(&db.pool).await.unwrap(), 1);
+    assert_eq!(idempotency::purge_expired(&db.pool, 100).await.unwrap(), 1);
     assert_eq!(
         begin(&db.pool, team, &key("kept"), b"x", DAY).await,
         Begin::InProgress
     );
+    db.drop().await;
+}
+
+/// A backlog of expired keys, inserted in one statement (expired an hour ago).
+async fn expired_keys(pool: &PgPool, team: TeamId, count: i64) {
+    sqlx::query(
+        "INSERT INTO idempotency_keys \
+             (team_id, key, body_hash, request_id, state, response_status, response_headers, \
+              response_body, created_at, expires_at) \
+         SELECT $1, 'old-' || n, $2, gen_random_uuid(), 'completed', 200, '[]'::jsonb, \
+                ''::bytea, now() - interval '2 hours', now() - interval '1 hour' \
+         FROM generate_series(1, $3) AS n",
+    )
+    .bind(team)
+    .bind(hash_body(b"x"))
+    .bind(count)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+async fn stored_keys(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM idempotency_keys")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn purge_deletes_at_most_one_batch_per_call() {
+    let db = TestDatabase::new().await;
+    let team = create_team(&db.pool, "team-a").await;
+    expired_keys(&db.pool, team, 25).await;
+    begin(&db.pool, team, &key("live"), b"x", DAY).await;
+
+    assert_eq!(idempotency::purge_expired(&db.pool, 10).await.unwrap(), 10);
+    assert_eq!(stored_keys(&db.pool).await, 16);
+    assert_eq!(idempotency::purge_expired(&db.pool, 10).await.unwrap(), 10);
+    assert_eq!(idempotency::purge_expired(&db.pool, 10).await.unwrap(), 5);
+    assert_eq!(idempotency::purge_expired(&db.pool, 10).await.unwrap(), 0);
+    assert_eq!(stored_keys(&db.pool).await, 1, "the live key is kept");
+    assert_eq!(
+        begin(&db.pool, team, &key("live"), b"x", DAY).await,
+        Begin::InProgress
+    );
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_purges_share_the_backlog_and_skip_locked_rows() {
+    let db = TestDatabase::new().await;
+    let team = create_team(&db.pool, "team-a").await;
+    expired_keys(&db.pool, team, 300).await;
+
+    // A key held by another transaction (a `begin` taking it over, say) is skipped, not
+    // waited for.
+    let mut holder = db.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM idempotency_keys WHERE key = 'old-1' FOR UPDATE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let purges = (0..4).map(|_| async {
+        let mut purged = 0;
+        loop {
+            let batch = idempotency::purge_expired(&db.pool, 50).await.unwrap();
+            purged += batch;
+            if batch < 50 {
+                return purged;
+            }
+        }
+    });
+    let purged: u64 =
+        tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(purges))
+            .await
+            .expect("a locked row is skipped, not waited for")
+            .into_iter()
+            .sum();
+    assert_eq!(purged, 299, "every unlocked expired key, each once");
+    holder.rollback().await.unwrap();
+    assert_eq!(idempotency::purge_expired(&db.pool, 50).await.unwrap(), 1);
+    assert_eq!(stored_keys(&db.pool).await, 0);
     db.drop().await;
 }
 

@@ -35,6 +35,39 @@ async fn get_refuses_another_teams_entry() {
     db.drop().await;
 }
 
+/// Keys recorded before they were limited to `[A-Za-z0-9._:/-]` (any printable ASCII) are
+/// still read back: the ledger is append-only, so such rows stay.
+#[tokio::test]
+async fn an_entry_with_a_key_from_before_the_safe_alphabet_still_reads() {
+    let db = TestDatabase::new().await;
+    let team = create_team(&db.pool, "team-a").await;
+    let id = record(&db.pool, new_entry(team, 7)).await;
+    // A copy of it under another id, with a key as an older gateway recorded it.
+    let legacy = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO ledger_entries (id, created_at, team_id, endpoint, client_request_id, \
+             idempotency_key, estimate, status) \
+         SELECT $1, $2, team_id, endpoint, client_request_id, 'order 1;=x', estimate, status \
+         FROM ledger_entries WHERE id = $3",
+    )
+    .bind(legacy)
+    .bind(ledger::created_at_of(legacy))
+    .bind(id)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let entry = ledger::get(&db.pool, team, legacy).await.unwrap().unwrap();
+    assert_eq!(
+        entry.idempotency_key.as_ref().map(IdempotencyKey::as_str),
+        Some("order 1;=x")
+    );
+    assert!(
+        IdempotencyKey::parse("order 1;=x").is_err(),
+        "not as a new key"
+    );
+    db.drop().await;
+}
+
 #[tokio::test]
 async fn team_totals_sum_each_status() {
     let db = TestDatabase::new().await;

@@ -184,7 +184,8 @@ impl Admitter {
         estimate: Credits,
         period: &Period,
     ) -> Result<Admitted, ApiError> {
-        self.admit_as(team, endpoint, lease_id, estimate, period, Kind::Sync)
+        let target = (endpoint.name(), endpoint.takes_concurrency_slot());
+        self.admit_as(team, target, lease_id, estimate, period, Kind::Sync)
             .await
     }
 
@@ -200,9 +201,10 @@ impl Admitter {
         period: &Period,
         hold: Duration,
     ) -> Result<Admitted, ApiError> {
+        let target = (endpoint.name(), false);
         self.admit_as(
             team,
-            endpoint,
+            target,
             lease_id,
             estimate,
             period,
@@ -211,10 +213,28 @@ impl Admitter {
         .await
     }
 
+    /// Admits a free reference call (`/v1/countries`, `/v1/states`): the team's rate and the
+    /// account's bucket for `name`, nothing held (a zero hold that lapses within a second).
+    pub async fn admit_reference(&self, team: TeamId, name: &'static str) -> Result<(), ApiError> {
+        let period = self.current_period();
+        let hold = Duration::from_secs(1);
+        self.admit_as(
+            team,
+            (name, false),
+            Uuid::now_v7(),
+            Credits::ZERO,
+            &period,
+            Kind::Async { hold },
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `target`: the account bucket's name, and whether a sync call takes a concurrency slot.
     async fn admit_as(
         &self,
         team: TeamId,
-        endpoint: Endpoint,
+        (endpoint, takes_slot): (&str, bool),
         lease_id: Uuid,
         estimate: Credits,
         period: &Period,
@@ -227,7 +247,7 @@ impl Admitter {
         let budget_period = budget_period(period);
         let request = AdmissionRequest {
             team_id: team.as_uuid().to_string(),
-            endpoint: endpoint.name().to_owned(),
+            endpoint: endpoint.to_owned(),
             lease_id: lease_id.to_string(),
             estimate,
             team: TeamQuota {
@@ -242,7 +262,7 @@ impl Admitter {
                 burst: account.burst,
                 concurrency: self.account_limit.current(),
             },
-            takes_account_slot: kind == Kind::Sync && endpoint.takes_concurrency_slot(),
+            takes_account_slot: kind == Kind::Sync && takes_slot,
             takes_team_slot: kind == Kind::Sync,
             period: budget_period,
             lease_ttl_ms: match kind {

@@ -16,7 +16,7 @@ mod submit;
 pub use poller::{spawn_concurrency_probe, spawn_poller};
 
 use crate::admission::Admitter;
-use crate::config::AsyncTaskSettings;
+use crate::config::Settings;
 use crate::directory::{AccountSettings, Directory};
 use crate::ledger::Ledger;
 use crate::relay::Relay;
@@ -43,6 +43,8 @@ pub struct AsyncTasks {
     /// cloro's signing secret for deliveries, if configured.
     webhook_secret: Option<Secret>,
     max_batch_body_bytes: usize,
+    /// How long a request body may take to arrive in full.
+    body_read_timeout: Duration,
 }
 
 /// The services async tasks are built on.
@@ -57,7 +59,8 @@ pub struct AsyncTaskServices {
 }
 
 impl AsyncTasks {
-    pub fn new(settings: &AsyncTaskSettings, services: AsyncTaskServices) -> Self {
+    pub fn new(all_settings: &Settings, services: AsyncTaskServices) -> Self {
+        let settings = &all_settings.async_tasks;
         Self {
             ledger: services.ledger,
             upstream: services.upstream,
@@ -71,6 +74,7 @@ impl AsyncTasks {
             webhook_secret: (!settings.webhook_secret.expose().is_empty())
                 .then(|| settings.webhook_secret.clone()),
             max_batch_body_bytes: settings.max_batch_body_bytes,
+            body_read_timeout: Duration::from_secs(all_settings.server.body_read_timeout_secs),
         }
     }
 }

@@ -60,7 +60,12 @@ async fn submit_detached(
     payload: web::Payload,
     submission: Submission,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_limited(payload, service.max_batch_body_bytes).await?;
+    let body = read_limited(
+        payload,
+        service.max_batch_body_bytes,
+        service.body_read_timeout,
+    )
+    .await?;
     let json = parse_json(&body)?;
     let team = caller.team().clone();
     let client_id = client_request_id(&req);
@@ -94,6 +99,7 @@ fn not_found() -> ApiError {
         (status = 400, description = "Bad task type, payload, priority (above the team's maxPriority) or key", body = ErrorEnvelope),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "Not a team token, suspended, or INSUFFICIENT_CREDITS", body = ErrorEnvelope),
+        (status = 408, description = "The body did not arrive in full within server.body_read_timeout_secs (REQUEST_TIMEOUT)", body = ErrorEnvelope),
         (status = 409, description = "The team already used this idempotencyKey", body = ErrorEnvelope),
         (status = 429, description = "Rate limit, or QUEUE_LIMIT_EXCEEDED (the team's maxQueuedTasks)", body = ErrorEnvelope),
         (status = 503, description = "Ledger or limiter unavailable; Retry-After", body = ErrorEnvelope),
@@ -119,6 +125,7 @@ pub async fn create_task(
         (status = 400, description = "Not an array of 1-500 tasks", body = ErrorEnvelope),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "Not a team token or suspended", body = ErrorEnvelope),
+        (status = 408, description = "The body did not arrive in full within server.body_read_timeout_secs (REQUEST_TIMEOUT)", body = ErrorEnvelope),
         (status = 413, description = "Body larger than async_tasks.max_batch_body_bytes", body = ErrorEnvelope),
         (status = 429, description = "cloro refused the whole batch", body = ErrorEnvelope),
         (status = 503, description = "Ledger unavailable; Retry-After", body = ErrorEnvelope),
@@ -297,6 +304,7 @@ pub async fn admin_clear_queue(
     responses(
         (status = 200, description = "Acknowledged: the settlement is durable (or the task is unknown)"),
         (status = 401, description = "Signature missing, stale or wrong (when a secret is configured)", body = ErrorEnvelope),
+        (status = 408, description = "The body did not arrive in full within server.body_read_timeout_secs", body = ErrorEnvelope),
         (status = 503, description = "Could not settle now; cloro delivers again", body = ErrorEnvelope),
     )
 )]
@@ -306,7 +314,7 @@ pub async fn cloro_delivery(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_limited(payload, MAX_DELIVERY_BYTES).await?;
+    let body = read_limited(payload, MAX_DELIVERY_BYTES, service.body_read_timeout).await?;
     let header = |name: &str| {
         req.headers()
             .get(name)

@@ -1,5 +1,6 @@
 //! A JWKS URL as a key source: fetched at start, and again when a token names a `kid` we do
 //! not know, at most once per `jwks_min_refresh_secs` so unknown kids cannot flood the issuer.
+//! The URL is never logged nor put in an error (it may carry a token in its query).
 
 use jsonwebtoken::jwk::JwkSet;
 use std::time::{Duration, Instant};
@@ -35,7 +36,7 @@ impl JwksSource {
         match self.fetch().await {
             Ok(set) => Some(set),
             Err(err) => {
-                tracing::warn!(url = %self.url, error = %err, "JWKS fetch failed");
+                tracing::warn!(error = %describe(err), "JWKS fetch from auth.jwks_url failed");
                 None
             }
         }
@@ -50,4 +51,17 @@ impl JwksSource {
             .json::<JwkSet>()
             .await
     }
+}
+
+/// A client error and its causes, without the URL reqwest puts in its text.
+fn describe(err: reqwest::Error) -> String {
+    let err = err.without_url();
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

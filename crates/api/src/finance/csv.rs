@@ -1,6 +1,9 @@
 //! CSV rows for the exports: RFC 4180 quoting, and text a spreadsheet would run as a formula
-//! (`=`, `+`, `-`, `@` first) prefixed with `'`, since request ids and idempotency keys come
-//! from callers.
+//! defused, since request ids and idempotency keys come from callers (ids are limited to a
+//! safe alphabet at the edge, but rows recorded before that, and other text, pass here too).
+//! A spreadsheet may split a cell again on `;` or a tab (locales that use them as the list
+//! separator) or on a line break, so every piece that would start a cell, not only the
+//! first, is checked: one starting with `=`, `+`, `-`, `@` (after any spaces) gets a `'`.
 
 use super::views::{EntryView, UsageRowView};
 use std::fmt::Write;
@@ -11,14 +14,26 @@ pub const ENTRY_HEADER: &str = "request_id,created_at,settled_at,team,endpoint,s
 pub const USAGE_HEADER: &str =
     "team,endpoint,day,month,entries,posted,voided,expired,flagged,estimate,charged,mode\n";
 
-/// One text field, quoted when it must be.
+/// Characters after which a spreadsheet may start a new cell.
+const SEPARATORS: [char; 5] = [',', ';', '\t', '\n', '\r'];
+
+/// Characters that make a cell a formula when they start it (a leading tab or carriage
+/// return is stripped by some spreadsheets, which then read what follows).
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// One text field: defused, and quoted when it holds a separator or a quote.
 pub fn field(text: &str) -> String {
-    let defused = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_owned()
-    };
-    if defused.contains([',', '"', '\n', '\r']) {
+    let mut defused = String::with_capacity(text.len() + 2);
+    let mut starts_a_cell = true;
+    for c in text.chars() {
+        if starts_a_cell && FORMULA_STARTS.contains(&c) {
+            defused.push('\'');
+        }
+        defused.push(c);
+        // Leading spaces may be trimmed on import, so the cell starts after them.
+        starts_a_cell = SEPARATORS.contains(&c) || (starts_a_cell && c == ' ');
+    }
+    if defused.contains(SEPARATORS) || defused.contains('"') {
         format!("\"{}\"", defused.replace('"', "\"\""))
     } else {
         defused
@@ -153,5 +168,81 @@ mod tests {
         assert_eq!(field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
         assert_eq!(field("-1,2"), "\"'-1,2\"");
         assert_eq!(field("line\nbreak"), "\"line\nbreak\"");
+        assert_eq!(field("order-42/retry.1"), "order-42/retry.1");
+        assert_eq!(field("a;b"), "\"a;b\"");
+        assert_eq!(field("a\tb"), "\"a\tb\"");
+    }
+
+    #[test]
+    fn a_formula_after_any_separator_is_defused() {
+        assert_eq!(field("a;=cmd|x"), "\"a;'=cmd|x\"");
+        assert_eq!(field("a,=1+1"), "\"a,'=1+1\"");
+        assert_eq!(field("a\t+1"), "\"a\t'+1\"");
+        assert_eq!(field("a\n@SUM(1)"), "\"a\n'@SUM(1)\"");
+        assert_eq!(field("a\r\n-1"), "\"a\r\n'-1\"");
+        assert_eq!(field("a; =1"), "\"a; '=1\"");
+        assert_eq!(field("  =1"), "  '=1");
+        // Inside a piece the characters are only text.
+        assert_eq!(field("a=b+c-d@e"), "a=b+c-d@e");
+    }
+
+    /// Split the way a spreadsheet might (any separator, quotes ignored), no piece starts a
+    /// formula.
+    #[test]
+    fn no_piece_of_a_field_starts_a_formula() {
+        let nasty = [
+            "a;=cmd|' /C calc'!A0",
+            ";;=1",
+            ",+1,-1,@1",
+            "x\t\t=1",
+            "\"=1\";=2",
+            "=1;=2,=3\n=4\r=5",
+            " ; ; @x",
+        ];
+        for text in nasty {
+            let written = field(text);
+            let body = written
+                .strip_prefix('"')
+                .and_then(|inner| inner.strip_suffix('"'))
+                .unwrap_or(&written);
+            for piece in body.split(super::SEPARATORS) {
+                let piece = piece.trim_start_matches(' ');
+                assert!(
+                    !piece.starts_with(['=', '+', '-', '@']),
+                    "{text:?} was written as {written:?}, whose piece {piece:?} is a formula"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn caller_ids_in_an_entry_line_cannot_become_formulas() {
+        let entry = EntryView {
+            request_id: Uuid::now_v7(),
+            team: "team-a".to_owned(),
+            team_id: Uuid::now_v7(),
+            endpoint: "/v1/monitor/chatgpt".to_owned(),
+            status: "POSTED".to_owned(),
+            estimate: 5,
+            charged: Some(5),
+            flagged: false,
+            flag_reason: None,
+            upstream_status: Some(200),
+            void_reason: None,
+            client_request_id: Some("a;=cmd|x".to_owned()),
+            idempotency_key: Some("k,@SUM(1)".to_owned()),
+            created_at: Utc::now(),
+            settled_at: Some(Utc::now()),
+            mode: "sync".to_owned(),
+            task_id: None,
+            batch_id: None,
+        };
+        let line = entry_line(&entry);
+        assert!(line.contains(",\"a;'=cmd|x\",\"k,'@SUM(1)\","), "{line}");
+        for separator in [",", ";"] {
+            for start in ["=", "+", "@"] {
+                assert!(!line.contains(&format!("{separator}{start}")), "{line}");
+            }
+        }
     }
 }

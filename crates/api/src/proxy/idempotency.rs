@@ -37,8 +37,9 @@ pub fn parse(
     value: Option<&actix_web::http::header::HeaderValue>,
 ) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(value) = value else { return Ok(None) };
-    let text = value.to_str().unwrap_or("");
-    IdempotencyKey::parse(text).map(Some).map_err(|e| {
+    // Non-ASCII is refused by the alphabet, by name, rather than read as an empty key.
+    let text = String::from_utf8_lossy(value.as_bytes());
+    IdempotencyKey::parse(&text).map(Some).map_err(|e| {
         ApiError::validation(vec![FieldError {
             field: "Idempotency-Key".into(),
             message: e.reason().to_owned(),
@@ -110,6 +111,50 @@ pub fn replay(stored: StoredResponse) -> HttpResponse {
     response.body(stored.body)
 }
 
+/// The answer kept for retries of a successful call: the reply itself, or, when its body is
+/// larger than `max_body_bytes`, a small 409 `IDEMPOTENCY_REPLY_TOO_LARGE` saying the first
+/// call succeeded but its answer was not kept. Either way the key stays bound to the call, so
+/// a retry is never sent (or charged) again; a new key is the caller's choice to pay again.
+pub fn kept(
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: &[u8],
+    max_body_bytes: usize,
+) -> StoredResponse {
+    if body.len() <= max_body_bytes {
+        return StoredResponse {
+            status,
+            headers,
+            body: body.to_vec(),
+        };
+    }
+    tracing::info!(
+        bytes = body.len(),
+        max_body_bytes,
+        "reply too large to keep for Idempotency-Key replays; retries get 409"
+    );
+    let charged = headers
+        .iter()
+        .find(|(name, _)| name == "x-credits-charged")
+        .and_then(|(_, value)| value.parse::<i64>().ok());
+    ApiError::new(
+        ErrorCode::IdempotencyReplyTooLarge,
+        format!(
+            "The first request with this Idempotency-Key succeeded (status {status}), but its \
+             {}-byte answer is larger than the {max_body_bytes} bytes kept for replays; it is \
+             not sent again. Use a new key to run (and pay for) the call again",
+            body.len()
+        ),
+    )
+    .with_details(serde_json::json!({
+        "firstStatus": status,
+        "creditsCharged": charged,
+        "bodyBytes": body.len(),
+        "maxBodyBytes": max_body_bytes,
+    }))
+    .stored()
+}
+
 /// How a held key ends.
 pub enum Finish {
     /// Replay this answer to every retry (a success, or the 504 of an unknown outcome).
@@ -135,5 +180,37 @@ pub async fn finish(db: &PgPool, held: HeldKey, finish: Finish) {
         Ok(Ok(())) => {}
         Ok(Err(err)) => tracing::error!(error = %err, "could not finish the idempotency key"),
         Err(_) => tracing::error!("finishing the idempotency key timed out"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers() -> Vec<(String, String)> {
+        vec![
+            ("content-type".to_owned(), "application/json".to_owned()),
+            ("x-credits-charged".to_owned(), "7".to_owned()),
+        ]
+    }
+
+    #[test]
+    fn a_reply_within_the_cap_is_kept_as_it_is() {
+        let stored = kept(200, headers(), b"0123456789", 10);
+        assert_eq!(stored.status, 200);
+        assert_eq!(stored.headers, headers());
+        assert_eq!(stored.body, b"0123456789");
+    }
+
+    #[test]
+    fn a_larger_reply_is_kept_as_a_409_naming_the_first_answer() {
+        let stored = kept(200, headers(), b"01234567890", 10);
+        assert_eq!(stored.status, 409);
+        let envelope: serde_json::Value = serde_json::from_slice(&stored.body).unwrap();
+        assert_eq!(envelope["error"]["code"], "IDEMPOTENCY_REPLY_TOO_LARGE");
+        assert_eq!(envelope["error"]["details"]["firstStatus"], 200);
+        assert_eq!(envelope["error"]["details"]["creditsCharged"], 7);
+        assert_eq!(envelope["error"]["details"]["bodyBytes"], 11);
+        assert_eq!(envelope["error"]["details"]["maxBodyBytes"], 10);
     }
 }

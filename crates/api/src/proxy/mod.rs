@@ -4,11 +4,13 @@
 
 mod idempotency;
 mod outcomes;
+pub mod reference;
 mod reply;
 pub mod routes;
 mod settle;
 
 pub use outcomes::OutcomeCounters;
+pub use reference::ReferenceData;
 
 use crate::admission::{Admitted, Admitter, LimitHeaders};
 use crate::alerts::{Alerter, BudgetUsage};
@@ -47,7 +49,11 @@ pub struct Proxy {
     tasks: BackgroundTasks,
     outcomes: Arc<OutcomeCounters>,
     max_body_bytes: usize,
+    /// How long a body may take to arrive in full.
+    body_read_timeout: Duration,
     idempotency_ttl: Duration,
+    /// The largest reply body kept for Idempotency-Key replays.
+    idempotency_max_body_bytes: usize,
     /// How long an in-progress Idempotency-Key is leased: longer than a request can run.
     idempotency_lease: Duration,
 }
@@ -74,7 +80,9 @@ impl Proxy {
             tasks: services.tasks,
             outcomes: services.outcomes,
             max_body_bytes: settings.server.max_body_bytes,
+            body_read_timeout: Duration::from_secs(settings.server.body_read_timeout_secs),
             idempotency_ttl: Duration::from_secs(settings.ledger.idempotency_ttl_hours * 3600),
+            idempotency_max_body_bytes: settings.ledger.idempotency_max_body_bytes,
             idempotency_lease: Duration::from_secs(settings.upstream.request_timeout_secs)
                 + IDEMPOTENCY_LEASE_MARGIN,
         }
@@ -105,7 +113,8 @@ pub async fn handle_sync(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let idempotency_key = idempotency::parse(idempotency_header)?;
-    let body = request_body::read_limited(payload, proxy.max_body_bytes).await?;
+    let body =
+        request_body::read_limited(payload, proxy.max_body_bytes, proxy.body_read_timeout).await?;
     let json = request_body::parse_json(&body)?;
     let estimate = proxy.account.price_table().estimate_sync(endpoint, &json)?;
     let estimate = Credits::new(estimate).map_err(ApiError::internal)?;
@@ -149,26 +158,11 @@ enum Answer {
     Upstream(Result<UpstreamReply, UpstreamFailure>, LimitHeaders),
 }
 
-/// Idempotency, the durable PENDING entry, the upstream call and its settlement.
+/// Admission, idempotency, the durable PENDING entry, the upstream call and its settlement.
+/// Admission comes first: a team over its limits is refused without a write to Postgres.
 async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiError> {
-    let fingerprint = idempotency::fingerprint(call.endpoint.path(), &call.body);
-    let held = match idempotency::start(
-        proxy.ledger.pool(),
-        call.team.id,
-        call.idempotency_key.clone(),
-        &fingerprint,
-        call.entry_id,
-        (proxy.idempotency_ttl, proxy.idempotency_lease),
-        proxy.ledger.write_timeout(),
-    )
-    .await?
-    {
-        idempotency::Start::Replay(stored) => return Ok(Answer::Replay(stored)),
-        idempotency::Start::Held(held) => Some(held),
-        idempotency::Start::NoKey => None,
-    };
     let period = proxy.admission.current_period();
-    let admitted = match proxy
+    let admitted = proxy
         .admission
         .admit(
             call.team.id,
@@ -177,13 +171,32 @@ async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiE
             call.estimate,
             &period,
         )
-        .await
-    {
-        Ok(admitted) => admitted,
+        .await?;
+    let release = || async {
+        if let Some(lease) = &admitted.lease {
+            proxy.admission.settle(lease, 0).await;
+        }
+    };
+    let fingerprint = idempotency::fingerprint(call.endpoint.path(), &call.body);
+    let claimed = idempotency::start(
+        proxy.ledger.pool(),
+        call.team.id,
+        call.idempotency_key.clone(),
+        &fingerprint,
+        call.entry_id,
+        (proxy.idempotency_ttl, proxy.idempotency_lease),
+        proxy.ledger.write_timeout(),
+    )
+    .await;
+    let held = match claimed {
+        Ok(idempotency::Start::Held(held)) => Some(held),
+        Ok(idempotency::Start::NoKey) => None,
+        Ok(idempotency::Start::Replay(stored)) => {
+            release().await;
+            return Ok(Answer::Replay(stored));
+        }
         Err(err) => {
-            if let Some(held) = held {
-                idempotency::finish(proxy.ledger.pool(), held, idempotency::Finish::Release).await;
-            }
+            release().await;
             return Err(err);
         }
     };
@@ -215,11 +228,16 @@ async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiE
     let headers = admitted.final_headers(charged);
     if let Some(held) = held {
         let finish = match &outcome {
-            Ok(reply) if reply.status.is_success() => idempotency::Finish::Store(StoredResponse {
-                status: reply.status.as_u16(),
-                headers: reply::stored_headers(reply),
-                body: reply.body.to_vec(),
-            }),
+            // A reply too large to keep is replaced by a small refusal: the key still
+            // stands, so a retry is never sent (and charged) again.
+            Ok(reply) if reply.status.is_success() => {
+                idempotency::Finish::Store(idempotency::kept(
+                    reply.status.as_u16(),
+                    reply::stored_headers(reply),
+                    &reply.body,
+                    proxy.idempotency_max_body_bytes,
+                ))
+            }
             // cloro may have charged: the key stays bound to this entry, and a retry gets
             // the same 504 instead of running (and being charged) again.
             Err(failure @ UpstreamFailure::Unknown { .. }) => idempotency::Finish::Store(

@@ -7,11 +7,9 @@ use crate::directory::Directory;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::ledger::Ledger;
 use crate::pricing::Endpoint;
-use crate::proxy::{Proxy, handle_sync, reply};
+use crate::proxy::{Proxy, ReferenceData, handle_sync, reply};
 use crate::telemetry::RequestId;
-use crate::upstream::Upstream;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, post, web};
-use reqwest::Method;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -88,15 +86,16 @@ macro_rules! monitor_route {
             tag = "monitor",
             request_body = $body,
             params(
-                ("Idempotency-Key" = Option<String>, Header, description = "Replays the first result of a retry with the same key and body for 24 h"),
-                ("X-Request-ID" = Option<String>, Header, description = "Echoed and sent upstream; minted when absent"),
+                ("Idempotency-Key" = Option<String>, Header, description = "Replays the first result of a retry with the same key and body for 24 h; 1-255 characters from [A-Za-z0-9._:/-], else 400"),
+                ("X-Request-ID" = Option<String>, Header, description = "Echoed and sent upstream; minted when absent, longer than 128 characters or outside [A-Za-z0-9._:/-]"),
             ),
             responses(
                 (status = 200, description = "cloro's answer; X-Credits-Charged says what it cost", body = MonitorResponse),
-                (status = 400, description = "Invalid body (VALIDATION_ERROR)", body = ErrorEnvelope),
+                (status = 400, description = "Invalid body or Idempotency-Key (VALIDATION_ERROR)", body = ErrorEnvelope),
                 (status = 401, description = "Missing, malformed, expired or revoked token", body = ErrorEnvelope),
                 (status = 403, description = "Team suspended, not a team token, or INSUFFICIENT_CREDITS", body = ErrorEnvelope),
-                (status = 409, description = "Idempotency-Key reused with another body, or still running", body = ErrorEnvelope),
+                (status = 408, description = "The body did not arrive in full within server.body_read_timeout_secs (REQUEST_TIMEOUT); nothing was sent or booked", body = ErrorEnvelope),
+                (status = 409, description = "Idempotency-Key reused with another body (IDEMPOTENCY_KEY_REUSED), still running (IDEMPOTENCY_KEY_IN_USE), or its first call succeeded with an answer too large to replay (IDEMPOTENCY_REPLY_TOO_LARGE); not sent again", body = ErrorEnvelope),
                 (status = 413, description = "Body larger than the limit", body = ErrorEnvelope),
                 (status = 429, description = "Rate or concurrency limit", body = ErrorEnvelope),
                 (status = 502, description = "cloro unreachable or an engine failed", body = ErrorEnvelope),
@@ -186,18 +185,22 @@ monitor_route!(
     tag = "reference",
     params(("model" = Option<String>, Query, description = "Filter by engine")),
     responses(
-        (status = 200, description = "cloro's list, passed through"),
+        (status = 200, description = "cloro's list, passed through (cached up to an hour)"),
+        (status = 400, description = "cloro refused the query", body = ErrorEnvelope),
         (status = 401, body = ErrorEnvelope),
+        (status = 403, description = "Not a team token, or the team is suspended", body = ErrorEnvelope),
+        (status = 429, description = "The team's rate, or the account's for this route", body = ErrorEnvelope),
+        (status = 503, description = "Limiter unavailable; Retry-After", body = ErrorEnvelope),
     ),
     security(("team_jwt" = []))
 )]
 #[get("/v1/countries")]
 pub async fn countries(
-    _caller: Authenticated<Team>,
-    upstream: web::Data<Upstream>,
+    caller: Authenticated<Team>,
+    data: web::Data<ReferenceData>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    reference(&upstream, "/v1/countries", &req).await
+    reference(&caller, &data, ("countries", "/v1/countries"), &req).await
 }
 
 /// Supported US states (free), forwarded to cloro.
@@ -205,33 +208,44 @@ pub async fn countries(
     tag = "reference",
     params(("country" = String, Query, description = "ISO 3166-1 alpha-2, e.g. US (required by cloro)")),
     responses(
-        (status = 200, description = "cloro's list, passed through"),
+        (status = 200, description = "cloro's list, passed through (cached up to an hour)"),
+        (status = 400, description = "No or an unknown country", body = ErrorEnvelope),
         (status = 401, body = ErrorEnvelope),
+        (status = 403, description = "Not a team token, or the team is suspended", body = ErrorEnvelope),
+        (status = 429, description = "The team's rate, or the account's for this route", body = ErrorEnvelope),
+        (status = 503, description = "Limiter unavailable; Retry-After", body = ErrorEnvelope),
     ),
     security(("team_jwt" = []))
 )]
 #[get("/v1/states")]
 pub async fn states(
-    _caller: Authenticated<Team>,
-    upstream: web::Data<Upstream>,
+    caller: Authenticated<Team>,
+    data: web::Data<ReferenceData>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    reference(&upstream, "/v1/states", &req).await
+    reference(&caller, &data, ("states", "/v1/states"), &req).await
 }
 
-/// Free reference data: forwarded with the company key, without a ledger entry.
+/// Free reference data: admitted against the team's rate, served from the cache or
+/// forwarded with the company key, without a ledger entry.
 async fn reference(
-    upstream: &Upstream,
-    path: &str,
+    caller: &Authenticated<Team>,
+    data: &ReferenceData,
+    (route, path): (&'static str, &str),
     req: &HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let path_and_query = match req.query_string() {
         "" => path.to_owned(),
         query => format!("{path}?{query}"),
     };
-    let outcome = upstream
-        .send(Method::GET, &path_and_query, None, request_id(req).as_str())
-        .await;
+    let outcome = data
+        .get(
+            caller.team(),
+            route,
+            &path_and_query,
+            request_id(req).as_str(),
+        )
+        .await?;
     reply::to_response(outcome, Vec::new())
 }
 
@@ -257,6 +271,8 @@ pub struct TeamCredits {
     responses(
         (status = 200, body = TeamCredits),
         (status = 401, body = ErrorEnvelope),
+        (status = 403, description = "Not a team token, or the team is suspended", body = ErrorEnvelope),
+        (status = 503, description = "Ledger unavailable; Retry-After", body = ErrorEnvelope),
     ),
     security(("team_jwt" = []))
 )]

@@ -1,10 +1,12 @@
 //! Liveness and readiness: `/healthz` says the process is up, `/readyz` says whether
-//! Postgres and Redis answer, naming the one that does not.
+//! Postgres and Redis answer, naming the one that does not with a generic reason (the error
+//! itself, which may carry host names, users or database names, is logged, not answered).
 
 use actix_web::{HttpResponse, get, web};
 use limiter::RedisLimiter;
 use serde::Serialize;
 use sqlx::PgPool;
+use std::future::Future;
 use std::time::Duration;
 use utoipa::ToSchema;
 
@@ -21,7 +23,7 @@ pub struct Health {
 pub struct Readiness {
     /// `ready` or `unavailable`.
     pub status: &'static str,
-    /// Each dependency and `ok` or the reason it failed.
+    /// Each dependency and `ok`, or why it failed: `unavailable` or `timed out`.
     pub checks: Checks,
 }
 
@@ -62,18 +64,53 @@ pub async fn readyz(db: web::Data<PgPool>, limiter: web::Data<RedisLimiter>) -> 
 }
 
 async fn probe_postgres(db: &PgPool) -> String {
-    let probe = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(db);
-    match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
-        Ok(Ok(_)) => "ok".into(),
-        Ok(Err(err)) => format!("error: {err}"),
-        Err(_) => "error: timed out".into(),
-    }
+    let select = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(db);
+    probe("postgres", async { select.await.map(|_| ()) }).await
 }
 
 async fn probe_redis(limiter: &RedisLimiter) -> String {
-    match tokio::time::timeout(PROBE_TIMEOUT, limiter.ping()).await {
+    probe("redis", limiter.ping()).await
+}
+
+/// `ok`, or a generic reason; what went wrong is logged at warn.
+async fn probe<E: Into<anyhow::Error>>(
+    dependency: &'static str,
+    check: impl Future<Output = Result<(), E>>,
+) -> String {
+    match tokio::time::timeout(PROBE_TIMEOUT, check).await {
         Ok(Ok(())) => "ok".into(),
-        Ok(Err(err)) => format!("error: {err}"),
-        Err(_) => "error: timed out".into(),
+        Ok(Err(err)) => {
+            let err = err.into();
+            tracing::warn!(dependency, error = %format!("{err:#}"), "readiness probe failed");
+            "unavailable".into()
+        }
+        Err(_) => {
+            tracing::warn!(
+                dependency,
+                timeout_ms = PROBE_TIMEOUT.as_millis() as u64,
+                "readiness probe timed out"
+            );
+            "timed out".into()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::probe;
+
+    #[tokio::test]
+    async fn a_failed_probe_answers_a_generic_reason_not_the_error() {
+        let failed = probe("postgres", async {
+            Err::<(), _>(anyhow::anyhow!(
+                "password authentication failed for user \"gateway\" at db.internal:5432"
+            ))
+        })
+        .await;
+        assert_eq!(failed, "unavailable");
+        assert_eq!(
+            probe("redis", async { Ok::<(), anyhow::Error>(()) }).await,
+            "ok"
+        );
     }
 }

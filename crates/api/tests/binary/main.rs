@@ -5,7 +5,9 @@
 
 mod cleanup;
 mod crash;
+mod dev;
 mod operator;
 mod request_logs;
+mod secret_urls;
 mod shutdown;
 mod support;
