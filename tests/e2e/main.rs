@@ -10,6 +10,7 @@ mod auth;
 mod caller_ids;
 mod chaos;
 mod exactness;
+mod exports;
 mod faults;
 mod finance;
 mod harness;

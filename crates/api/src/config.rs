@@ -50,6 +50,18 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub alerts: AlertSettings,
     pub async_tasks: AsyncTaskSettings,
+    pub finance: FinanceSettings,
+}
+
+/// Finance and team reads: how many CSV exports one principal may run at once and how wide
+/// an entries export may be, so exports cannot crowd out everyone else's reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinanceSettings {
+    /// CSV exports one token subject may have streaming at once; one more is a 429.
+    pub max_concurrent_exports: u32,
+    /// The widest `from`..`to` of one entries export, in days.
+    pub max_export_days: u32,
 }
 
 /// Async tasks through the gateway: how long their holds live, where cloro sends their
@@ -173,6 +185,9 @@ pub struct LogSettings {
 pub struct DatabaseSettings {
     pub url: Secret,
     pub max_connections: u32,
+    /// The separate pool finance and team reads and CSV exports use (same URL), so they
+    /// never take the connections the request path records through.
+    pub read_max_connections: u32,
     pub acquire_timeout_secs: u64,
     pub create_if_missing: bool,
 }
@@ -316,7 +331,10 @@ impl Settings {
                 "server.max_body_bytes must be > 0".into(),
             ));
         }
-        if self.redis.pool_size == 0 || self.database.max_connections == 0 {
+        if self.redis.pool_size == 0
+            || self.database.max_connections == 0
+            || self.database.read_max_connections == 0
+        {
             return Err(ConfigError::Invalid("pool sizes must be > 0".into()));
         }
         if !self.upstream.base_url.starts_with("http://")
@@ -327,6 +345,11 @@ impl Settings {
             ));
         }
         self.pricing.validate().map_err(ConfigError::Invalid)?;
+        if self.finance.max_concurrent_exports == 0 || self.finance.max_export_days == 0 {
+            return Err(ConfigError::Invalid(
+                "finance.max_concurrent_exports and finance.max_export_days must be > 0".into(),
+            ));
+        }
         let tasks = &self.async_tasks;
         if !(25..=720).contains(&tasks.hold_hours)
             || tasks.poll_every_secs == 0
@@ -398,6 +421,13 @@ impl Settings {
             return Err(ConfigError::Invalid(
                 "auth.signing_secret must be at least 32 bytes".into(),
             ));
+        }
+        let jwks_floor = crate::auth::jwks::MIN_REFRESH_SECS;
+        if self.auth.jwks_min_refresh_secs < jwks_floor {
+            return Err(ConfigError::Invalid(format!(
+                "auth.jwks_min_refresh_secs must be at least {jwks_floor} (seconds), so tokens \
+                 with unknown kids cannot make the gateway fetch the JWKS on every request"
+            )));
         }
         Ok(())
     }
@@ -577,5 +607,21 @@ mod tests {
         let s =
             Settings::from_sources(None, env(&[("CLORO_API_KEY", "sk_live_topsecret")])).unwrap();
         assert!(!format!("{s:?}").contains("topsecret"));
+    }
+
+    #[test]
+    fn auth_jwks_min_refresh_secs_has_a_floor_of_ten_seconds() {
+        let name = "CLORO_GATEWAY__AUTH__JWKS_MIN_REFRESH_SECS";
+        for below in ["0", "1", "9"] {
+            match Settings::from_sources(None, env(&[(name, below)])) {
+                Err(ConfigError::Invalid(message)) => assert!(
+                    message.starts_with("auth.jwks_min_refresh_secs must be at least 10"),
+                    "{message}"
+                ),
+                other => panic!("{below}: expected an invalid config, got {other:?}"),
+            }
+        }
+        let s = Settings::from_sources(None, env(&[(name, "10")])).unwrap();
+        assert_eq!(s.auth.jwks_min_refresh_secs, 10);
     }
 }

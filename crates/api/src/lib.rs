@@ -13,6 +13,7 @@ pub mod directory;
 pub mod error;
 pub mod extractors;
 pub mod finance;
+pub mod http_error;
 pub mod ledger;
 pub mod maintenance;
 pub mod openapi;

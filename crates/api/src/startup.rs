@@ -188,7 +188,7 @@ async fn start_services(settings: &Settings, db: sqlx::PgPool) -> anyhow::Result
         Duration::from_secs(settings.limits.budget_reconcile_secs),
         &tasks,
     );
-    let ledger = Arc::new(Ledger::start(db.clone(), &settings.ledger));
+    let ledger = Arc::new(Ledger::start(db.clone(), settings));
     let upstream = Arc::new(Upstream::new(&settings.upstream)?);
     let alerts = Alerter::new(db.clone(), &settings.alerts, tasks.clone())?;
     let outcomes = Arc::new(OutcomeCounters::default());

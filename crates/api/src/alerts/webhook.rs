@@ -7,6 +7,7 @@
 //! request.
 
 use crate::config::AlertSettings;
+use crate::http_error::describe_without_url;
 use crate::secret::Secret;
 use accounting::alerts::Alert;
 use hmac::{Hmac, Mac};
@@ -124,7 +125,7 @@ impl Webhook {
                 Err(err) => {
                     tracing::warn!(
                         attempt,
-                        error = %describe(err),
+                        error = %describe_without_url(err),
                         alert = alert.id,
                         "alert webhook unreachable"
                     );
@@ -152,19 +153,6 @@ pub fn sign(secret: &Secret, timestamp: i64, body: &[u8]) -> Option<String> {
     mac.update(b".");
     mac.update(body);
     Some(format!("v1={}", hex::encode(mac.finalize().into_bytes())))
-}
-
-/// A client error and its causes, without the URL reqwest puts in its text.
-fn describe(err: reqwest::Error) -> String {
-    let err = err.without_url();
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! The verification keys: each `kid` maps to exactly one allowed algorithm and its key, so
 //! a token can never choose how it is verified (no `none`, no HMAC with a public key).
+//! Configured keys and JWKS keys are held apart: a JWKS refresh replaces only the JWKS part
+//! (a key the provider dropped stops working) and can never shadow a configured `kid`.
 
 use crate::config::{AuthSettings, KeySettings};
 use anyhow::{Context, bail};
@@ -21,7 +23,10 @@ pub struct VerificationKey {
 /// Keys by `kid`, plus the kid used for tokens that name none.
 #[derive(Clone, Default)]
 pub struct KeySet {
-    keys: HashMap<String, VerificationKey>,
+    /// The gateway's own key and `auth.keys`: fixed for the life of the process.
+    configured: HashMap<String, VerificationKey>,
+    /// The keys of the last JWKS fetched, minus any `kid` configured above.
+    from_jwks: HashMap<String, VerificationKey>,
     default_kid: Option<String>,
 }
 
@@ -31,37 +36,41 @@ impl KeySet {
         let mut set = KeySet::default();
         if !settings.signing_secret.is_empty() {
             let key = DecodingKey::from_secret(settings.signing_secret.expose().as_bytes())?;
-            set.insert(settings.signing_kid.clone(), Algorithm::HS256, key);
+            set.configure(settings.signing_kid.clone(), Algorithm::HS256, key);
             set.default_kid = Some(settings.signing_kid.clone());
         }
         for key in &settings.keys {
             let (algorithm, decoding) =
                 configured_key(key).with_context(|| format!("auth.keys kid {}", key.kid))?;
-            set.insert(key.kid.clone(), algorithm, decoding);
+            set.configure(key.kid.clone(), algorithm, decoding);
         }
         Ok(set)
     }
 
-    pub fn insert(&mut self, kid: String, algorithm: Algorithm, key: DecodingKey) {
-        self.keys.insert(kid, VerificationKey { algorithm, key });
+    fn configure(&mut self, kid: String, algorithm: Algorithm, key: DecodingKey) {
+        self.configured
+            .insert(kid, VerificationKey { algorithm, key });
     }
 
     /// The key for `kid`, or the default key when the token names none.
     pub fn find(&self, kid: Option<&str>) -> Option<&VerificationKey> {
         let kid = kid.or(self.default_kid.as_deref())?;
-        self.keys.get(kid)
+        self.configured.get(kid).or_else(|| self.from_jwks.get(kid))
     }
 
-    /// Adds every usable key of a JWKS (RS256/ES256 with a `kid`); others are skipped.
-    pub fn extend_from_jwks(&mut self, jwks: &JwkSet) -> usize {
-        let mut added = 0;
-        for jwk in &jwks.keys {
-            if let Some((kid, algorithm, key)) = jwks_key(jwk) {
-                self.insert(kid, algorithm, key);
-                added += 1;
+    /// Replaces the JWKS keys with the usable keys of `jwks` (RS256/ES256 with a `kid`);
+    /// other keys, and keys whose `kid` is configured, are skipped. Returns how many are held.
+    pub fn replace_jwks(&mut self, jwks: &JwkSet) -> usize {
+        let mut from_jwks = HashMap::new();
+        for (kid, algorithm, key) in jwks.keys.iter().filter_map(jwks_key) {
+            if self.configured.contains_key(&kid) {
+                tracing::warn!(kid = %kid, "JWKS key ignored: its kid is a configured key");
+                continue;
             }
+            from_jwks.insert(kid, VerificationKey { algorithm, key });
         }
-        added
+        self.from_jwks = from_jwks;
+        self.from_jwks.len()
     }
 }
 
@@ -117,6 +126,48 @@ fn jwks_key(jwk: &Jwk) -> Option<(String, Algorithm, DecodingKey)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jsonwebtoken::EncodingKey;
+
+    const EC_PRIVATE_PEM: &str = include_str!("../../../../tests/fixtures/ec_private.pem");
+
+    fn ec_jwks(kids: &[&str]) -> JwkSet {
+        let key = EncodingKey::from_ec_pem(EC_PRIVATE_PEM.as_bytes()).unwrap();
+        let keys = kids
+            .iter()
+            .map(|kid| {
+                let mut jwk = Jwk::from_encoding_key(&key, Algorithm::ES256).unwrap();
+                jwk.common.key_id = Some((*kid).to_owned());
+                jwk
+            })
+            .collect();
+        JwkSet { keys }
+    }
+
+    #[test]
+    fn auth_jwks_refresh_replaces_its_keys_and_never_shadows_a_configured_kid() {
+        let mut set = KeySet::default();
+        let secret = DecodingKey::from_secret(&[7; 32]).unwrap();
+        set.configure("partner".into(), Algorithm::HS256, secret);
+
+        assert_eq!(set.replace_jwks(&ec_jwks(&["partner", "old"])), 1);
+        assert_eq!(
+            set.find(Some("partner")).map(|k| k.algorithm),
+            Some(Algorithm::HS256)
+        );
+        assert_eq!(
+            set.find(Some("old")).map(|k| k.algorithm),
+            Some(Algorithm::ES256)
+        );
+
+        // The provider dropped `old`: it stops working; the configured key stays.
+        assert_eq!(set.replace_jwks(&ec_jwks(&["new"])), 1);
+        assert!(set.find(Some("old")).is_none());
+        assert!(set.find(Some("new")).is_some());
+        assert_eq!(
+            set.find(Some("partner")).map(|k| k.algorithm),
+            Some(Algorithm::HS256)
+        );
+    }
 
     #[test]
     fn only_three_algorithms_are_allowed() {

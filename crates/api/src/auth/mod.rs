@@ -40,9 +40,8 @@ impl Authenticator {
                 settings.jwks_url.clone(),
                 Duration::from_secs(settings.jwks_min_refresh_secs),
             );
-            if let Some(set) = source.refresh_if_due().await {
-                let added = keys.extend_from_jwks(&set);
-                tracing::info!(added, "JWKS keys loaded");
+            if let Some(held) = source.refresh_if_due(|set| keys.replace_jwks(&set)).await {
+                tracing::info!(held, "JWKS keys loaded");
             }
             Some(source)
         };

@@ -116,13 +116,14 @@ impl Verifier {
         let (Some(jwks), Some(kid)) = (&self.jwks, kid) else {
             return Err(unknown());
         };
-        if let Some(set) = jwks.refresh_if_due().await {
-            let mut keys = self
-                .keys
+        // Single-flight: whoever fetches installs the keys before the others look again.
+        jwks.refresh_if_due(|set| {
+            self.keys
                 .write()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            keys.extend_from_jwks(&set);
-        }
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .replace_jwks(&set)
+        })
+        .await;
         self.find_key(Some(kid)).ok_or_else(unknown)
     }
 
@@ -209,4 +210,117 @@ fn map_decode_error(kind: &ErrorKind) -> ApiError {
         ),
     };
     reject(code, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+    use jsonwebtoken::jwk::{Jwk, JwkSet};
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+    use serde_json::json;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    const EC_PRIVATE_PEM: &str = include_str!("../../../../tests/fixtures/ec_private.pem");
+
+    fn ec_key() -> EncodingKey {
+        EncodingKey::from_ec_pem(EC_PRIVATE_PEM.as_bytes()).unwrap()
+    }
+
+    /// A JWKS server publishing the test EC key as `published` and counting its fetches. It
+    /// answers slowly, so every verification below arrives while the one fetch is in flight.
+    fn slow_jwks_server(fetches: Arc<AtomicUsize>) -> (String, actix_web::dev::ServerHandle) {
+        let mut jwk = Jwk::from_encoding_key(&ec_key(), Algorithm::ES256).unwrap();
+        jwk.common.key_id = Some("published".into());
+        let jwks = JwkSet { keys: vec![jwk] };
+        let server = actix_web::HttpServer::new(move || {
+            let (jwks, fetches) = (jwks.clone(), fetches.clone());
+            actix_web::App::new().route(
+                "/jwks.json",
+                actix_web::web::get().to(move || {
+                    let (jwks, fetches) = (jwks.clone(), fetches.clone());
+                    async move {
+                        fetches.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        actix_web::HttpResponse::Ok().json(jwks)
+                    }
+                }),
+            )
+        })
+        .workers(1)
+        .bind("127.0.0.1:0")
+        .unwrap();
+        let url = format!("http://{}/jwks.json", server.addrs()[0]);
+        let server = server.run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        (url, handle)
+    }
+
+    fn es256_token(settings: &AuthSettings, kid: &str) -> String {
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = json!({
+            "iss": settings.issuer, "aud": settings.audience, "sub": "partner:user",
+            "role": "team", "team": "alpha", "exp": now + 600,
+        });
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(kid.to_owned());
+        encode(&header, &claims, &ec_key()).unwrap()
+    }
+
+    async fn verify_all(verifier: &Arc<Verifier>, tokens: Vec<String>) -> Vec<Option<ErrorCode>> {
+        let tasks: Vec<_> = tokens
+            .into_iter()
+            .map(|token| {
+                let verifier = verifier.clone();
+                tokio::spawn(async move { verifier.verify(&token).await.err().map(|e| e.code()) })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await.unwrap());
+        }
+        outcomes
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn auth_concurrent_unknown_kids_share_one_jwks_fetch_per_interval() {
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let (url, server) = slow_jwks_server(fetches.clone());
+        let mut settings = Settings::from_sources(None, Vec::new()).unwrap().auth;
+        settings.jwks_url = url.clone();
+        // Below the floor on purpose: the source keeps the floor even if validation is skipped.
+        settings.jwks_min_refresh_secs = 0;
+        let source = JwksSource::new(url, Duration::from_secs(settings.jwks_min_refresh_secs));
+        let verifier = Arc::new(Verifier::new(&settings, KeySet::default(), Some(source)));
+
+        // 50 at once: half name the newly published kid, half a random one.
+        let tokens = (0..50)
+            .map(|i| match i % 2 {
+                0 => es256_token(&settings, "published"),
+                _ => es256_token(&settings, &format!("random-{}", Uuid::new_v4())),
+            })
+            .collect();
+        let outcomes = verify_all(&verifier, tokens).await;
+        assert_eq!(fetches.load(Ordering::SeqCst), 1, "one shared fetch");
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            let expected = (i % 2 == 1).then_some(ErrorCode::TokenSignatureInvalid);
+            assert_eq!(outcome, expected, "token {i}");
+        }
+
+        // Within the interval, more random kids fetch nothing.
+        let tokens = (0..20)
+            .map(|_| es256_token(&settings, &format!("random-{}", Uuid::new_v4())))
+            .collect();
+        let outcomes = verify_all(&verifier, tokens).await;
+        assert!(outcomes.iter().all(Option::is_some));
+        assert_eq!(
+            fetches.load(Ordering::SeqCst),
+            1,
+            "no fetch within the interval"
+        );
+        server.stop(true).await;
+    }
 }

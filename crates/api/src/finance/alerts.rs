@@ -127,7 +127,7 @@ async fn list(
         to: params.to,
     };
     let mut alerts = accounting::alerts::list(
-        ledger.pool(),
+        ledger.reads(),
         scope.team(),
         &filter,
         before,

@@ -72,7 +72,7 @@ async fn list(
     let teams = directory.team_names();
     let filter = query.filter(&teams)?;
     let mut entries = accounting::ledger::list_entries(
-        ledger.pool(),
+        ledger.reads(),
         scope,
         &filter,
         after,

@@ -63,7 +63,7 @@ async fn positions(
 ) -> Result<Vec<PositionView>, ApiError> {
     let period = directory.current_period();
     let usage =
-        accounting::ledger::period_usage(ledger.pool(), scope, period.start, period.end).await?;
+        accounting::ledger::period_usage(ledger.reads(), scope, period.start, period.end).await?;
     Ok(directory
         .teams()
         .iter()

@@ -105,7 +105,7 @@ pub async fn reconciliation(
         None
     };
     let report =
-        accounting::reconciliation::reconcile(ledger.pool(), from, to, EXPLAINING_LIMIT).await?;
+        accounting::reconciliation::reconcile(ledger.reads(), from, to, EXPLAINING_LIMIT).await?;
     Ok(HttpResponse::Ok().json(view(report, upstream_credits_error)))
 }
 

@@ -36,7 +36,7 @@ pub async fn finance_usage(
 ) -> Result<HttpResponse, ApiError> {
     let period = directory.current_period();
     let teams = directory.team_names();
-    let report = report(ledger.pool(), &teams, &period, Scope::All, &params).await?;
+    let report = report(ledger.reads(), &teams, &period, Scope::All, &params).await?;
     Ok(HttpResponse::Ok().json(report))
 }
 
@@ -62,7 +62,7 @@ pub async fn team_usage(
     let scope = team_scope(&caller, params.team.as_deref())?;
     let period = directory.current_period();
     let teams = directory.team_names();
-    let report = report(ledger.pool(), &teams, &period, scope, &params).await?;
+    let report = report(ledger.reads(), &teams, &period, scope, &params).await?;
     Ok(HttpResponse::Ok().json(report))
 }
 
