@@ -14,6 +14,14 @@ use std::sync::Weak;
 use std::time::Duration;
 use uuid::Uuid;
 
+/// What cloro answered for a task, once applied to its entry.
+pub(super) struct Reading {
+    pub status: StatusCode,
+    pub view: serde_json::Value,
+    /// This reading settled the task (or booked it gone).
+    pub settled: bool,
+}
+
 /// Tasks looked up per pass at most.
 const PER_PASS: i64 = 200;
 
@@ -72,8 +80,8 @@ impl AsyncTasks {
                 continue;
             };
             match self.refresh(&task, task_id).await {
-                Ok(true) => settled += 1,
-                Ok(false) => {}
+                Ok(reading) if reading.settled => settled += 1,
+                Ok(_) => {}
                 Err(err) => {
                     tracing::warn!(entry = %task.entry_id, error = %err, "polling a task failed");
                 }
@@ -93,17 +101,8 @@ impl AsyncTasks {
             return;
         }
         let running = self
-            .upstream
-            .send(
-                Method::GET,
-                "/v1/async/status",
-                None,
-                RequestId::mint().as_str(),
-            )
+            .cloro_queue_status()
             .await
-            .ok()
-            .filter(|reply| reply.status.is_success())
-            .and_then(|reply| serde_json::from_slice::<serde_json::Value>(&reply.body).ok())
             .and_then(|status| status.get("processingTasks")?.as_u64());
         if let Some(running) = running {
             self.admission
@@ -126,17 +125,41 @@ impl AsyncTasks {
             })
     }
 
-    /// Reads the task from cloro and applies what it says (404: the task is gone); true when
-    /// this settled it.
-    pub(super) async fn refresh(&self, task: &AsyncTask, task_id: Uuid) -> Result<bool, ApiError> {
+    /// cloro's `GET /v1/async/status` (the whole account's queue), if it answers.
+    pub(super) async fn cloro_queue_status(&self) -> Option<serde_json::Value> {
+        let reply = self
+            .upstream
+            .send(
+                Method::GET,
+                "/v1/async/status",
+                None,
+                RequestId::mint().as_str(),
+            )
+            .await
+            .ok()
+            .filter(|reply| reply.status.is_success())?;
+        serde_json::from_slice(&reply.body).ok()
+    }
+
+    /// Reads the task from cloro and applies what it says (404: the task is gone).
+    pub(super) async fn refresh(
+        &self,
+        task: &AsyncTask,
+        task_id: Uuid,
+    ) -> Result<Reading, ApiError> {
         let reply = self.read_task(task_id).await?;
-        if reply.status == StatusCode::NOT_FOUND {
-            return self.vanished(task).await;
-        }
-        if !reply.status.is_success() {
-            return Ok(false);
-        }
         let view: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
-        self.apply(task, &view).await
+        let settled = if reply.status == StatusCode::NOT_FOUND {
+            self.vanished(task).await?
+        } else if reply.status.is_success() {
+            self.apply(task, &view).await?
+        } else {
+            false
+        };
+        Ok(Reading {
+            status: reply.status,
+            view,
+            settled,
+        })
     }
 }

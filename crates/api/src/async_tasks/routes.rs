@@ -163,19 +163,17 @@ pub async fn get_task(
     let task = store::owned(service.ledger.pool(), caller.team().id, task_id)
         .await?
         .ok_or_else(not_found)?;
-    let reply = service.read_task(task_id).await?;
-    if reply.status == StatusCode::NOT_FOUND {
-        service.vanished(&task).await?;
+    let reading = service.refresh(&task, task_id).await?;
+    if reading.status == StatusCode::NOT_FOUND {
         return Err(not_found());
     }
-    let mut view: Value = serde_json::from_slice(&reply.body).unwrap_or_default();
-    if reply.status.is_success() {
-        service.apply(&task, &view).await?;
+    let mut view = reading.view;
+    if reading.status.is_success() {
         team_webhook(&mut view, task.webhook_url.as_deref());
     }
     map_key(&mut view, &task.upstream_key, task.team_key.as_deref());
     Ok(respond(Answer {
-        status: reply.status,
+        status: reading.status,
         body: view,
     }))
 }
@@ -195,18 +193,7 @@ pub async fn queue_status(
     service: web::Data<AsyncTasks>,
 ) -> Result<HttpResponse, ApiError> {
     let counts = store::team_counts(service.ledger.pool(), caller.team().id).await?;
-    let account = service
-        .upstream
-        .send(
-            Method::GET,
-            "/v1/async/status",
-            None,
-            RequestId::mint().as_str(),
-        )
-        .await
-        .ok()
-        .filter(|reply| reply.status.is_success())
-        .and_then(|reply| serde_json::from_slice::<Value>(&reply.body).ok());
+    let account = service.cloro_queue_status().await;
     let concurrency = account
         .as_ref()
         .and_then(|status| status.get("concurrency").cloned())

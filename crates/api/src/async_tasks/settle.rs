@@ -43,8 +43,12 @@ pub fn progress(view: &Value) -> Progress {
 }
 
 impl AsyncTasks {
-    /// Applies cloro's view of `task`; true when this call settled it.
+    /// Applies cloro's view of `task`; true when this call settled it. A settled task has
+    /// nothing left to apply (its relay was stored before its settlement).
     pub(super) async fn apply(&self, task: &AsyncTask, view: &Value) -> Result<bool, ApiError> {
+        if task.settled_at.is_some() {
+            return Ok(false);
+        }
         match progress(view) {
             Progress::Waiting(state) => {
                 store::observe(self.ledger.pool(), task.entry_id, state).await?;
@@ -55,7 +59,7 @@ impl AsyncTasks {
                 Ok(false)
             }
             Progress::Done { charged, failed } => {
-                self.relay_completion(task, view).await;
+                self.relay_completion(task, view).await?;
                 let credits = Credits::new(charged).map_err(ApiError::internal)?;
                 let terminal = if failed {
                     TaskState::Failed
@@ -75,21 +79,19 @@ impl AsyncTasks {
         }
     }
 
-    /// Relays the completion to the team's webhook, if it gave one: cloro's body with the
-    /// team's own key. Relaying is idempotent per task, so every reader may call it.
-    async fn relay_completion(&self, task: &AsyncTask, view: &Value) {
+    /// Stores the relay of the completion to the team's webhook, if it gave one (cloro's
+    /// body with the team's own key), before the task is settled: a relay that cannot be
+    /// stored leaves the task unsettled for the next reader. Idempotent per task.
+    async fn relay_completion(&self, task: &AsyncTask, view: &Value) -> Result<(), ApiError> {
         let Some(url) = &task.webhook_url else {
-            return;
+            return Ok(());
         };
         let mut body = view.clone();
         map_key(&mut body, &task.upstream_key, task.team_key.as_deref());
-        if let Err(err) = self
-            .relay
+        self.relay
             .relay(task.entry_id, task.team_id, task.task_id, url, body)
             .await
-        {
-            tracing::error!(entry = %task.entry_id, error = %err, "storing a webhook relay failed; the next read of the task stores it");
-        }
+            .map(|_| ())
     }
 
     /// cloro answered 404 for a task not yet settled: booked at its estimate, flagged;
