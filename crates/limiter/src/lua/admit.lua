@@ -25,7 +25,8 @@
 -- ARGV[19] longest wait ms (mode 1)   ARGV[20] waiter liveness ms (dropped unless it polls)
 -- ARGV[21] team id
 -- ARGV[22] takes team slot 0/1 (0: an async task, a hold only: no team or account lease, no
---          concurrency check, never queued; ARGV[8] is then ignored)
+--          concurrency check, never queued; ARGV[8] is then ignored; with estimate 0 as well,
+--          rate tokens only: nothing is recorded to settle)
 --
 -- Returns 17 integers:
 --  1 admitted 0/1          2 refused by (0 none, 1 budget, 2 team rate, 3 team concurrency,
@@ -200,11 +201,13 @@ if refused == 0 then
 
   -- The team's lease sets live as long as the budget key, so an expired lease is always
   -- still there for the next admission to reclaim (and return its hold).
+  -- A request that takes no slot and holds nothing (rate tokens only) leaves no lease.
+  local records_lease = takes_team_slot or estimate > 0
   if takes_team_slot then
     redis.call('ZADD', team_leases, int(expires_at), lease_id)
     extend_until(team_leases, budget_until)
     team_in_flight = team_in_flight + 1
-  else
+  elseif records_lease then
     redis.call('ZADD', async_leases, int(expires_at), lease_id)
     extend_until(async_leases, budget_until)
   end
@@ -217,10 +220,12 @@ if refused == 0 then
     account_in_flight = account_in_flight + 1
   end
 
-  redis.call('HINCRBY', budget, 'held', int(estimate))
-  redis.call('HSET', budget, HOLD .. lease_id, int(estimate))
-  extend_until(budget, budget_until)
-  held = held + estimate
+  if records_lease then
+    redis.call('HINCRBY', budget, 'held', int(estimate))
+    redis.call('HSET', budget, HOLD .. lease_id, int(estimate))
+    extend_until(budget, budget_until)
+    held = held + estimate
+  end
 end
 
 -- 5. The fair queue: join it, stay in it, or leave it.

@@ -181,11 +181,13 @@ impl State {
             Bucket::after_taking(account_tokens, now, account_rps, r.account.burst);
         self.account_buckets
             .insert(r.endpoint.clone(), account_bucket);
+        // A request that takes no slot and holds nothing (rate tokens only) leaves no lease.
+        let records_lease = r.takes_team_slot || r.estimate > 0;
         if r.takes_team_slot {
             let team_leases = self.team_leases.entry(r.team_id.clone()).or_default();
             team_leases.insert(r.lease_id.clone(), expires_at);
             facts.team_in_flight += 1;
-        } else {
+        } else if records_lease {
             let async_leases = self.async_leases.entry(r.team_id.clone()).or_default();
             async_leases.insert(r.lease_id.clone(), expires_at);
         }
@@ -195,11 +197,13 @@ impl State {
                 .insert(r.lease_id.clone(), r.team_id.clone());
             facts.account_in_flight += 1;
         }
-        let budget = self.budgets.entry(budget_key).or_default();
-        budget.held += r.estimate;
-        budget.holds.insert(r.lease_id.clone(), r.estimate);
-        budget.extend_until(t.budget_expiry(&r.period, ttl_ms(r.lease_ttl_ms)));
-        facts.held += r.estimate;
+        if records_lease {
+            let budget = self.budgets.entry(budget_key).or_default();
+            budget.held += r.estimate;
+            budget.holds.insert(r.lease_id.clone(), r.estimate);
+            budget.extend_until(t.budget_expiry(&r.period, ttl_ms(r.lease_ttl_ms)));
+            facts.held += r.estimate;
+        }
         facts.team_tokens = (team_tokens - 1.0).max(0.0).floor() as u64;
         facts.account_tokens = (account_tokens - 1.0).max(0.0).floor() as u64;
         facts.lease_expires_at_ms = expires_at;

@@ -16,6 +16,7 @@ behaviour_tests!(
     an_expired_async_task_returns_its_hold,
     rate_limits_still_apply_to_async_tasks,
     renewing_an_async_task_keeps_its_hold_and_takes_no_slot,
+    a_rate_only_admission_records_nothing_to_settle,
 );
 
 /// Long, as an async task's lease is (kept within the hour the test keys may live).
@@ -275,4 +276,17 @@ async fn after_a_flush_renewing_an_async_task_restores_only_its_hold() {
     assert_eq!(settled.outcome, SettleOutcome::Settled);
     assert_eq!((settled.totals.charged, settled.totals.held), (6, 10));
     limiter.cleanup().await;
+}
+
+/// Takes no slot and holds nothing (the gateway's free reference calls): rate tokens only, and
+/// nothing is recorded, so there is nothing to settle or reclaim and the id stays free.
+async fn a_rate_only_admission_records_nothing_to_settle(limiter: &TestLimiter) {
+    let mut rate_only = async_task("team-a");
+    seed(&**limiter, &rate_only).await;
+    rate_only.estimate = 0;
+    let first = admit(&**limiter, &rate_only).await;
+    assert!(first.is_admitted(), "{first:?}");
+    assert_eq!(first.budget.held, 0);
+    let same_id = admit(&**limiter, &rate_only).await;
+    assert!(same_id.is_admitted(), "no lease was recorded: {same_id:?}");
 }
