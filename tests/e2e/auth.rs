@@ -46,6 +46,7 @@ async fn every_bad_token_is_refused_with_a_precise_code_and_costs_nothing() {
                 algorithm: "RS256".into(),
                 public_key_pem: Some(RSA_PUBLIC_PEM.into()),
                 secret: None,
+                policy: Default::default(),
             }];
         })
         .spawn()
@@ -215,6 +216,7 @@ async fn rs256_by_kid_and_es256_from_a_jwks_are_accepted() {
                 algorithm: "RS256".into(),
                 public_key_pem: Some(RSA_PUBLIC_PEM.into()),
                 secret: None,
+                policy: Default::default(),
             }];
         })
         .spawn()
@@ -230,6 +232,20 @@ async fn rs256_by_kid_and_es256_from_a_jwks_are_accepted() {
         bearer(&app, &sign_es256(&claims, "partner-ec")).await.0,
         200
     );
+    // A JWKS key signs team tokens only (auth.jwks_policy's default).
+    let mut admin = claims.clone();
+    admin["role"] = json!("admin");
+    admin["sub"] = json!("idp:user");
+    let refused = app
+        .http
+        .get(app.url("/admin/teams"))
+        .bearer_auth(sign_es256(&admin, "partner-ec"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    let refused: Value = refused.json().await.unwrap();
+    assert_eq!(refused["error"]["code"], "TOKEN_NOT_PERMITTED");
     // The EC key under the RSA kid is refused: each kid verifies one algorithm only.
     assert_eq!(
         bearer(&app, &sign_es256(&claims, "partner-rsa")).await,

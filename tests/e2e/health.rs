@@ -157,14 +157,24 @@ async fn caller_request_id_is_echoed() {
     app.shutdown().await.unwrap();
 }
 
+/// An unknown route is a 404 in cloro's envelope: anywhere for anyone, and inside a guarded
+/// family (`/v1/...`) for a caller its guard admits (see `path_variants` for the others).
 #[tokio::test]
 async fn unknown_route_gets_cloro_404_envelope() {
     let app = TestApp::spawn().await.unwrap();
-    let response = app.http.get(app.url("/v1/nope")).send().await.unwrap();
-    assert_eq!(response.status(), 404);
-    let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(body["success"], false);
-    assert_eq!(body["error"]["code"], "RESOURCE_NOT_FOUND");
-    assert!(body["error"]["timestamp"].is_string());
+    app.create_team("alpha").await;
+    let token = app.team_token("alpha").await;
+    for (path, token) in [("/nope", None), ("/v1/nope", Some(&token))] {
+        let mut request = app.http.get(app.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["success"], false);
+        assert_eq!(body["error"]["code"], "RESOURCE_NOT_FOUND");
+        assert!(body["error"]["timestamp"].is_string());
+    }
     app.shutdown().await.unwrap();
 }

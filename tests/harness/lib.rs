@@ -8,6 +8,8 @@ pub mod api_calls;
 pub mod ledger;
 pub mod private_postgres;
 pub mod python_sdk;
+pub mod python_venv;
+pub mod schemathesis;
 pub mod services;
 pub mod test_app;
 pub mod test_database;

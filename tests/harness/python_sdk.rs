@@ -2,7 +2,6 @@
 //! created on first use, for tests that drive the simulator or the gateway with it.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 /// The pinned SDK version the checks are written against.
@@ -16,36 +15,13 @@ pub fn python() -> PathBuf {
 }
 
 fn prepare_venv() -> PathBuf {
-    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
-    let venv = target.join("sdk-venv");
-    let python = venv.join("bin").join("python");
-    let ready = python.exists()
-        && Command::new(&python)
-            .args([
-                "-c",
-                "import cloro, sys; sys.exit(cloro.__version__ != '0.2.0')",
-            ])
-            .status()
-            .is_ok_and(|s| s.success());
-    if !ready {
-        let created = Command::new("python3")
-            .args(["-m", "venv", "--clear"])
-            .arg(&venv)
-            .status()
-            .unwrap();
-        assert!(created.success(), "python3 -m venv failed");
-        let installed = Command::new(venv.join("bin").join("pip"))
-            .args(["install", "--quiet", SDK])
-            .output()
-            .unwrap();
-        assert!(
-            installed.status.success(),
-            "pip install {SDK} failed:\n{}\n{}",
-            String::from_utf8_lossy(&installed.stdout),
-            String::from_utf8_lossy(&installed.stderr)
-        );
-    }
-    python
+    crate::python_venv::ensure(
+        "sdk-venv",
+        SDK,
+        "import cloro, sys; sys.exit(cloro.__version__ != '0.2.0')",
+    )
+    .join("bin")
+    .join("python")
 }
 
 /// Runs `tests/sdk/<script>` with the given environment; panics with its output on failure.

@@ -10,6 +10,8 @@ use crate::AccountingError;
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewAuditEntry<'a> {
     pub actor: &'a str,
+    /// The (issuer, jti) of the token the change was made with; `None` from the command line.
+    pub actor_token: Option<(&'a str, &'a str)>,
     pub action: &'a str,
     pub target_type: &'a str,
     pub target_id: &'a str,
@@ -23,6 +25,8 @@ pub struct AuditEntry {
     pub id: i64,
     pub at: DateTime<Utc>,
     pub actor: String,
+    pub actor_issuer: Option<String>,
+    pub actor_jti: Option<String>,
     pub action: String,
     pub target_type: String,
     pub target_id: String,
@@ -34,6 +38,8 @@ pub struct AuditEntry {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AuditFilter {
     pub actor: Option<String>,
+    /// Changes made with this token (its `jti`).
+    pub actor_jti: Option<String>,
     pub action: Option<String>,
     pub target_type: Option<String>,
     pub target_id: Option<String>,
@@ -49,9 +55,11 @@ pub async fn append(
     entry: &NewAuditEntry<'_>,
 ) -> Result<AuditEntry, AccountingError> {
     let row = sqlx::query_as::<_, AuditEntry>(
-        "INSERT INTO audit_log (actor, action, target_type, target_id, before, after) \
-         VALUES ($1, $2, $3, $4, $5, $6) \
-         RETURNING id, at, actor, action, target_type, target_id, before, after",
+        "INSERT INTO audit_log \
+           (actor, action, target_type, target_id, before, after, actor_issuer, actor_jti) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         RETURNING id, at, actor, actor_issuer, actor_jti, action, target_type, target_id, \
+           before, after",
     )
     .bind(entry.actor)
     .bind(entry.action)
@@ -59,6 +67,8 @@ pub async fn append(
     .bind(entry.target_id)
     .bind(&entry.before)
     .bind(&entry.after)
+    .bind(entry.actor_token.map(|(issuer, _)| issuer))
+    .bind(entry.actor_token.map(|(_, jti)| jti))
     .fetch_one(db)
     .await?;
     Ok(row)
@@ -73,11 +83,14 @@ pub async fn list(
     limit: u32,
 ) -> Result<Vec<AuditEntry>, AccountingError> {
     let mut query = QueryBuilder::<Postgres>::new(
-        "SELECT id, at, actor, action, target_type, target_id, before, after \
-         FROM audit_log WHERE true",
+        "SELECT id, at, actor, actor_issuer, actor_jti, action, target_type, target_id, \
+           before, after FROM audit_log WHERE true",
     );
     if let Some(actor) = &filter.actor {
         query.push(" AND actor = ").push_bind(actor);
+    }
+    if let Some(jti) = &filter.actor_jti {
+        query.push(" AND actor_jti = ").push_bind(jti);
     }
     if let Some(action) = &filter.action {
         query.push(" AND action = ").push_bind(action);

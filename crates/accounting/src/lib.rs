@@ -14,6 +14,7 @@ pub mod ledger;
 mod migrations;
 pub mod quotas;
 pub mod reconciliation;
+pub mod revocations;
 pub mod teams;
 pub mod tokens;
 pub mod types;

@@ -1,4 +1,5 @@
-//! The JWTs the gateway has minted, so any of them can be revoked by `jti` before it expires.
+//! The JWTs the gateway has minted, so admins can list them and revoke any by `jti` before it
+//! expires (the revocation itself is kept in `revocations`, with every other token's).
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, Postgres, QueryBuilder};
@@ -14,6 +15,9 @@ pub struct IssuedToken {
     pub role: Role,
     pub subject: String,
     pub expires_at: DateTime<Utc>,
+    /// The (issuer, jti) of the token that minted it, if an API caller did: revoking that
+    /// token revokes this one too.
+    pub minted_by: Option<(String, String)>,
 }
 
 /// Records a freshly minted token. A team token must carry a team id and an admin or finance
@@ -34,14 +38,17 @@ pub async fn record_issued(
         )));
     }
     sqlx::query(
-        "INSERT INTO issued_tokens (jti, team_id, role, subject, expires_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO issued_tokens \
+           (jti, team_id, role, subject, expires_at, minted_by_issuer, minted_by_jti) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(token.jti)
     .bind(token.team_id)
     .bind(token.role)
     .bind(&token.subject)
     .bind(token.expires_at)
+    .bind(token.minted_by.as_ref().map(|(issuer, _)| issuer))
+    .bind(token.minted_by.as_ref().map(|(_, jti)| jti))
     .execute(db)
     .await?;
     Ok(())
@@ -56,35 +63,6 @@ pub async fn revoke(db: impl PgExecutor<'_>, jti: Uuid) -> Result<bool, Accounti
     .execute(db)
     .await?;
     Ok(result.rows_affected() == 1)
-}
-
-/// Whether the token was revoked. An unknown jti is not revoked.
-pub async fn is_revoked(db: impl PgExecutor<'_>, jti: Uuid) -> Result<bool, AccountingError> {
-    let revoked = sqlx::query_scalar::<_, bool>(
-        "SELECT EXISTS (SELECT 1 FROM issued_tokens WHERE jti = $1 AND revoked_at IS NOT NULL)",
-    )
-    .bind(jti)
-    .fetch_one(db)
-    .await?;
-    Ok(revoked)
-}
-
-/// Tokens revoked at or after `since`, oldest first, for a cache that refreshes every few
-/// seconds. Use the last returned time minus a safety margin (a few seconds) as the next
-/// cursor: `revoked_at` is the revoking transaction's start time, so a slow transaction can
-/// commit a time slightly older than rows already seen. Repeats are harmless.
-pub async fn revoked_jtis_since(
-    db: impl PgExecutor<'_>,
-    since: DateTime<Utc>,
-) -> Result<Vec<(Uuid, DateTime<Utc>)>, AccountingError> {
-    let revoked = sqlx::query_as::<_, (Uuid, DateTime<Utc>)>(
-        "SELECT jti, revoked_at FROM issued_tokens \
-         WHERE revoked_at IS NOT NULL AND revoked_at >= $1 ORDER BY revoked_at, jti",
-    )
-    .bind(since)
-    .fetch_all(db)
-    .await?;
-    Ok(revoked)
 }
 
 /// A recorded token as listed to admins: never its text, which is not stored.

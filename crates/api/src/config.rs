@@ -243,7 +243,60 @@ pub struct AuthSettings {
     pub jwks_url: String,
     pub jwks_min_refresh_secs: u64,
     pub directory_refresh_ms: u64,
+    /// Longest lifetime (`exp` minus `iat`) an admin or finance token may have, minted here
+    /// or signed by any key; team tokens may live up to a year.
+    pub max_admin_token_ttl_secs: u64,
     pub keys: Vec<KeySettings>,
+    /// What the JWKS keys may sign (by default: team tokens only).
+    #[serde(default)]
+    pub jwks_policy: KeyPolicySettings,
+}
+
+/// What tokens signed by a key may claim. The gateway's own signing key may claim anything
+/// under `auth.issuer`/`auth.audience`; every other key only what its policy grants.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPolicySettings {
+    /// Roles its tokens may grant: `team` (the default), `finance`, `admin`.
+    #[serde(default = "team_role_only")]
+    pub roles: Vec<String>,
+    /// Teams its team tokens may speak for, by slug; `["*"]` (the default) for any team.
+    #[serde(default = "any_team")]
+    pub teams: Vec<String>,
+    /// The `iss` its tokens must carry (default `auth.issuer`).
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// The `aud` its tokens must carry (default `auth.audience`).
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// The claim naming the team (default `auth.team_claim`).
+    #[serde(default)]
+    pub team_claim: Option<String>,
+    /// When set, the team claim's value is looked up here (claim value → team slug) and
+    /// values missing from the map are refused: for providers whose group ids are not slugs.
+    #[serde(default)]
+    pub team_map: Option<std::collections::BTreeMap<String, String>>,
+}
+
+impl Default for KeyPolicySettings {
+    fn default() -> Self {
+        Self {
+            roles: team_role_only(),
+            teams: any_team(),
+            issuer: None,
+            audience: None,
+            team_claim: None,
+            team_map: None,
+        }
+    }
+}
+
+fn team_role_only() -> Vec<String> {
+    vec!["team".to_owned()]
+}
+
+fn any_team() -> Vec<String> {
+    vec!["*".to_owned()]
 }
 
 /// One extra verification key and the single algorithm it verifies.
@@ -256,6 +309,9 @@ pub struct KeySettings {
     pub public_key_pem: Option<String>,
     #[serde(default)]
     pub secret: Option<Secret>,
+    /// What its tokens may claim (by default: team tokens for any team).
+    #[serde(default)]
+    pub policy: KeyPolicySettings,
 }
 
 impl TeamDefaultQuota {
@@ -420,6 +476,13 @@ impl Settings {
         if secret_len > 0 && secret_len < 32 {
             return Err(ConfigError::Invalid(
                 "auth.signing_secret must be at least 32 bytes".into(),
+            ));
+        }
+        if self.auth.max_admin_token_ttl_secs == 0
+            || self.auth.max_admin_token_ttl_secs > crate::auth::mint::MAX_TTL.as_secs()
+        {
+            return Err(ConfigError::Invalid(
+                "auth.max_admin_token_ttl_secs must be between 1 second and 366 days".into(),
             ));
         }
         let jwks_floor = crate::auth::jwks::MIN_REFRESH_SECS;

@@ -42,6 +42,7 @@ error_codes! {
     TokenAudienceInvalid => (StatusCode::UNAUTHORIZED, "TOKEN_AUDIENCE_INVALID"),
     TokenRevoked => (StatusCode::UNAUTHORIZED, "TOKEN_REVOKED"),
     TokenClaimsInvalid => (StatusCode::UNAUTHORIZED, "TOKEN_CLAIMS_INVALID"),
+    TokenNotPermitted => (StatusCode::UNAUTHORIZED, "TOKEN_NOT_PERMITTED"),
     UnknownTeam => (StatusCode::UNAUTHORIZED, "UNKNOWN_TEAM"),
     TeamSuspended => (StatusCode::FORBIDDEN, "TEAM_SUSPENDED"),
     Forbidden => (StatusCode::FORBIDDEN, "FORBIDDEN"),

@@ -24,6 +24,7 @@ pub mod proxy;
 pub mod relay;
 pub mod request_body;
 pub mod routes;
+pub mod routing;
 pub mod secret;
 pub mod services;
 pub mod startup;

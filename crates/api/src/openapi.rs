@@ -70,7 +70,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let (_, api) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
-        .configure(crate::startup::configure_routes)
+        .configure(crate::routing::configure_routes)
         .split_for_parts();
     api
 }

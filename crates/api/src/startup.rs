@@ -16,6 +16,7 @@ use crate::openapi::ApiDoc;
 use crate::proxy::{OutcomeCounters, Proxy, ProxyServices, ReferenceData};
 use crate::relay::{Relay, RelayOptions};
 use crate::routes;
+use crate::routing;
 use crate::services::Services;
 use crate::tasks::BackgroundTasks;
 use crate::telemetry;
@@ -30,7 +31,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
-use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_swagger_ui::SwaggerUi;
 
 /// A built, bound, not yet running gateway.
@@ -168,6 +168,7 @@ async fn start_services(settings: &Settings, db: sqlx::PgPool) -> anyhow::Result
             refresh_every: Duration::from_millis(settings.auth.directory_refresh_ms),
             default_quota: settings.limits.team_default.values(),
             budget_period: settings.limits.budget_period,
+            own_issuer: settings.auth.issuer.clone(),
         },
         account.clone(),
         &tasks,
@@ -265,9 +266,9 @@ fn serve(
             .configure(|cfg| {
                 if operator_routes_elsewhere {
                     cfg.service(routes::health::healthz)
-                        .configure(configure_api_routes);
+                        .configure(routing::configure_api_routes);
                 } else {
-                    configure_routes(cfg);
+                    routing::configure_routes(cfg);
                 }
             })
             .split_for_parts();
@@ -320,36 +321,6 @@ fn serve_admin(
     .shutdown_timeout(settings.server.shutdown_timeout_secs)
     .listen(listener)?;
     Ok(server.run())
-}
-
-/// Every route of the gateway, mounted with its OpenAPI declaration.
-pub fn configure_routes(cfg: &mut ServiceConfig) {
-    cfg.service(routes::health::healthz)
-        .service(routes::health::readyz)
-        .service(routes::metrics::metrics)
-        .configure(configure_api_routes);
-}
-
-/// The routes callers use (cloro's, async tasks, admin, finance, team): every route but the
-/// operators' (`/healthz`, `/readyz`, `/metrics`).
-fn configure_api_routes(cfg: &mut ServiceConfig) {
-    use crate::proxy::routes as cloro;
-    cfg.service(cloro::chatgpt)
-        .service(cloro::perplexity)
-        .service(cloro::copilot)
-        .service(cloro::gemini)
-        .service(cloro::grok)
-        .service(cloro::aimode)
-        .service(cloro::google)
-        .service(cloro::google_news)
-        .service(cloro::google_goto)
-        .service(cloro::countries)
-        .service(cloro::states)
-        .service(cloro::credits)
-        .configure(crate::async_tasks::routes::configure)
-        .configure(crate::relay::routes::configure)
-        .configure(crate::admin::configure)
-        .configure(crate::finance::configure);
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {

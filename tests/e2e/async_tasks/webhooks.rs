@@ -143,3 +143,43 @@ async fn webhook_urls_that_could_reach_internal_services_are_refused() {
     assert_eq!(answer["results"][1]["error"]["code"], "VALIDATION_ERROR");
     app.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn unsigned_deliveries_read_a_task_from_cloro_at_most_once_per_interval() {
+    // No webhook secret: a delivery is only a hint, answered by reading the task from cloro.
+    let app = TestApp::builder()
+        .settings(|s| s.async_tasks.poll_after_secs = 3600)
+        .spawn()
+        .await
+        .unwrap();
+    app.create_team("hinted").await;
+    let token = app.team_token("hinted").await;
+    let (status, created) = post(&app, "/v1/async/task", &token, &chatgpt_task(None)).await;
+    assert_eq!(status, 200, "{created}");
+    let task_id = created["task"]["id"].as_str().unwrap().to_owned();
+    let upstream_key: String = sqlx::query_scalar("SELECT upstream_key FROM async_tasks")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let reads = || {
+        app.sim
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.contains(&task_id))
+            .count()
+    };
+    let before = reads();
+    let hint = json!({"task": {"id": task_id, "idempotencyKey": upstream_key}});
+    for _ in 0..20 {
+        let answer = app
+            .http
+            .post(app.url("/webhooks/cloro"))
+            .json(&hint)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    assert_eq!(reads() - before, 1, "twenty hints, one read of the task");
+    app.shutdown().await.unwrap();
+}

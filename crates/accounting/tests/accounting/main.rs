@@ -17,6 +17,7 @@ mod migrations;
 mod partitions;
 mod quotas;
 mod reconciliation;
+mod revocations;
 mod settlement;
 mod settlement_writer;
 mod sweeper;

@@ -3,6 +3,7 @@
 //! configuration). The limits feed admission (the account concurrency is the base of the
 //! adaptive limit); the price table makes the estimates held before each call.
 
+use super::actions::Actor;
 use super::actions::account_settings::{self as act, LimitsInput};
 use super::apply_locally;
 use super::views::AccountView;
@@ -39,7 +40,7 @@ fn view(account: &AccountSettings, admission: &Admitter) -> AccountView {
     ),
     security(("admin_jwt" = []))
 )]
-#[get("/admin/account")]
+#[get("/account")]
 pub async fn get_account(
     _admin: Authenticated<Admin>,
     account: web::Data<AccountSettings>,
@@ -60,7 +61,7 @@ pub async fn get_account(
     ),
     security(("admin_jwt" = []))
 )]
-#[put("/admin/account/limits")]
+#[put("/account/limits")]
 pub async fn put_limits(
     admin: Authenticated<Admin>,
     db: web::Data<PgPool>,
@@ -69,7 +70,12 @@ pub async fn put_limits(
     admission: web::Data<Admitter>,
     body: web::Json<LimitsInput>,
 ) -> Result<HttpResponse, ApiError> {
-    act::set_limits(db.get_ref(), admin.subject(), body.into_inner()).await?;
+    act::set_limits(
+        db.get_ref(),
+        &Actor::token(admin.principal()),
+        body.into_inner(),
+    )
+    .await?;
     Ok(applied(&directory, &account, &admission).await)
 }
 
@@ -84,7 +90,7 @@ pub async fn put_limits(
     ),
     security(("admin_jwt" = []))
 )]
-#[delete("/admin/account/limits")]
+#[delete("/account/limits")]
 pub async fn delete_limits(
     admin: Authenticated<Admin>,
     db: web::Data<PgPool>,
@@ -92,7 +98,7 @@ pub async fn delete_limits(
     account: web::Data<AccountSettings>,
     admission: web::Data<Admitter>,
 ) -> Result<HttpResponse, ApiError> {
-    act::clear_limits(db.get_ref(), admin.subject()).await?;
+    act::clear_limits(db.get_ref(), &Actor::token(admin.principal())).await?;
     Ok(applied(&directory, &account, &admission).await)
 }
 
@@ -112,7 +118,7 @@ pub async fn delete_limits(
     ),
     security(("admin_jwt" = []))
 )]
-#[put("/admin/account/pricing")]
+#[put("/account/pricing")]
 pub async fn put_pricing(
     admin: Authenticated<Admin>,
     db: web::Data<PgPool>,
@@ -122,7 +128,7 @@ pub async fn put_pricing(
     body: web::Json<PriceOverride>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    act::set_pricing(db.get_ref(), admin.subject(), &body).await?;
+    act::set_pricing(db.get_ref(), &Actor::token(admin.principal()), &body).await?;
     Ok(applied(&directory, &account, &admission).await)
 }
 
@@ -137,7 +143,7 @@ pub async fn put_pricing(
     ),
     security(("admin_jwt" = []))
 )]
-#[delete("/admin/account/pricing")]
+#[delete("/account/pricing")]
 pub async fn delete_pricing(
     admin: Authenticated<Admin>,
     db: web::Data<PgPool>,
@@ -145,6 +151,6 @@ pub async fn delete_pricing(
     account: web::Data<AccountSettings>,
     admission: web::Data<Admitter>,
 ) -> Result<HttpResponse, ApiError> {
-    act::clear_pricing(db.get_ref(), admin.subject()).await?;
+    act::clear_pricing(db.get_ref(), &Actor::token(admin.principal())).await?;
     Ok(applied(&directory, &account, &admission).await)
 }

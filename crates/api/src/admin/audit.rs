@@ -16,6 +16,8 @@ use utoipa::{IntoParams, ToSchema};
 pub struct AuditQuery {
     /// Only changes by this actor (an admin token's `sub`, or `cli`).
     pub actor: Option<String>,
+    /// Only changes made with this token (its `jti`).
+    pub actor_jti: Option<String>,
     /// Only this action, e.g. `team.update`, `quota.set`, `token.revoke`.
     pub action: Option<String>,
     /// Only this kind of target: `team`, `quota`, `account`, `token`.
@@ -39,6 +41,10 @@ pub struct AuditView {
     pub id: i64,
     pub at: DateTime<Utc>,
     pub actor: String,
+    /// The issuer of the token the change was made with (`null` from the command line).
+    pub actor_issuer: Option<String>,
+    /// The `jti` of the token the change was made with (`null` from the command line).
+    pub actor_jti: Option<String>,
     pub action: String,
     pub target_type: String,
     pub target_id: String,
@@ -54,6 +60,8 @@ impl From<AuditEntry> for AuditView {
             id: e.id,
             at: e.at,
             actor: e.actor,
+            actor_issuer: e.actor_issuer,
+            actor_jti: e.actor_jti,
             action: e.action,
             target_type: e.target_type,
             target_id: e.target_id,
@@ -98,7 +106,7 @@ fn instant(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, Api
     ),
     security(("admin_jwt" = []))
 )]
-#[get("/admin/audit")]
+#[get("/audit")]
 pub async fn list_audit(
     _admin: Authenticated<Admin>,
     db: web::Data<PgPool>,
@@ -115,6 +123,7 @@ pub async fn list_audit(
         from: instant("from", query.from.as_deref())?,
         to: instant("to", query.to.as_deref())?,
         actor: query.actor,
+        actor_jti: query.actor_jti,
         action: query.action,
         target_type: query.target_type,
         target_id: query.target_id,

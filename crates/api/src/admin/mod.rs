@@ -1,13 +1,15 @@
-//! The admin API (role `admin`): teams, quotas, tokens, account settings and the audit log.
-//! Each handler takes `Authenticated<Admin>` first (a non-admin gets 403 before any body is
-//! read), runs the change through [`actions`] (shared with the CLI: one implementation,
-//! audited in the change's transaction), then refreshes this replica's directory before
-//! answering; the other replicas refresh on the NOTIFY.
+//! The admin API (role `admin`): teams, quotas, tokens, account settings and the audit log,
+//! mounted under `/admin`, whose scope guard refuses a non-admin before routing (see
+//! `crate::routing`). Each handler also takes `Authenticated<Admin>` first, runs the change
+//! through [`actions`] (shared with the CLI: one implementation, audited in the change's
+//! transaction), then refreshes this replica's directory before answering; the other
+//! replicas refresh on the NOTIFY.
 
 pub mod account_settings;
 pub mod actions;
 pub mod audit;
 pub mod quotas;
+pub mod revocations;
 pub mod teams;
 pub mod tokens;
 pub mod views;
@@ -15,7 +17,7 @@ pub mod views;
 use crate::directory::Directory;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-/// Mounts every admin route.
+/// Mounts every admin route (paths relative to the `/admin` scope).
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(teams::create_team)
         .service(teams::list_teams)
@@ -32,6 +34,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(tokens::mint_token)
         .service(tokens::list_tokens)
         .service(tokens::revoke_token)
+        .service(revocations::revoke)
+        .service(revocations::list_revocations)
+        .service(revocations::cut_off_subject)
+        .service(revocations::list_subject_cutoffs)
         .service(audit::list_audit);
 }
 

@@ -1,6 +1,7 @@
 //! `/admin/teams/{slug}/quota`: a team's quota in force, setting its own, and going back to
 //! the configured default. Every replica's limiter uses the change from the next request.
 
+use super::actions::Actor;
 use super::actions::quotas::{self as act, QuotaInput};
 use super::apply_locally;
 use super::views::QuotaView;
@@ -23,7 +24,7 @@ use sqlx::PgPool;
     ),
     security(("admin_jwt" = []))
 )]
-#[get("/admin/teams/{slug}/quota")]
+#[get("/teams/{slug}/quota")]
 pub async fn get_quota(
     _admin: Authenticated<Admin>,
     db: web::Data<PgPool>,
@@ -49,7 +50,7 @@ pub async fn get_quota(
     ),
     security(("admin_jwt" = []))
 )]
-#[put("/admin/teams/{slug}/quota")]
+#[put("/teams/{slug}/quota")]
 pub async fn put_quota(
     admin: Authenticated<Admin>,
     db: web::Data<PgPool>,
@@ -57,7 +58,7 @@ pub async fn put_quota(
     slug: web::Path<String>,
     body: web::Json<QuotaInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let quota = act::set(db.get_ref(), admin.subject(), &slug, &body).await?;
+    let quota = act::set(db.get_ref(), &Actor::token(admin.principal()), &slug, &body).await?;
     apply_locally(&directory).await;
     Ok(HttpResponse::Ok().json(quota))
 }
@@ -75,7 +76,7 @@ pub async fn put_quota(
     ),
     security(("admin_jwt" = []))
 )]
-#[delete("/admin/teams/{slug}/quota")]
+#[delete("/teams/{slug}/quota")]
 pub async fn delete_quota(
     admin: Authenticated<Admin>,
     db: web::Data<PgPool>,
@@ -83,7 +84,13 @@ pub async fn delete_quota(
     slug: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let default = directory.default_quota();
-    let quota = act::clear(db.get_ref(), admin.subject(), &slug, default).await?;
+    let quota = act::clear(
+        db.get_ref(),
+        &Actor::token(admin.principal()),
+        &slug,
+        default,
+    )
+    .await?;
     apply_locally(&directory).await;
     Ok(HttpResponse::Ok().json(quota))
 }

@@ -1,5 +1,6 @@
 //! `/admin/teams`: create, list, show, rename and suspend or resume teams.
 
+use super::actions::Actor;
 use super::actions::teams::{self as act, TeamPatch};
 use super::apply_locally;
 use super::views::{TeamList, TeamView};
@@ -50,7 +51,7 @@ pub struct TeamListQuery {
     ),
     security(("admin_jwt" = []))
 )]
-#[post("/admin/teams")]
+#[post("/teams")]
 pub async fn create_team(
     admin: Authenticated<Admin>,
     db: web::Data<PgPool>,
@@ -60,7 +61,7 @@ pub async fn create_team(
     let body = body.into_inner();
     let team = act::create(
         db.get_ref(),
-        admin.subject(),
+        &Actor::token(admin.principal()),
         &body.slug,
         body.name.as_deref(),
     )
@@ -81,7 +82,7 @@ pub async fn create_team(
     ),
     security(("admin_jwt" = []))
 )]
-#[get("/admin/teams")]
+#[get("/teams")]
 pub async fn list_teams(
     _admin: Authenticated<Admin>,
     db: web::Data<PgPool>,
@@ -107,7 +108,7 @@ pub async fn list_teams(
     ),
     security(("admin_jwt" = []))
 )]
-#[get("/admin/teams/{slug}")]
+#[get("/teams/{slug}")]
 pub async fn get_team(
     _admin: Authenticated<Admin>,
     db: web::Data<PgPool>,
@@ -134,7 +135,7 @@ pub async fn get_team(
     ),
     security(("admin_jwt" = []))
 )]
-#[patch("/admin/teams/{slug}")]
+#[patch("/teams/{slug}")]
 pub async fn update_team(
     admin: Authenticated<Admin>,
     db: web::Data<PgPool>,
@@ -147,7 +148,13 @@ pub async fn update_team(
         name: body.name,
         status: body.status,
     };
-    let team = act::update(db.get_ref(), admin.subject(), &slug, &patch).await?;
+    let team = act::update(
+        db.get_ref(),
+        &Actor::token(admin.principal()),
+        &slug,
+        &patch,
+    )
+    .await?;
     apply_locally(&directory).await;
     Ok(HttpResponse::Ok().json(TeamView::from(&team)))
 }

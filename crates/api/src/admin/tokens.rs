@@ -2,8 +2,10 @@
 //! text: it is not stored) and revoke (refused on every replica within moments).
 
 use super::actions::tokens::{self as act, MintInput};
+use super::actions::{ActionError, Actor};
 use super::apply_locally;
 use super::views::{MintedTokenView, TokenView};
+use crate::auth::key_policy::{ADMIN_SUBJECT_PREFIX, is_reserved_subject};
 use crate::auth::{Admin, Authenticated};
 use crate::config::AuthSettings;
 use crate::directory::Directory;
@@ -24,9 +26,11 @@ pub struct MintToken {
     pub role: String,
     /// The team's slug: required for a team token, refused otherwise.
     pub team: Option<String>,
-    /// The token's `sub` (default `admin:<your token's sub>`), 1-200 printable characters.
+    /// The token's `sub` (default `admin:<your token's sub>`), 1-200 printable characters;
+    /// `cli`, `cli:*` and `admin:*` are reserved for the gateway's own defaults.
     pub subject: Option<String>,
-    /// Lifetime: `90s`, `15m`, `1h`, `30d`; at most 366 days.
+    /// Lifetime: `90s`, `15m`, `1h`, `30d`; at most 366 days for a team token and
+    /// `auth.max_admin_token_ttl_secs` (7 days by default) for an admin or finance token.
     pub ttl: String,
 }
 
@@ -71,7 +75,7 @@ pub struct TokenPage {
     ),
     security(("admin_jwt" = []))
 )]
-#[post("/admin/tokens")]
+#[post("/tokens")]
 pub async fn mint_token(
     admin: Authenticated<Admin>,
     db: web::Data<PgPool>,
@@ -81,13 +85,21 @@ pub async fn mint_token(
     let body = body.into_inner();
     let role = act::parse_role("role", &body.role)?;
     let ttl = act::parse_ttl_field(&body.ttl)?;
-    let subject = body
-        .subject
-        .unwrap_or_else(|| format!("admin:{}", admin.subject()));
+    let subject = match body.subject {
+        Some(subject) if is_reserved_subject(subject.trim()) => {
+            return Err(ActionError::invalid(
+                "subject",
+                "`cli`, `cli:*` and `admin:*` are reserved for the gateway's own defaults",
+            )
+            .into());
+        }
+        Some(subject) => subject,
+        None => format!("{ADMIN_SUBJECT_PREFIX}{}", admin.subject()),
+    };
     let (minted, record) = act::mint(
         db.get_ref(),
         auth.get_ref(),
-        admin.subject(),
+        &Actor::token(admin.principal()),
         MintInput {
             role,
             team: body.team.as_deref(),
@@ -118,7 +130,7 @@ pub async fn mint_token(
     ),
     security(("admin_jwt" = []))
 )]
-#[get("/admin/tokens")]
+#[get("/tokens")]
 pub async fn list_tokens(
     _admin: Authenticated<Admin>,
     db: web::Data<PgPool>,
@@ -184,7 +196,8 @@ fn rename_slug_field(err: super::actions::ActionError) -> ApiError {
     }
 }
 
-/// Revoke a token; every replica refuses it within moments.
+/// Revoke a minted token, and every token it minted; every replica refuses them within
+/// moments. Tokens signed by other keys are revoked with `POST /admin/revocations`.
 #[utoipa::path(
     tag = "admin",
     params(("jti" = Uuid, Path, description = "The token's `jti`")),
@@ -198,16 +211,20 @@ fn rename_slug_field(err: super::actions::ActionError) -> ApiError {
     ),
     security(("admin_jwt" = []))
 )]
-#[delete("/admin/tokens/{jti}")]
+#[delete("/tokens/{jti}")]
 pub async fn revoke_token(
     admin: Authenticated<Admin>,
     db: web::Data<PgPool>,
     directory: web::Data<Directory>,
+    auth: web::Data<AuthSettings>,
     jti: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let jti = jti.into_inner();
-    let record = act::revoke(db.get_ref(), admin.subject(), jti).await?;
-    directory.note_revoked(jti);
+    let actor = Actor::token(admin.principal());
+    let (record, cascaded) = act::revoke(db.get_ref(), auth.get_ref(), &actor, jti).await?;
+    for revoked in std::iter::once(jti).chain(cascaded) {
+        directory.note_revoked(&auth.issuer, &revoked.to_string());
+    }
     apply_locally(&directory).await;
     Ok(HttpResponse::Ok().json(TokenView::from(&record)))
 }

@@ -6,6 +6,7 @@
 //! team's task answers 404, like an unknown one.
 
 mod poller;
+mod read_floor;
 mod receiver;
 mod reply;
 mod request;
@@ -45,6 +46,8 @@ pub struct AsyncTasks {
     max_batch_body_bytes: usize,
     /// How long a request body may take to arrive in full.
     body_read_timeout: Duration,
+    /// Bounds the upstream reads unsigned deliveries can cause.
+    delivery_reads: read_floor::ReadFloor,
 }
 
 /// The services async tasks are built on.
@@ -75,6 +78,7 @@ impl AsyncTasks {
                 .then(|| settings.webhook_secret.clone()),
             max_batch_body_bytes: settings.max_batch_body_bytes,
             body_read_timeout: Duration::from_secs(all_settings.server.body_read_timeout_secs),
+            delivery_reads: read_floor::ReadFloor::default(),
         }
     }
 }

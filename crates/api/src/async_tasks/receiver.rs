@@ -4,6 +4,7 @@
 //! body is trusted; without one it is only a hint, and the task is read from cloro before
 //! anything is settled. The delivery is acknowledged only once the settlement is durable, so
 //! a failure makes cloro deliver again; deliveries are deduplicated by the settlement itself.
+//! Unsigned deliveries read a task from cloro at most once per `read_floor::MIN_INTERVAL`.
 
 use super::AsyncTasks;
 use crate::error::{ApiError, ErrorCode};
@@ -92,6 +93,10 @@ impl AsyncTasks {
         let Some(task_id) = task.task_id else {
             return Ok(());
         };
+        if !self.delivery_reads.try_read(task_id) {
+            tracing::debug!(%task_id, "an unsigned delivery within the read floor; acknowledged");
+            return Ok(());
+        }
         self.refresh(&task, task_id).await.map(|_| ())
     }
 }

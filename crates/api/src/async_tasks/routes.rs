@@ -15,17 +15,22 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, delete, get, post, web};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tracing::Instrument;
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-/// Mounts every async route.
-pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+/// Mounts the team's async routes (paths relative to the `/v1` scope, team tokens only).
+pub fn configure_v1(cfg: &mut ServiceConfig) {
     cfg.service(create_task)
         .service(create_batch)
         .service(get_task)
         .service(queue_status)
-        .service(team_clear_queue)
-        .service(admin_clear_queue)
-        .service(cloro_delivery);
+        .service(team_clear_queue);
+}
+
+/// Mounts the admin's queue clearing (`DELETE /admin/async/queue`, in the `/admin` scope).
+/// [`cloro_delivery`] is mounted outside every scope: cloro sends no token.
+pub fn configure_admin(cfg: &mut ServiceConfig) {
+    cfg.service(admin_clear_queue);
 }
 
 /// The largest webhook delivery accepted.
@@ -101,12 +106,15 @@ fn not_found() -> ApiError {
         (status = 403, description = "Not a team token, suspended, or INSUFFICIENT_CREDITS", body = ErrorEnvelope),
         (status = 408, description = "The body did not arrive in full within server.body_read_timeout_secs (REQUEST_TIMEOUT)", body = ErrorEnvelope),
         (status = 409, description = "The team already used this idempotencyKey", body = ErrorEnvelope),
+        (status = 413, description = "Body larger than async_tasks.max_batch_body_bytes", body = ErrorEnvelope),
         (status = 429, description = "Rate limit, or QUEUE_LIMIT_EXCEEDED (the team's maxQueuedTasks)", body = ErrorEnvelope),
+        (status = 502, description = "cloro could not be reached; nothing was queued or booked", body = ErrorEnvelope),
         (status = 503, description = "Ledger or limiter unavailable; Retry-After", body = ErrorEnvelope),
+        (status = 504, description = "cloro did not answer in time; a task it created is settled when cloro reports it", body = ErrorEnvelope),
     ),
     security(("team_jwt" = []))
 )]
-#[post("/v1/async/task")]
+#[post("/async/task")]
 pub async fn create_task(
     caller: Authenticated<Team>,
     service: web::Data<AsyncTasks>,
@@ -128,11 +136,13 @@ pub async fn create_task(
         (status = 408, description = "The body did not arrive in full within server.body_read_timeout_secs (REQUEST_TIMEOUT)", body = ErrorEnvelope),
         (status = 413, description = "Body larger than async_tasks.max_batch_body_bytes", body = ErrorEnvelope),
         (status = 429, description = "cloro refused the whole batch", body = ErrorEnvelope),
-        (status = 503, description = "Ledger unavailable; Retry-After", body = ErrorEnvelope),
+        (status = 502, description = "cloro could not be reached; nothing was queued or booked", body = ErrorEnvelope),
+        (status = 503, description = "Ledger or limiter unavailable; Retry-After", body = ErrorEnvelope),
+        (status = 504, description = "cloro did not answer in time; the tasks it created are settled when cloro reports them", body = ErrorEnvelope),
     ),
     security(("team_jwt" = []))
 )]
-#[post("/v1/async/task/batch")]
+#[post("/async/task/batch")]
 pub async fn create_batch(
     caller: Authenticated<Team>,
     service: web::Data<AsyncTasks>,
@@ -149,11 +159,15 @@ pub async fn create_batch(
     responses(
         (status = 200, description = "`{task, credits, webhook?, response?}`"),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Not a team token, or the team is suspended", body = ErrorEnvelope),
         (status = 404, description = "No such task of this team", body = ErrorEnvelope),
+        (status = 429, description = "cloro's rate limit on reading the task, passed through", body = ErrorEnvelope),
+        (status = 502, description = "cloro could not be reached", body = ErrorEnvelope),
+        (status = 503, description = "Ledger unavailable (Retry-After), or cloro's own 503 passed through", body = ErrorEnvelope),
     ),
     security(("team_jwt" = []))
 )]
-#[get("/v1/async/task/{id}")]
+#[get("/async/task/{id}")]
 pub async fn get_task(
     caller: Authenticated<Team>,
     service: web::Data<AsyncTasks>,
@@ -184,10 +198,12 @@ pub async fn get_task(
     responses(
         (status = 200, description = "`{queuedTasks, processingTasks, priorityBreakdown[{priority, count}], concurrency{used, max}}`: the team's tasks only"),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Not a team token, or the team is suspended", body = ErrorEnvelope),
+        (status = 503, description = "Ledger unavailable; Retry-After", body = ErrorEnvelope),
     ),
     security(("team_jwt" = []))
 )]
-#[get("/v1/async/status")]
+#[get("/async/status")]
 pub async fn queue_status(
     caller: Authenticated<Team>,
     service: web::Data<AsyncTasks>,
@@ -217,11 +233,12 @@ pub async fn queue_status(
 #[utoipa::path(
     tag = "async",
     responses(
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "Always: clearing the shared queue is an admin action (DELETE /admin/async/queue)", body = ErrorEnvelope),
     ),
     security(("team_jwt" = []))
 )]
-#[delete("/v1/async/queue")]
+#[delete("/async/queue")]
 pub async fn team_clear_queue(_caller: Authenticated<Team>) -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(
         ErrorCode::Forbidden,
@@ -236,10 +253,13 @@ pub async fn team_clear_queue(_caller: Authenticated<Team>) -> Result<HttpRespon
         (status = 200, description = "`{success, cleared, released}`: tasks cloro deleted, entries voided and holds given back"),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "Not an admin token", body = ErrorEnvelope),
+        (status = 429, description = "cloro's rate limit, passed through; nothing was cleared", body = ErrorEnvelope),
+        (status = 502, description = "cloro could not be reached", body = ErrorEnvelope),
+        (status = 503, description = "Ledger unavailable (Retry-After), or cloro's own 503 passed through", body = ErrorEnvelope),
     ),
     security(("admin_jwt" = []))
 )]
-#[delete("/admin/async/queue")]
+#[delete("/async/queue")]
 pub async fn admin_clear_queue(
     _admin: Authenticated<Admin>,
     service: web::Data<AsyncTasks>,
@@ -290,8 +310,11 @@ pub async fn admin_clear_queue(
     request_body(content = serde_json::Value, description = "cloro's task-status object"),
     responses(
         (status = 200, description = "Acknowledged: the settlement is durable (or the task is unknown)"),
+        (status = 400, description = "The delivery is not JSON (VALIDATION_ERROR)", body = ErrorEnvelope),
         (status = 401, description = "Signature missing, stale or wrong (when a secret is configured)", body = ErrorEnvelope),
         (status = 408, description = "The body did not arrive in full within server.body_read_timeout_secs", body = ErrorEnvelope),
+        (status = 413, description = "The delivery is larger than 1 MiB", body = ErrorEnvelope),
+        (status = 502, description = "Unsigned delivery: the task could not be read from cloro to confirm it; cloro delivers again", body = ErrorEnvelope),
         (status = 503, description = "Could not settle now; cloro delivers again", body = ErrorEnvelope),
     )
 )]

@@ -2,7 +2,9 @@
 //! `Authenticated<Finance>` (finance or admin) or `Authenticated<Team>` (which also hands
 //! over the team). The bearer token is verified once per request by [`authenticate`], a
 //! middleware that runs before any extractor, so the role check here is synchronous and a
-//! caller without the role gets its 401/403 before any body, query or path is parsed.
+//! caller without the role gets its 401/403 before any body, query or path is parsed. The
+//! scope of each route family runs the same check first ([`super::scope_guard`]); the
+//! handler's argument is the second, kept so a handler cannot be mounted unguarded.
 
 use crate::auth::{Authenticator, Principal, TeamRef};
 use crate::error::{ApiError, ErrorCode};
@@ -116,30 +118,46 @@ pub async fn authenticate(
     next.call(req).await
 }
 
+/// The caller's principal and what `P` grants it, or the refusal: the token's own (401),
+/// no token (401) or not the role (403). The extractor and the scope guard
+/// ([`super::scope_guard::require`]) both decide here, so they refuse alike. A refusal is
+/// taken (it is answered once); a principal stays for the next check.
+pub(super) fn authorize<P: Policy>(req: &HttpRequest) -> Result<(Principal, P::Grant), ApiError> {
+    let outcome = {
+        let extensions = req.extensions();
+        let verified = extensions.get::<Verified>();
+        let outcome = verified.and_then(|v| v.0.borrow_mut().take());
+        if let (Some(verified), Some(Ok(principal))) = (verified, &outcome) {
+            *verified.0.borrow_mut() = Some(Ok(principal.clone()));
+        }
+        outcome
+    };
+    match outcome {
+        None => Err(missing_token(req)),
+        Some(Err(refused)) => Err(refused),
+        Some(Ok(principal)) => P::grant(&principal).map(|grant| (principal, grant)),
+    }
+}
+
 impl<P: Policy> FromRequest for Authenticated<P> {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let outcome = {
-            let extensions = req.extensions();
-            let verified = extensions.get::<Verified>();
-            let outcome = verified.and_then(|v| v.0.borrow_mut().take());
-            if let (Some(verified), Some(Ok(principal))) = (verified, &outcome) {
-                *verified.0.borrow_mut() = Some(Ok(principal.clone()));
-            }
-            outcome
-        };
-        ready(match outcome {
-            None => Err(missing_token(req)),
-            Some(Err(refused)) => Err(refused),
-            Some(Ok(principal)) => P::grant(&principal).map(|grant| Self {
-                principal,
-                grant,
-                _policy: PhantomData,
-            }),
-        })
+        ready(authorize::<P>(req).map(|(principal, grant)| Self {
+            principal,
+            grant,
+            _policy: PhantomData,
+        }))
     }
+}
+
+/// Records `outcome` as the verified token of the request, as [`authenticate`] would: for
+/// unit tests of what runs after it.
+#[cfg(test)]
+pub(super) fn assume_verified(req: &HttpRequest, outcome: Result<Principal, ApiError>) {
+    req.extensions_mut()
+        .insert(Verified(RefCell::new(Some(outcome))));
 }
 
 /// No token was sent, or the authentication middleware is not mounted (a bug).

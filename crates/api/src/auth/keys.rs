@@ -1,55 +1,92 @@
 //! The verification keys: each `kid` maps to exactly one allowed algorithm and its key, so
 //! a token can never choose how it is verified (no `none`, no HMAC with a public key).
 //! Configured keys and JWKS keys are held apart: a JWKS refresh replaces only the JWKS part
-//! (a key the provider dropped stops working) and can never shadow a configured `kid`.
+//! (a key the provider dropped stops working) and can never shadow a configured `kid`. Each
+//! key carries the [`KeyPolicy`] that says what its tokens may claim.
 
+use crate::auth::key_policy::KeyPolicy;
 use crate::config::{AuthSettings, KeySettings};
 use anyhow::{Context, bail};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The only algorithms the gateway accepts, whatever a key or token says.
 pub const ALLOWED_ALGORITHMS: &[Algorithm] =
     &[Algorithm::HS256, Algorithm::RS256, Algorithm::ES256];
 
-/// A key and the one algorithm it may verify.
+/// A key, the one algorithm it may verify, and what its tokens may claim.
 #[derive(Clone)]
 pub struct VerificationKey {
     pub algorithm: Algorithm,
     pub key: DecodingKey,
+    pub policy: Arc<KeyPolicy>,
 }
 
 /// Keys by `kid`, plus the kid used for tokens that name none.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct KeySet {
     /// The gateway's own key and `auth.keys`: fixed for the life of the process.
     configured: HashMap<String, VerificationKey>,
     /// The keys of the last JWKS fetched, minus any `kid` configured above.
     from_jwks: HashMap<String, VerificationKey>,
     default_kid: Option<String>,
+    /// What JWKS keys may claim (`auth.jwks_policy`).
+    jwks_policy: Arc<KeyPolicy>,
 }
 
 impl KeySet {
-    /// The gateway's own HS256 key (if configured) and the configured extra keys.
+    /// No key yet; JWKS keys will get `jwks_policy`.
+    pub fn new(jwks_policy: KeyPolicy) -> Self {
+        Self {
+            configured: HashMap::new(),
+            from_jwks: HashMap::new(),
+            default_kid: None,
+            jwks_policy: Arc::new(jwks_policy),
+        }
+    }
+
+    /// The gateway's own HS256 key (if configured) and the configured extra keys, each with
+    /// its policy.
     pub fn from_settings(settings: &AuthSettings) -> anyhow::Result<Self> {
-        let mut set = KeySet::default();
+        let jwks_policy = KeyPolicy::from_settings(&settings.jwks_policy, settings)
+            .context("auth.jwks_policy")?;
+        let mut set = KeySet::new(jwks_policy);
         if !settings.signing_secret.is_empty() {
             let key = DecodingKey::from_secret(settings.signing_secret.expose().as_bytes())?;
-            set.configure(settings.signing_kid.clone(), Algorithm::HS256, key);
+            let policy = KeyPolicy::own(settings);
+            set.configure(settings.signing_kid.clone(), Algorithm::HS256, key, policy);
             set.default_kid = Some(settings.signing_kid.clone());
         }
         for key in &settings.keys {
-            let (algorithm, decoding) =
-                configured_key(key).with_context(|| format!("auth.keys kid {}", key.kid))?;
-            set.configure(key.kid.clone(), algorithm, decoding);
+            let context = || format!("auth.keys kid {}", key.kid);
+            if key.kid == settings.signing_kid && !settings.signing_secret.is_empty() {
+                bail!("{}: the kid is auth.signing_kid's", context());
+            }
+            let (algorithm, decoding) = configured_key(key).with_context(context)?;
+            let policy = KeyPolicy::from_settings(&key.policy, settings).with_context(context)?;
+            set.configure(key.kid.clone(), algorithm, decoding, policy);
         }
         Ok(set)
     }
 
-    fn configure(&mut self, kid: String, algorithm: Algorithm, key: DecodingKey) {
-        self.configured
-            .insert(kid, VerificationKey { algorithm, key });
+    fn configure(
+        &mut self,
+        kid: String,
+        algorithm: Algorithm,
+        key: DecodingKey,
+        policy: KeyPolicy,
+    ) {
+        let policy = Arc::new(policy);
+        self.configured.insert(
+            kid,
+            VerificationKey {
+                algorithm,
+                key,
+                policy,
+            },
+        );
     }
 
     /// The key for `kid`, or the default key when the token names none.
@@ -67,7 +104,15 @@ impl KeySet {
                 tracing::warn!(kid = %kid, "JWKS key ignored: its kid is a configured key");
                 continue;
             }
-            from_jwks.insert(kid, VerificationKey { algorithm, key });
+            let policy = self.jwks_policy.clone();
+            from_jwks.insert(
+                kid,
+                VerificationKey {
+                    algorithm,
+                    key,
+                    policy,
+                },
+            );
         }
         self.from_jwks = from_jwks;
         self.from_jwks.len()
@@ -145,9 +190,13 @@ mod tests {
 
     #[test]
     fn auth_jwks_refresh_replaces_its_keys_and_never_shadows_a_configured_kid() {
-        let mut set = KeySet::default();
+        let auth = crate::config::Settings::from_sources(None, Vec::new())
+            .unwrap()
+            .auth;
+        let policy = || KeyPolicy::from_settings(&Default::default(), &auth).unwrap();
+        let mut set = KeySet::new(policy());
         let secret = DecodingKey::from_secret(&[7; 32]).unwrap();
-        set.configure("partner".into(), Algorithm::HS256, secret);
+        set.configure("partner".into(), Algorithm::HS256, secret, policy());
 
         assert_eq!(set.replace_jwks(&ec_jwks(&["partner", "old"])), 1);
         assert_eq!(

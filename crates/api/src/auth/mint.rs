@@ -1,5 +1,6 @@
 //! Minting the gateway's own tokens (HS256 with `auth.signing_secret`), recorded in
-//! `issued_tokens` so each can be listed and revoked by `jti`.
+//! `issued_tokens` (with the token that minted them) so each can be listed and revoked by
+//! `jti`. Admin and finance tokens live at most `auth.max_admin_token_ttl_secs`.
 
 use crate::config::AuthSettings;
 use accounting::tokens::IssuedToken;
@@ -42,6 +43,16 @@ pub struct MintRequest<'a> {
     pub team: Option<(TeamId, &'a TeamSlug)>,
     pub subject: &'a str,
     pub ttl: Duration,
+    /// The (issuer, jti) of the token minting it; `None` from the command line.
+    pub minted_by: Option<(&'a str, &'a str)>,
+}
+
+/// The longest lifetime a token of `role` may be minted with.
+pub fn max_ttl(settings: &AuthSettings, role: Role) -> Duration {
+    match role {
+        Role::Team => MAX_TTL,
+        Role::Admin | Role::Finance => Duration::from_secs(settings.max_admin_token_ttl_secs),
+    }
 }
 
 /// Signs and records a token (pass a transaction to record it with other changes).
@@ -53,8 +64,12 @@ pub async fn mint(
     if settings.signing_secret.is_empty() {
         bail!("auth.signing_secret is not set, so the gateway cannot mint tokens");
     }
-    if request.ttl.is_zero() || request.ttl > MAX_TTL {
-        bail!("ttl must be between 1 second and 366 days");
+    if request.ttl.is_zero() || request.ttl > max_ttl(settings, request.role) {
+        bail!(
+            "ttl must be between 1 second and {} seconds for a {} token",
+            max_ttl(settings, request.role).as_secs(),
+            request.role
+        );
     }
     if (request.role == Role::Team) != request.team.is_some() {
         bail!("a team token needs a team; admin and finance tokens take none");
@@ -89,6 +104,9 @@ pub async fn mint(
             role: request.role,
             subject: request.subject.to_owned(),
             expires_at,
+            minted_by: request
+                .minted_by
+                .map(|(issuer, jti)| (issuer.to_owned(), jti.to_owned())),
         },
     )
     .await?;

@@ -4,9 +4,11 @@
 
 pub mod authenticated;
 pub mod jwks;
+pub mod key_policy;
 pub mod keys;
 pub mod mint;
 pub mod principal;
+pub mod scope_guard;
 pub mod verifier;
 
 pub use authenticated::{Admin, Authenticated, Finance, Team, authenticate};
@@ -55,9 +57,12 @@ impl Authenticator {
     pub async fn authenticate(&self, header: Option<&HeaderValue>) -> Result<Principal, ApiError> {
         let token = principal::bearer_token(header)?;
         let verified = self.verifier.verify(token).await?;
-        if let Some(jti) = verified.jti
-            && self.directory.is_revoked(&jti)
-        {
+        if self.directory.is_revoked(
+            &verified.issuer,
+            &verified.jti,
+            &verified.subject,
+            verified.issued_at,
+        ) {
             return Err(ApiError::new(
                 ErrorCode::TokenRevoked,
                 "Token has been revoked",
@@ -91,6 +96,7 @@ impl Authenticator {
             subject: verified.subject,
             role: verified.role,
             team,
+            issuer: verified.issuer,
             jti: verified.jti,
         })
     }

@@ -4,7 +4,6 @@
 use crate::error::{ApiError, ErrorCode};
 use accounting::{Role, TeamId, TeamSlug};
 use actix_web::http::header::HeaderValue;
-use uuid::Uuid;
 
 /// The team a team token acts for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +18,10 @@ pub struct Principal {
     pub role: Role,
     /// Set for team tokens only.
     pub team: Option<TeamRef>,
-    pub jti: Option<Uuid>,
+    /// The issuer the token was verified under and its `jti`: together they name the token
+    /// in revocations, in the audit log and as the minter of the tokens it mints.
+    pub issuer: String,
+    pub jti: String,
 }
 
 /// The refusal of a request that sent no token.

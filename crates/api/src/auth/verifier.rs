@@ -1,9 +1,12 @@
 //! Verifying a bearer JWT: allow-listed algorithm bound to its key, signature, `exp`/`nbf`
-//! with leeway, `iss`, `aud`, then the role, team and `jti` claims. Every rejection has its
-//! own error code so a caller learns precisely what was wrong with its token.
+//! with leeway, the key's `iss` and `aud`, then the role, team, subject and `jti` claims
+//! against what the key's policy grants, and the lifetime cap of admin and finance tokens.
+//! Every rejection has its own error code so a caller learns precisely what was wrong.
 
 use crate::auth::jwks::JwksSource;
-use crate::auth::keys::{KeySet, parse_algorithm};
+use crate::auth::key_policy::KeyPolicy;
+use crate::auth::key_policy::PolicyRefusal;
+use crate::auth::keys::{KeySet, VerificationKey, parse_algorithm};
 use crate::config::AuthSettings;
 use crate::error::{ApiError, ErrorCode};
 use accounting::Role;
@@ -14,7 +17,9 @@ use jsonwebtoken::{Validation, decode};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::sync::RwLock;
-use uuid::Uuid;
+
+/// Longest `jti` accepted (the revocation table's bound).
+pub const MAX_JTI_CHARS: usize = 200;
 
 /// What a valid token says about its holder, before the team is looked up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +27,11 @@ pub struct VerifiedToken {
     pub subject: String,
     pub role: Role,
     pub team_slug: Option<String>,
-    pub jti: Option<Uuid>,
+    /// The issuer it was verified under: revocations and cut-offs are per issuer.
+    pub issuer: String,
+    pub jti: String,
+    /// `iat`, when the token has one (a subject's cut-off refuses tokens without it).
+    pub issued_at: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -32,11 +41,9 @@ struct RawHeader {
 }
 
 pub struct Verifier {
-    issuer: String,
-    audience: String,
-    team_claim: String,
     role_claim: String,
     leeway_secs: u64,
+    max_admin_ttl_secs: u64,
     keys: RwLock<KeySet>,
     jwks: Option<JwksSource>,
 }
@@ -48,11 +55,9 @@ fn reject(code: ErrorCode, message: &str) -> ApiError {
 impl Verifier {
     pub fn new(settings: &AuthSettings, keys: KeySet, jwks: Option<JwksSource>) -> Self {
         Self {
-            issuer: settings.issuer.clone(),
-            audience: settings.audience.clone(),
-            team_claim: settings.team_claim.clone(),
             role_claim: settings.role_claim.clone(),
             leeway_secs: settings.leeway_secs,
+            max_admin_ttl_secs: settings.max_admin_token_ttl_secs,
             keys: RwLock::new(keys),
             jwks,
         }
@@ -84,18 +89,19 @@ impl Verifier {
                 "Token algorithm does not match its key",
             ));
         }
+        let policy = &key.policy;
         let mut validation = Validation::new(algorithm);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
+        validation.set_issuer(&[&policy.issuer]);
+        validation.set_audience(&[&policy.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = self.leeway_secs;
         validation.validate_nbf = true;
         let data = decode::<Map<String, Value>>(token, &key.key, &validation)
             .map_err(|err| map_decode_error(err.kind()))?;
-        self.read_claims(&data.claims)
+        self.read_claims(&data.claims, policy)
     }
 
-    fn find_key(&self, kid: Option<&str>) -> Option<crate::auth::keys::VerificationKey> {
+    fn find_key(&self, kid: Option<&str>) -> Option<VerificationKey> {
         let keys = self
             .keys
             .read()
@@ -103,10 +109,7 @@ impl Verifier {
         keys.find(kid).cloned()
     }
 
-    async fn refresh_and_find(
-        &self,
-        kid: Option<&str>,
-    ) -> Result<crate::auth::keys::VerificationKey, ApiError> {
+    async fn refresh_and_find(&self, kid: Option<&str>) -> Result<VerificationKey, ApiError> {
         let unknown = || {
             reject(
                 ErrorCode::TokenSignatureInvalid,
@@ -127,8 +130,14 @@ impl Verifier {
         self.find_key(Some(kid)).ok_or_else(unknown)
     }
 
-    fn read_claims(&self, claims: &Map<String, Value>) -> Result<VerifiedToken, ApiError> {
+    fn read_claims(
+        &self,
+        claims: &Map<String, Value>,
+        policy: &KeyPolicy,
+    ) -> Result<VerifiedToken, ApiError> {
         let invalid = |message: &str| reject(ErrorCode::TokenClaimsInvalid, message);
+        let refused =
+            |refusal: PolicyRefusal| reject(ErrorCode::TokenNotPermitted, &refusal.to_string());
         let subject = claims
             .get("sub")
             .and_then(Value::as_str)
@@ -140,28 +149,64 @@ impl Verifier {
             .and_then(Value::as_str)
             .and_then(|r| Role::parse(r).ok())
             .ok_or_else(|| invalid("Token role must be team, admin or finance"))?;
-        let team_slug = claims
-            .get(&self.team_claim)
+        let jti = claims
+            .get("jti")
             .and_then(Value::as_str)
-            .map(str::to_owned);
-        if role == Role::Team && team_slug.is_none() {
-            return Err(invalid("A team token must name its team"));
-        }
-        let jti = match claims.get("jti") {
-            None => None,
-            Some(value) => Some(
-                value
-                    .as_str()
-                    .and_then(|s| Uuid::parse_str(s).ok())
-                    .ok_or_else(|| invalid("Token `jti` must be a UUID"))?,
-            ),
+            .filter(|j| !j.is_empty() && j.chars().count() <= MAX_JTI_CHARS)
+            .filter(|j| !j.chars().any(char::is_control))
+            .ok_or_else(|| invalid("Token must carry a `jti` of 1 to 200 printable characters"))?
+            .to_owned();
+        let issued_at = claims.get("iat").and_then(Value::as_i64);
+        policy.check_subject(&subject).map_err(refused)?;
+        policy.check_role(role).map_err(refused)?;
+        let team_slug = match role {
+            Role::Team => {
+                let claim = claims
+                    .get(&policy.team_claim)
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| invalid("A team token must name its team"))?;
+                Some(policy.team_slug(claim).map_err(refused)?)
+            }
+            Role::Admin | Role::Finance => {
+                self.check_admin_lifetime(claims, issued_at)?;
+                None
+            }
         };
         Ok(VerifiedToken {
             subject,
             role,
             team_slug,
+            issuer: policy.issuer.clone(),
             jti,
+            issued_at,
         })
+    }
+
+    /// An admin or finance token may live at most `auth.max_admin_token_ttl_secs` from its
+    /// `iat` (or, without one, from now).
+    fn check_admin_lifetime(
+        &self,
+        claims: &Map<String, Value>,
+        issued_at: Option<i64>,
+    ) -> Result<(), ApiError> {
+        let now = i64::try_from(jsonwebtoken::get_current_timestamp()).unwrap_or(i64::MAX);
+        let expires = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .unwrap_or(i64::MAX);
+        let lifetime = expires.saturating_sub(issued_at.unwrap_or(now).min(now));
+        let cap = i64::try_from(self.max_admin_ttl_secs.saturating_add(self.leeway_secs))
+            .unwrap_or(i64::MAX);
+        if lifetime > cap {
+            return Err(reject(
+                ErrorCode::TokenNotPermitted,
+                &format!(
+                    "An admin or finance token may live at most {} seconds",
+                    self.max_admin_ttl_secs
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -222,6 +267,7 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
+    use uuid::Uuid;
 
     const EC_PRIVATE_PEM: &str = include_str!("../../../../tests/fixtures/ec_private.pem");
 
@@ -263,7 +309,7 @@ mod tests {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = json!({
             "iss": settings.issuer, "aud": settings.audience, "sub": "partner:user",
-            "role": "team", "team": "alpha", "exp": now + 600,
+            "role": "team", "team": "alpha", "exp": now + 600, "jti": "t-1",
         });
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(kid.to_owned());
@@ -294,7 +340,8 @@ mod tests {
         // Below the floor on purpose: the source keeps the floor even if validation is skipped.
         settings.jwks_min_refresh_secs = 0;
         let source = JwksSource::new(url, Duration::from_secs(settings.jwks_min_refresh_secs));
-        let verifier = Arc::new(Verifier::new(&settings, KeySet::default(), Some(source)));
+        let keys = KeySet::from_settings(&settings).unwrap();
+        let verifier = Arc::new(Verifier::new(&settings, keys, Some(source)));
 
         // 50 at once: half name the newly published kid, half a random one.
         let tokens = (0..50)

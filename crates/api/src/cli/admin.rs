@@ -5,7 +5,7 @@
 use super::table::{or_dash, render};
 use crate::admin::actions::quotas::QuotaInput;
 use crate::admin::actions::tokens::{MintInput, parse_role, parse_ttl_field};
-use crate::admin::actions::{self, CLI_ACTOR};
+use crate::admin::actions::{self, Actor};
 use crate::admin::views::{QuotaView, TokenView};
 use crate::auth::mint::MintedToken;
 use crate::config::Settings;
@@ -89,15 +89,38 @@ pub enum TokenCommand {
         /// team, admin or finance.
         #[arg(long, default_value = "team")]
         role: String,
-        /// Lifetime: 90s, 15m, 1h, 30d.
-        #[arg(long, default_value = "30d")]
-        ttl: String,
+        /// Lifetime: 90s, 15m, 1h, 30d (default 30d for a team token, and
+        /// auth.max_admin_token_ttl_secs, 7 days, for an admin or finance token).
+        #[arg(long)]
+        ttl: Option<String>,
         /// The token's `sub` (defaults to `cli:<role>[:<team>]`).
         #[arg(long)]
         subject: Option<String>,
     },
-    /// Revoke a token by its jti; every replica refuses it within moments.
+    /// Revoke a minted token by its jti, and the tokens it minted; every replica refuses
+    /// them within moments.
     Revoke { jti: Uuid },
+    /// Revoke any token (a partner's or the identity provider's too) by issuer and jti.
+    RevokeAny {
+        /// The token's `iss` (default auth.issuer).
+        #[arg(long)]
+        issuer: Option<String>,
+        #[arg(long)]
+        jti: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Refuse every token a subject holds that was issued before now (or --not-before).
+    CutOff {
+        /// The tokens' `iss` (default auth.issuer).
+        #[arg(long)]
+        issuer: Option<String>,
+        #[arg(long)]
+        subject: String,
+        /// RFC 3339 (default now).
+        #[arg(long)]
+        not_before: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// List tokens, newest first (never their text, which is not stored).
     List {
         /// Only this team's tokens.
@@ -181,7 +204,7 @@ pub async fn team(settings: &Settings, command: TeamCommand) -> anyhow::Result<(
     };
     match command {
         TeamCommand::Create { slug, name } => {
-            let team = actions::teams::create(&db, CLI_ACTOR, &slug, name.as_deref()).await?;
+            let team = actions::teams::create(&db, &Actor::cli(), &slug, name.as_deref()).await?;
             println!(
                 "created team {} ({})",
                 team.slug.as_str(),
@@ -189,11 +212,12 @@ pub async fn team(settings: &Settings, command: TeamCommand) -> anyhow::Result<(
             );
         }
         TeamCommand::Suspend { slug } => {
-            let team = actions::teams::update(&db, CLI_ACTOR, &slug, &patch("suspended")).await?;
+            let team =
+                actions::teams::update(&db, &Actor::cli(), &slug, &patch("suspended")).await?;
             println!("team {} is now {}", team.slug.as_str(), team.status);
         }
         TeamCommand::Resume { slug } => {
-            let team = actions::teams::update(&db, CLI_ACTOR, &slug, &patch("active")).await?;
+            let team = actions::teams::update(&db, &Actor::cli(), &slug, &patch("active")).await?;
             println!("team {} is now {}", team.slug.as_str(), team.status);
         }
         TeamCommand::List { status } => {
@@ -240,10 +264,10 @@ pub async fn quota(settings: &Settings, command: QuotaCommand) -> anyhow::Result
                 max_priority,
                 max_queued_tasks: max_queued,
             };
-            actions::quotas::set(&db, CLI_ACTOR, &slug, &input).await?
+            actions::quotas::set(&db, &Actor::cli(), &slug, &input).await?
         }
         QuotaCommand::Clear { slug } => {
-            actions::quotas::clear(&db, CLI_ACTOR, &slug, &default).await?
+            actions::quotas::clear(&db, &Actor::cli(), &slug, &default).await?
         }
     };
     print!("{}", quota_rows(&quota));
@@ -260,7 +284,10 @@ pub async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result
             subject,
         } => {
             let role = parse_role("--role", &role)?;
-            let ttl = parse_ttl_field(&ttl)?;
+            let ttl = match ttl {
+                Some(ttl) => parse_ttl_field(&ttl)?,
+                None => default_ttl(&settings.auth, role),
+            };
             let minted = mint_for(&db, settings, role, team.as_deref(), subject, ttl).await?;
             println!("{}", minted.token);
             eprintln!(
@@ -270,8 +297,46 @@ pub async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result
             );
         }
         TokenCommand::Revoke { jti } => {
-            actions::tokens::revoke(&db, CLI_ACTOR, jti).await?;
+            let (_, cascaded) =
+                actions::tokens::revoke(&db, &settings.auth, &Actor::cli(), jti).await?;
             println!("revoked {jti}");
+            for child in cascaded {
+                println!("revoked {child} (minted by a revoked token)");
+            }
+        }
+        TokenCommand::RevokeAny {
+            issuer,
+            jti,
+            reason,
+        } => {
+            let issuer = issuer.unwrap_or_else(|| settings.auth.issuer.clone());
+            let (_, cascaded) = actions::tokens::revoke_any(
+                &db,
+                &settings.auth,
+                &Actor::cli(),
+                &issuer,
+                &jti,
+                reason.as_deref(),
+            )
+            .await?;
+            println!("revoked {jti} of {issuer}");
+            for child in cascaded {
+                println!("revoked {child} (minted by a revoked token)");
+            }
+        }
+        TokenCommand::CutOff {
+            issuer,
+            subject,
+            not_before,
+        } => {
+            let issuer = issuer.unwrap_or_else(|| settings.auth.issuer.clone());
+            let cutoff =
+                actions::tokens::cut_off_subject(&db, &Actor::cli(), &issuer, &subject, not_before)
+                    .await?;
+            println!(
+                "tokens of {subject} ({issuer}) issued before {} are refused",
+                cutoff.not_before.to_rfc3339()
+            );
         }
         TokenCommand::List {
             team,
@@ -318,6 +383,15 @@ pub async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result
     Ok(())
 }
 
+/// A team token's default lifetime (30 days), or the longest an admin or finance token may
+/// have.
+fn default_ttl(auth: &crate::config::AuthSettings, role: Role) -> std::time::Duration {
+    match role {
+        Role::Team => std::time::Duration::from_secs(30 * 24 * 3600),
+        Role::Admin | Role::Finance => crate::auth::mint::max_ttl(auth, role),
+    }
+}
+
 /// Mints a token for `team` (looked up by slug) or for a company-wide role, audited with
 /// the actor `cli`.
 pub async fn mint_for(
@@ -335,7 +409,7 @@ pub async fn mint_for(
     let (minted, _) = actions::tokens::mint(
         db,
         &settings.auth,
-        CLI_ACTOR,
+        &Actor::cli(),
         MintInput {
             role,
             team,

@@ -6,7 +6,7 @@
 //! it creates the demo team through the audited action, like `team create`.
 
 use crate::Application;
-use crate::admin::actions::{self, CLI_ACTOR};
+use crate::admin::actions::{self, Actor};
 use crate::cli::admin::mint_for;
 use crate::config::Settings;
 use crate::connections;
@@ -42,7 +42,7 @@ pub async fn run(mut settings: Settings, sim_latency: &str) -> anyhow::Result<()
     connections::migrate(&db).await?;
     let slug = TeamSlug::parse(DEMO_TEAM).map_err(|e| anyhow::anyhow!("{e}"))?;
     if accounting::teams::by_slug(&db, &slug).await?.is_none() {
-        actions::teams::create(&db, CLI_ACTOR, DEMO_TEAM, Some("Demo team")).await?;
+        actions::teams::create(&db, &Actor::cli(), DEMO_TEAM, Some("Demo team")).await?;
     }
     let day = Duration::from_secs(86400);
     let token = mint_for(&db, &settings, Role::Team, Some(DEMO_TEAM), None, day).await?;

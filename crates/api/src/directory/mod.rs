@@ -1,5 +1,6 @@
 //! Who exists, who is refused and what each team may use, kept in memory: teams (with their
-//! status), their quotas, revoked token ids and the account's setting overrides. Re-read
+//! status), their quotas, revoked tokens, subjects' cut-offs and the account's setting
+//! overrides. Re-read
 //! from Postgres at once when an admin change is announced on the directory channel (see
 //! `push`), and every `directory_refresh_ms` in case a notification was missed. A
 //! suspension, quota change or revocation made on any replica is therefore enforced on every
@@ -23,7 +24,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::Notify;
-use uuid::Uuid;
 
 /// A team as the request path needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,14 +33,22 @@ pub struct TeamEntry {
     pub status: TeamStatus,
 }
 
-/// Revocations are re-read from this far before the last one seen (see `revoked_jtis_since`).
+/// Revocations are re-read from this far before the last one seen (see `revoked_since`).
 const REVOCATION_MARGIN_SECS: i64 = 10;
+
+/// A token as revocations and cut-offs name it: (issuer, jti) or (issuer, subject).
+type IssuerAnd = (String, String);
 
 pub struct Directory {
     db: PgPool,
     teams: RwLock<HashMap<String, TeamEntry>>,
     quotas: RwLock<HashMap<TeamId, QuotaValues>>,
-    revoked: RwLock<HashSet<Uuid>>,
+    /// Revoked tokens by (issuer, jti).
+    revoked: RwLock<HashSet<IssuerAnd>>,
+    /// Subjects' cut-offs by (issuer, subject): their tokens issued before are refused.
+    cutoffs: RwLock<HashMap<IssuerAnd, DateTime<Utc>>>,
+    /// The issuer of the gateway's own tokens (revocations of minted tokens are under it).
+    own_issuer: String,
     /// The revocation cursor; held for a whole refresh so refreshes never interleave (an
     /// older snapshot can then never overwrite a newer one).
     revocation_cursor: tokio::sync::Mutex<DateTime<Utc>>,
@@ -56,6 +64,8 @@ pub struct DirectoryConfig {
     pub refresh_every: Duration,
     pub default_quota: QuotaValues,
     pub budget_period: PeriodKind,
+    /// `auth.issuer`.
+    pub own_issuer: String,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -81,6 +91,8 @@ impl Directory {
             teams: RwLock::new(HashMap::new()),
             quotas: RwLock::new(HashMap::new()),
             revoked: RwLock::new(HashSet::new()),
+            cutoffs: RwLock::new(HashMap::new()),
+            own_issuer: config.own_issuer,
             revocation_cursor: tokio::sync::Mutex::new(DateTime::<Utc>::UNIX_EPOCH),
             account,
             default_quota: config.default_quota,
@@ -144,11 +156,17 @@ impl Directory {
         } else {
             *cursor - ChronoDuration::seconds(REVOCATION_MARGIN_SECS)
         };
-        let revoked = accounting::tokens::revoked_jtis_since(&self.db, since).await?;
-        if let Some((_, last)) = revoked.last() {
+        let revoked =
+            accounting::revocations::revoked_since(&self.db, &self.own_issuer, since).await?;
+        if let Some((_, _, last)) = revoked.last() {
             *cursor = (*cursor).max(*last);
         }
-        write(&self.revoked).extend(revoked.into_iter().map(|(jti, _)| jti));
+        write(&self.revoked).extend(revoked.into_iter().map(|(iss, jti, _)| (iss, jti)));
+        let cutoffs = accounting::revocations::cutoffs(&self.db).await?;
+        *write(&self.cutoffs) = cutoffs
+            .into_iter()
+            .map(|c| ((c.issuer, c.subject), c.not_before))
+            .collect();
         Ok(())
     }
 
@@ -214,13 +232,44 @@ impl Directory {
         TeamNames::new(read(&self.teams).values().map(|t| (t.id, t.slug.clone())))
     }
 
-    pub fn is_revoked(&self, jti: &Uuid) -> bool {
-        read(&self.revoked).contains(jti)
+    /// Whether the token (issuer, jti) is revoked, or was issued (`iat`) before its
+    /// subject's cut-off (a token without `iat` counts as issued before any cut-off).
+    pub fn is_revoked(
+        &self,
+        issuer: &str,
+        jti: &str,
+        subject: &str,
+        issued_at: Option<i64>,
+    ) -> bool {
+        let key = (issuer.to_owned(), jti.to_owned());
+        if read(&self.revoked).contains(&key) {
+            return true;
+        }
+        let key = (issuer.to_owned(), subject.to_owned());
+        match read(&self.cutoffs).get(&key) {
+            None => false,
+            // `iat` has whole seconds: a token of the cut-off's own second is refused too.
+            Some(not_before) => {
+                let ceiling =
+                    not_before.timestamp() + i64::from(not_before.timestamp_subsec_nanos() > 0);
+                issued_at.is_none_or(|iat| iat < ceiling)
+            }
+        }
     }
 
-    /// Applies a change made by this replica at once, before the next refresh.
-    pub fn note_revoked(&self, jti: Uuid) {
-        write(&self.revoked).insert(jti);
+    /// Applies a revocation made by this replica at once, before the next refresh.
+    pub fn note_revoked(&self, issuer: &str, jti: &str) {
+        write(&self.revoked).insert((issuer.to_owned(), jti.to_owned()));
+    }
+
+    /// Applies a cut-off made by this replica at once, before the next refresh.
+    pub fn note_cutoff(&self, issuer: &str, subject: &str, not_before: DateTime<Utc>) {
+        write(&self.cutoffs).insert((issuer.to_owned(), subject.to_owned()), not_before);
+    }
+
+    /// The issuer of the gateway's own tokens.
+    pub fn own_issuer(&self) -> &str {
+        &self.own_issuer
     }
 
     /// The account's effective settings this directory keeps up to date.

@@ -68,7 +68,7 @@ pub struct AlertPage {
     ),
     security(("finance_jwt" = []))
 )]
-#[get("/finance/alerts")]
+#[get("/alerts")]
 pub async fn finance_alerts(
     _caller: Authenticated<Finance>,
     directory: web::Data<Directory>,
@@ -91,7 +91,7 @@ pub async fn finance_alerts(
     ),
     security(("team_jwt" = []))
 )]
-#[get("/team/alerts")]
+#[get("/alerts")]
 pub async fn team_alerts(
     caller: Authenticated<Team>,
     directory: web::Data<Directory>,

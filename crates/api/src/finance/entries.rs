@@ -24,7 +24,7 @@ use actix_web::{HttpResponse, get, web};
     ),
     security(("finance_jwt" = []))
 )]
-#[get("/finance/entries")]
+#[get("/entries")]
 pub async fn finance_entries(
     _caller: Authenticated<Finance>,
     directory: web::Data<Directory>,
@@ -46,7 +46,7 @@ pub async fn finance_entries(
     ),
     security(("team_jwt" = []))
 )]
-#[get("/team/entries")]
+#[get("/entries")]
 pub async fn team_entries(
     caller: Authenticated<Team>,
     directory: web::Data<Directory>,

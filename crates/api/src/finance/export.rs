@@ -42,7 +42,7 @@ const EXPORT_RETRY_AFTER_SECS: u64 = 5;
     ),
     security(("finance_jwt" = []))
 )]
-#[get("/finance/export/entries.csv")]
+#[get("/export/entries.csv")]
 pub async fn finance_entries_csv(
     caller: Authenticated<Finance>,
     directory: web::Data<Directory>,
@@ -67,7 +67,7 @@ pub async fn finance_entries_csv(
     ),
     security(("team_jwt" = []))
 )]
-#[get("/team/export/entries.csv")]
+#[get("/export/entries.csv")]
 pub async fn team_entries_csv(
     caller: Authenticated<Team>,
     directory: web::Data<Directory>,
@@ -204,7 +204,7 @@ where
     ),
     security(("finance_jwt" = []))
 )]
-#[get("/finance/export/usage.csv")]
+#[get("/export/usage.csv")]
 pub async fn finance_usage_csv(
     caller: Authenticated<Finance>,
     directory: web::Data<Directory>,

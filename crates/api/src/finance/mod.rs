@@ -1,8 +1,9 @@
 //! The finance API (role `finance` or `admin`) and its team-scoped twin (role `team`):
 //! ledger entries, usage aggregates, period positions, CSV exports, reconciliation and
-//! alerts. Both sets of routes share one handler each; the caller's [`Scope`] is decided from
-//! the role in the handler's signature and passed into every query, so a team token's reads are bound to its team in
-//! SQL, not only here.
+//! alerts, mounted under `/finance` and `/team` (see `crate::routing`). Both sets of routes
+//! share one implementation each; the caller's [`Scope`] is decided from the role in the
+//! handler's signature and passed into every query, so a team token's reads are bound to
+//! its team in SQL, not only here.
 
 mod alerts;
 mod csv;
@@ -19,20 +20,24 @@ use crate::error::{ApiError, ErrorCode};
 use accounting::ledger::Scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-/// Mounts every finance and team-usage route.
-pub fn configure(cfg: &mut ServiceConfig) {
+/// Mounts the finance routes (in the `/finance` scope, whose guard admits finance and admin).
+pub fn configure_finance(cfg: &mut ServiceConfig) {
     cfg.service(entries::finance_entries)
-        .service(entries::team_entries)
         .service(usage::finance_usage)
-        .service(usage::team_usage)
         .service(positions::finance_positions)
-        .service(positions::team_position)
-        .service(positions::team_quota)
         .service(export::finance_entries_csv)
         .service(export::finance_usage_csv)
-        .service(export::team_entries_csv)
         .service(reconciliation::reconciliation)
-        .service(alerts::finance_alerts)
+        .service(alerts::finance_alerts);
+}
+
+/// Mounts their team-scoped twins (in the `/team` scope, whose guard admits team tokens).
+pub fn configure_team(cfg: &mut ServiceConfig) {
+    cfg.service(entries::team_entries)
+        .service(usage::team_usage)
+        .service(positions::team_position)
+        .service(positions::team_quota)
+        .service(export::team_entries_csv)
         .service(alerts::team_alerts);
 }
 

@@ -23,7 +23,7 @@ use sqlx::PgPool;
     ),
     security(("finance_jwt" = []))
 )]
-#[get("/finance/positions")]
+#[get("/positions")]
 pub async fn finance_positions(
     _caller: Authenticated<Finance>,
     directory: web::Data<Directory>,
@@ -42,7 +42,7 @@ pub async fn finance_positions(
     ),
     security(("team_jwt" = []))
 )]
-#[get("/team/position")]
+#[get("/position")]
 pub async fn team_position(
     caller: Authenticated<Team>,
     directory: web::Data<Directory>,
@@ -89,7 +89,7 @@ async fn positions(
     ),
     security(("team_jwt" = []))
 )]
-#[get("/team/quota")]
+#[get("/quota")]
 pub async fn team_quota(
     caller: Authenticated<Team>,
     directory: web::Data<Directory>,

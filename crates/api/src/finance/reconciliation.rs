@@ -86,7 +86,7 @@ pub struct ReconciliationView {
     ),
     security(("finance_jwt" = []))
 )]
-#[get("/finance/reconciliation")]
+#[get("/reconciliation")]
 pub async fn reconciliation(
     _caller: Authenticated<Finance>,
     directory: web::Data<Directory>,

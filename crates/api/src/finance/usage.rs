@@ -27,7 +27,7 @@ use sqlx::PgPool;
     ),
     security(("finance_jwt" = []))
 )]
-#[get("/finance/usage")]
+#[get("/usage")]
 pub async fn finance_usage(
     _caller: Authenticated<Finance>,
     directory: web::Data<Directory>,
@@ -52,7 +52,7 @@ pub async fn finance_usage(
     ),
     security(("team_jwt" = []))
 )]
-#[get("/team/usage")]
+#[get("/usage")]
 pub async fn team_usage(
     caller: Authenticated<Team>,
     directory: web::Data<Directory>,

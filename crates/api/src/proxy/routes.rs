@@ -1,6 +1,7 @@
 //! The cloro paths a team calls, declared one by one so each appears in the OpenAPI
 //! document: every sync monitor endpoint, the free reference data, and `/v1/credits`
-//! (answered with the team's own position, never the company balance).
+//! (answered with the team's own position, never the company balance). Paths are relative to
+//! the `/v1` scope (`crate::routing`).
 
 use crate::auth::{Authenticated, Team};
 use crate::directory::Directory;
@@ -18,12 +19,15 @@ use utoipa::ToSchema;
 #[allow(dead_code)]
 pub struct PromptRequest {
     /// 1-10000 characters.
+    #[schema(min_length = 1, max_length = 10000)]
     prompt: String,
     /// ISO 3166-1 alpha-2, upper case.
+    #[schema(pattern = "^[A-Z]{2}$")]
     country: String,
-    /// Optional outputs, e.g. `{"markdown": true}`.
-    include: Option<serde_json::Map<String, serde_json::Value>>,
-    /// US state (adds credits).
+    /// Optional outputs, each a flag, e.g. `{"markdown": true}`.
+    include: Option<std::collections::BTreeMap<String, bool>>,
+    /// US state (adds credits), only with `country` US; not taken by aimode.
+    #[schema(pattern = "^[A-Z]{2}$")]
     state: Option<String>,
 }
 
@@ -31,18 +35,28 @@ pub struct PromptRequest {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct SearchRequest {
+    /// 1-10000 characters; exactly one of `query` and `url` (google/news: `query` only).
+    #[schema(min_length = 1, max_length = 10000)]
     query: Option<String>,
+    /// An absolute http(s) URL (google only).
+    #[schema(pattern = "^https?://[^\\s]+$")]
     url: Option<String>,
+    /// ISO 3166-1 alpha-2, upper case (default US).
+    #[schema(pattern = "^[A-Z]{2}$")]
     country: Option<String>,
     /// 1-10; each page after the first adds credits.
+    #[schema(minimum = 1, maximum = 10)]
     pages: Option<i64>,
-    include: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Optional outputs, each a flag, e.g. `{"html": true}`.
+    include: Option<std::collections::BTreeMap<String, bool>>,
 }
 
 /// Body of a google/goto call.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct GotoRequest {
+    /// An absolute http(s) URL.
+    #[schema(pattern = "^https?://[^\\s]+$")]
     url: String,
 }
 
@@ -86,7 +100,7 @@ macro_rules! monitor_route {
             tag = "monitor",
             request_body = $body,
             params(
-                ("Idempotency-Key" = Option<String>, Header, description = "Replays the first result of a retry with the same key and body for 24 h; 1-255 characters from [A-Za-z0-9._:/-], else 400"),
+                ("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = r"^[A-Za-z0-9._:/-]{1,255}$", description = "Replays the first result of a retry with the same key and body for 24 h; 1-255 characters from [A-Za-z0-9._:/-], else 400"),
                 ("X-Request-ID" = Option<String>, Header, description = "Echoed and sent upstream; minted when absent, longer than 128 characters or outside [A-Za-z0-9._:/-]"),
             ),
             responses(
@@ -118,63 +132,63 @@ macro_rules! monitor_route {
 
 monitor_route!(
     chatgpt,
-    "/v1/monitor/chatgpt",
+    "/monitor/chatgpt",
     Endpoint::Chatgpt,
     PromptRequest,
     "Monitor ChatGPT."
 );
 monitor_route!(
     perplexity,
-    "/v1/monitor/perplexity",
+    "/monitor/perplexity",
     Endpoint::Perplexity,
     PromptRequest,
     "Monitor Perplexity."
 );
 monitor_route!(
     copilot,
-    "/v1/monitor/copilot",
+    "/monitor/copilot",
     Endpoint::Copilot,
     PromptRequest,
     "Monitor Microsoft Copilot."
 );
 monitor_route!(
     gemini,
-    "/v1/monitor/gemini",
+    "/monitor/gemini",
     Endpoint::Gemini,
     PromptRequest,
     "Monitor Google Gemini."
 );
 monitor_route!(
     grok,
-    "/v1/monitor/grok",
+    "/monitor/grok",
     Endpoint::Grok,
     PromptRequest,
     "Monitor Grok."
 );
 monitor_route!(
     aimode,
-    "/v1/monitor/aimode",
+    "/monitor/aimode",
     Endpoint::Aimode,
     PromptRequest,
     "Monitor Google AI Mode."
 );
 monitor_route!(
     google,
-    "/v1/monitor/google",
+    "/monitor/google",
     Endpoint::Google,
     SearchRequest,
     "Monitor Google Search."
 );
 monitor_route!(
     google_news,
-    "/v1/monitor/google/news",
+    "/monitor/google/news",
     Endpoint::GoogleNews,
     SearchRequest,
     "Monitor Google News."
 );
 monitor_route!(
     google_goto,
-    "/v1/monitor/google/goto",
+    "/monitor/google/goto",
     Endpoint::GoogleGoto,
     GotoRequest,
     "Resolve a Google URL (free)."
@@ -190,11 +204,13 @@ monitor_route!(
         (status = 401, body = ErrorEnvelope),
         (status = 403, description = "Not a team token, or the team is suspended", body = ErrorEnvelope),
         (status = 429, description = "The team's rate, or the account's for this route", body = ErrorEnvelope),
-        (status = 503, description = "Limiter unavailable; Retry-After", body = ErrorEnvelope),
+        (status = 502, description = "cloro could not be reached", body = ErrorEnvelope),
+        (status = 503, description = "Limiter unavailable (Retry-After), or cloro's own 503 passed through", body = ErrorEnvelope),
+        (status = 504, description = "cloro did not answer in time", body = ErrorEnvelope),
     ),
     security(("team_jwt" = []))
 )]
-#[get("/v1/countries")]
+#[get("/countries")]
 pub async fn countries(
     caller: Authenticated<Team>,
     data: web::Data<ReferenceData>,
@@ -213,11 +229,13 @@ pub async fn countries(
         (status = 401, body = ErrorEnvelope),
         (status = 403, description = "Not a team token, or the team is suspended", body = ErrorEnvelope),
         (status = 429, description = "The team's rate, or the account's for this route", body = ErrorEnvelope),
-        (status = 503, description = "Limiter unavailable; Retry-After", body = ErrorEnvelope),
+        (status = 502, description = "cloro could not be reached", body = ErrorEnvelope),
+        (status = 503, description = "Limiter unavailable (Retry-After), or cloro's own 503 passed through", body = ErrorEnvelope),
+        (status = 504, description = "cloro did not answer in time", body = ErrorEnvelope),
     ),
     security(("team_jwt" = []))
 )]
-#[get("/v1/states")]
+#[get("/states")]
 pub async fn states(
     caller: Authenticated<Team>,
     data: web::Data<ReferenceData>,
@@ -276,7 +294,7 @@ pub struct TeamCredits {
     ),
     security(("team_jwt" = []))
 )]
-#[get("/v1/credits")]
+#[get("/credits")]
 pub async fn credits(
     caller: Authenticated<Team>,
     directory: web::Data<Directory>,

@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-/// Mounts the team's relay routes.
+/// Mounts the team's relay routes (paths relative to the `/team` scope).
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(webhook_secret)
         .service(rotate_webhook_secret)
@@ -103,7 +103,7 @@ pub struct DeliveryPage {
     ),
     security(("team_jwt" = []))
 )]
-#[get("/team/webhook-secret")]
+#[get("/webhook-secret")]
 pub async fn webhook_secret(
     caller: Authenticated<Team>,
     relay: web::Data<Relay>,
@@ -122,7 +122,7 @@ pub async fn webhook_secret(
     ),
     security(("team_jwt" = []))
 )]
-#[post("/team/webhook-secret/rotate")]
+#[post("/webhook-secret/rotate")]
 pub async fn rotate_webhook_secret(
     caller: Authenticated<Team>,
     relay: web::Data<Relay>,
@@ -151,7 +151,7 @@ fn secret_response(secret: WebhookSecret) -> HttpResponse {
     ),
     security(("team_jwt" = []))
 )]
-#[get("/team/webhook-deliveries")]
+#[get("/webhook-deliveries")]
 pub async fn webhook_deliveries(
     caller: Authenticated<Team>,
     relay: web::Data<Relay>,

@@ -1,7 +1,7 @@
 //! Overriding the account's configured upstream limits and price table, and going back to
 //! the configuration.
 
-use super::{ActionError, Change, announce, audit};
+use super::{ActionError, Actor, Change, announce, audit};
 use crate::error::FieldError;
 use crate::pricing::PriceOverride;
 use accounting::account_settings::{AccountLimitsOverride, AccountOverrides};
@@ -83,7 +83,7 @@ fn limits_json(limits: Option<AccountLimitsOverride>) -> Option<serde_json::Valu
 /// Replaces the account's limits override.
 pub async fn set_limits(
     db: &PgPool,
-    actor: &str,
+    actor: &Actor,
     input: LimitsInput,
 ) -> Result<AccountOverrides, ActionError> {
     let limits = input.to_override()?;
@@ -108,7 +108,7 @@ pub async fn set_limits(
 }
 
 /// Drops the limits override (404 when there is none): the configured limits apply again.
-pub async fn clear_limits(db: &PgPool, actor: &str) -> Result<AccountOverrides, ActionError> {
+pub async fn clear_limits(db: &PgPool, actor: &Actor) -> Result<AccountOverrides, ActionError> {
     let mut tx = db.begin().await?;
     let before = accounting::account_settings::lock(&mut *tx).await?;
     if before.limits.is_none() {
@@ -137,7 +137,7 @@ pub async fn clear_limits(db: &PgPool, actor: &str) -> Result<AccountOverrides, 
 /// Replaces the pricing override with `prices` (a partial table; at least one price).
 pub async fn set_pricing(
     db: &PgPool,
-    actor: &str,
+    actor: &Actor,
     prices: &PriceOverride,
 ) -> Result<AccountOverrides, ActionError> {
     if prices.is_empty() {
@@ -180,7 +180,7 @@ pub async fn set_pricing(
 }
 
 /// Drops the pricing override (404 when there is none): `[pricing]` applies again.
-pub async fn clear_pricing(db: &PgPool, actor: &str) -> Result<AccountOverrides, ActionError> {
+pub async fn clear_pricing(db: &PgPool, actor: &Actor) -> Result<AccountOverrides, ActionError> {
     let mut tx = db.begin().await?;
     let before = accounting::account_settings::lock(&mut *tx).await?;
     if before.pricing.is_none() {

@@ -1,7 +1,8 @@
 //! Every admin change, in one place for the HTTP API and the CLI: each validates its input
 //! (naming the faulty field), makes the change, appends its audit row and, when replicas
 //! must re-read their directory, NOTIFYs the directory channel, all in one transaction. The
-//! caller names the actor: the admin token's `sub`, or `cli` from the shell.
+//! caller names the [`Actor`]: the admin token (its `sub`, issuer and `jti`), or `cli` from
+//! the shell.
 
 pub mod account_settings;
 pub mod quotas;
@@ -14,8 +15,38 @@ use accounting::audit::NewAuditEntry;
 use serde::Serialize;
 use sqlx::{Postgres, Transaction};
 
-/// The actor of changes made with the `cloro-gateway` command line.
-pub const CLI_ACTOR: &str = "cli";
+/// Who makes a change: an admin token's subject and (issuer, jti), or the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub subject: String,
+    /// The (issuer, jti) of the acting token; `None` for the command line.
+    pub token: Option<(String, String)>,
+}
+
+impl Actor {
+    /// Changes made with the `cloro-gateway` command line.
+    pub fn cli() -> Self {
+        Self {
+            subject: crate::auth::key_policy::CLI_SUBJECT.to_owned(),
+            token: None,
+        }
+    }
+
+    /// Changes made with the caller's token.
+    pub fn token(principal: &crate::auth::Principal) -> Self {
+        Self {
+            subject: principal.subject.clone(),
+            token: Some((principal.issuer.clone(), principal.jti.clone())),
+        }
+    }
+
+    /// The acting token as (issuer, jti).
+    pub fn token_ref(&self) -> Option<(&str, &str)> {
+        self.token
+            .as_ref()
+            .map(|(issuer, jti)| (issuer.as_str(), jti.as_str()))
+    }
+}
 
 /// Longest actor kept in the audit log (the column's constraint).
 const MAX_ACTOR_CHARS: usize = 200;
@@ -104,17 +135,18 @@ pub fn to_json<T: Serialize>(view: &T) -> Option<serde_json::Value> {
 /// Appends the change's audit row in the change's transaction.
 pub async fn audit(
     tx: &mut Transaction<'_, Postgres>,
-    actor: &str,
+    actor: &Actor,
     change: Change<'_>,
 ) -> Result<(), ActionError> {
-    let actor: String = match actor.trim() {
+    let subject: String = match actor.subject.trim() {
         "" => "unknown".to_owned(),
         a => a.chars().take(MAX_ACTOR_CHARS).collect(),
     };
     accounting::audit::append(
         &mut **tx,
         &NewAuditEntry {
-            actor: &actor,
+            actor: &subject,
+            actor_token: actor.token_ref(),
             action: change.action,
             target_type: change.target_type,
             target_id: change.target_id,

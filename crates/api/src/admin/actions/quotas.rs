@@ -1,7 +1,7 @@
 //! Setting and clearing a team's own quota; reading the quota in force.
 
 use super::teams::parse_slug;
-use super::{ActionError, Change, announce, audit, to_json};
+use super::{ActionError, Actor, Change, announce, audit, to_json};
 use crate::admin::views::QuotaView;
 use accounting::quotas::{DEFAULT_MAX_PRIORITY, DEFAULT_MAX_QUEUED_TASKS, QuotaValues};
 use serde::Deserialize;
@@ -116,7 +116,7 @@ pub async fn show(
 /// Sets (inserts or replaces) the team's own quota.
 pub async fn set(
     db: &PgPool,
-    actor: &str,
+    actor: &Actor,
     slug: &str,
     input: &QuotaInput,
 ) -> Result<QuotaView, ActionError> {
@@ -152,7 +152,7 @@ pub async fn set(
 /// the team is unknown or has no quota of its own.
 pub async fn clear(
     db: &PgPool,
-    actor: &str,
+    actor: &Actor,
     slug: &str,
     default: &QuotaValues,
 ) -> Result<QuotaView, ActionError> {

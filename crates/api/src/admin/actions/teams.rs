@@ -1,6 +1,6 @@
 //! Creating, renaming, suspending and resuming teams.
 
-use super::{ActionError, Change, announce, audit, to_json};
+use super::{ActionError, Actor, Change, announce, audit, to_json};
 use crate::admin::views::TeamView;
 use accounting::teams::Team;
 use accounting::{TeamSlug, TeamStatus};
@@ -44,7 +44,7 @@ pub async fn list(db: &PgPool, status: Option<&str>) -> Result<Vec<Team>, Action
 /// Creates an active team (the name defaults to the slug).
 pub async fn create(
     db: &PgPool,
-    actor: &str,
+    actor: &Actor,
     slug: &str,
     name: Option<&str>,
 ) -> Result<Team, ActionError> {
@@ -79,7 +79,7 @@ pub struct TeamPatch {
 /// Renames and/or suspends or resumes a team.
 pub async fn update(
     db: &PgPool,
-    actor: &str,
+    actor: &Actor,
     slug: &str,
     patch: &TeamPatch,
 ) -> Result<Team, ActionError> {
