@@ -1,6 +1,9 @@
 //! Benchmark: the gateway in front of a zero-latency cloro simulator versus the simulator
 //! alone. Prints requests/s and latency percentiles for both and the latency the gateway
-//! adds. Run with `cargo run --release -p e2e-tests --bin proxy-bench -- [REQUESTS] [IN_FLIGHT]`.
+//! adds, then where the gateway's time went, stage by stage (from its /metrics). Run with
+//! `cargo run --release -p e2e-tests --bin proxy-bench -- [REQUESTS] [IN_FLIGHT]`.
+
+mod stage_breakdown;
 
 use cloro_sim::SimConfig;
 use e2e_tests::TestApp;
@@ -126,6 +129,7 @@ async fn main() -> anyhow::Result<()> {
         in_flight,
     )
     .await;
+    let metrics_before = metrics_text(&http, &app).await?;
     let proxied = drive(
         "through the gateway",
         &http,
@@ -146,6 +150,12 @@ async fn main() -> anyhow::Result<()> {
             .percentile(0.99)
             .saturating_sub(direct.percentile(0.99)))
     );
+    println!("\nwhere the gateway's time went ({requests} calls through it):");
+    stage_breakdown::print(&metrics_before, &metrics_text(&http, &app).await?);
     app.shutdown().await?;
     Ok(())
+}
+
+async fn metrics_text(http: &reqwest::Client, app: &TestApp) -> anyhow::Result<String> {
+    Ok(http.get(app.url("/metrics")).send().await?.text().await?)
 }

@@ -26,4 +26,5 @@ mod revocation;
 mod roles;
 mod sdk;
 mod slow_clients;
+mod stage_metrics;
 mod token_policy;

@@ -27,6 +27,7 @@ pub mod routes;
 pub mod routing;
 pub mod secret;
 pub mod services;
+pub mod stage_timings;
 pub mod startup;
 pub mod tasks;
 pub mod telemetry;

@@ -11,6 +11,7 @@ use crate::directory::{AccountSettings, Directory};
 use crate::ledger::Ledger;
 use crate::proxy::{OutcomeCounters, Proxy, ReferenceData};
 use crate::relay::Relay;
+use crate::stage_timings::StageTimings;
 use crate::tasks::BackgroundTasks;
 use crate::upstream::Upstream;
 use actix_web::web;
@@ -33,6 +34,7 @@ pub struct Services {
     pub upstream: Arc<Upstream>,
     pub alerts: Arc<Alerter>,
     pub outcomes: Arc<OutcomeCounters>,
+    pub stages: Arc<StageTimings>,
     pub tasks: BackgroundTasks,
     pub proxy: Arc<Proxy>,
     pub async_tasks: Arc<AsyncTasks>,
@@ -54,6 +56,7 @@ impl Services {
             .app_data(web::Data::from(self.upstream.clone()))
             .app_data(web::Data::from(self.alerts.clone()))
             .app_data(web::Data::from(self.outcomes.clone()))
+            .app_data(web::Data::from(self.stages.clone()))
             .app_data(web::Data::new(self.tasks.clone()))
             .app_data(web::Data::from(self.proxy.clone()))
             .app_data(web::Data::from(self.async_tasks.clone()))

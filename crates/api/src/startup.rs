@@ -18,6 +18,7 @@ use crate::relay::{Relay, RelayOptions};
 use crate::routes;
 use crate::routing;
 use crate::services::Services;
+use crate::stage_timings::StageTimings;
 use crate::tasks::BackgroundTasks;
 use crate::telemetry;
 use crate::upstream::Upstream;
@@ -193,6 +194,7 @@ async fn start_services(settings: &Settings, db: sqlx::PgPool) -> anyhow::Result
     let upstream = Arc::new(Upstream::new(&settings.upstream)?);
     let alerts = Alerter::new(db.clone(), &settings.alerts, tasks.clone())?;
     let outcomes = Arc::new(OutcomeCounters::default());
+    let stages = Arc::new(StageTimings::default());
     let proxy = Arc::new(Proxy::new(
         settings,
         ProxyServices {
@@ -203,6 +205,7 @@ async fn start_services(settings: &Settings, db: sqlx::PgPool) -> anyhow::Result
             account: account.clone(),
             tasks: tasks.clone(),
             outcomes: outcomes.clone(),
+            stages: stages.clone(),
         },
     ));
     let relay = Relay::new(
@@ -243,6 +246,7 @@ async fn start_services(settings: &Settings, db: sqlx::PgPool) -> anyhow::Result
         upstream,
         alerts,
         outcomes,
+        stages,
         tasks,
         proxy,
         async_tasks,

@@ -8,6 +8,7 @@
 
 use crate::auth::{Authenticator, Principal, TeamRef};
 use crate::error::{ApiError, ErrorCode};
+use crate::stage_timings::{Stage, StageTimings};
 use accounting::Role;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -105,7 +106,11 @@ pub async fn authenticate(
     if let Some(header) = req.headers().get(AUTHORIZATION).cloned()
         && let Some(authenticator) = req.app_data::<web::Data<Authenticator>>().cloned()
     {
+        let started = std::time::Instant::now();
         let outcome = authenticator.authenticate(Some(&header)).await;
+        if let Some(stages) = req.app_data::<web::Data<StageTimings>>() {
+            stages.observe(Stage::Auth, started.elapsed());
+        }
         if let Ok(Principal {
             team: Some(team), ..
         }) = &outcome

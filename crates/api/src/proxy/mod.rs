@@ -22,6 +22,7 @@ use crate::ledger::Ledger;
 use crate::period::Period;
 use crate::pricing::Endpoint;
 use crate::request_body;
+use crate::stage_timings::{Stage, StageTimings};
 use crate::tasks::{BackgroundTasks, retry_after_failure};
 use crate::telemetry::RequestId;
 use crate::upstream::{Upstream, UpstreamFailure, UpstreamReply};
@@ -33,7 +34,7 @@ use bytes::Bytes;
 use reqwest::Method;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -48,6 +49,8 @@ pub struct Proxy {
     /// Detached work shutdown waits for.
     tasks: BackgroundTasks,
     outcomes: Arc<OutcomeCounters>,
+    /// Where each call's time goes, by stage.
+    stages: Arc<StageTimings>,
     max_body_bytes: usize,
     /// How long a body may take to arrive in full.
     body_read_timeout: Duration,
@@ -67,6 +70,7 @@ pub struct ProxyServices {
     pub account: Arc<AccountSettings>,
     pub tasks: BackgroundTasks,
     pub outcomes: Arc<OutcomeCounters>,
+    pub stages: Arc<StageTimings>,
 }
 
 impl Proxy {
@@ -79,6 +83,7 @@ impl Proxy {
             account: services.account,
             tasks: services.tasks,
             outcomes: services.outcomes,
+            stages: services.stages,
             max_body_bytes: settings.server.max_body_bytes,
             body_read_timeout: Duration::from_secs(settings.server.body_read_timeout_secs),
             idempotency_ttl: Duration::from_secs(settings.ledger.idempotency_ttl_hours * 3600),
@@ -112,6 +117,7 @@ pub async fn handle_sync(
     idempotency_header: Option<&actix_web::http::header::HeaderValue>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
     let idempotency_key = idempotency::parse(idempotency_header)?;
     let body =
         request_body::read_limited(payload, proxy.max_body_bytes, proxy.body_read_timeout).await?;
@@ -142,10 +148,12 @@ pub async fn handle_sync(
     // task is tracked, so a graceful shutdown waits for it.
     let proxy = proxy.into_inner();
     let tasks = proxy.tasks.clone();
+    let stages = proxy.stages.clone();
     let answer = tasks
         .spawn(async move { run_detached(&proxy, call).await }.instrument(span))
         .await
         .map_err(ApiError::internal)??;
+    stages.observe(Stage::Call, started.elapsed());
     match answer {
         Answer::Replay(stored) => Ok(idempotency::replay(stored)),
         Answer::Upstream(outcome, headers) => reply::to_response(outcome, headers),
@@ -163,13 +171,16 @@ enum Answer {
 async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiError> {
     let period = proxy.admission.current_period();
     let admitted = proxy
-        .admission
-        .admit(
-            call.team.id,
-            call.endpoint,
-            call.entry_id,
-            call.estimate,
-            &period,
+        .stages
+        .time(
+            Stage::Admission,
+            proxy.admission.admit(
+                call.team.id,
+                call.endpoint,
+                call.entry_id,
+                call.estimate,
+                &period,
+            ),
         )
         .await?;
     let release = || async {
@@ -178,7 +189,7 @@ async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiE
         }
     };
     let fingerprint = idempotency::fingerprint(call.endpoint.path(), &call.body);
-    let claimed = idempotency::start(
+    let claim = idempotency::start(
         proxy.ledger.pool(),
         call.team.id,
         call.idempotency_key.clone(),
@@ -186,8 +197,11 @@ async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiE
         call.entry_id,
         (proxy.idempotency_ttl, proxy.idempotency_lease),
         proxy.ledger.write_timeout(),
-    )
-    .await;
+    );
+    let claimed = match call.idempotency_key {
+        Some(_) => proxy.stages.time(Stage::IdempotencyClaim, claim).await,
+        None => claim.await,
+    };
     let held = match claimed {
         Ok(idempotency::Start::Held(held)) => Some(held),
         Ok(idempotency::Start::NoKey) => None,
@@ -223,7 +237,8 @@ async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiE
         }
     };
     if let Some(lease) = &admitted.lease {
-        proxy.admission.settle(lease, charged).await;
+        let release = proxy.admission.settle(lease, charged);
+        proxy.stages.time(Stage::Release, release).await;
     }
     let headers = admitted.final_headers(charged);
     if let Some(held) = held {
@@ -257,7 +272,8 @@ async fn record_then_forward(
     call: &SyncCall,
     admitted: &Admitted,
 ) -> Result<(Result<UpstreamReply, UpstreamFailure>, i64), ApiError> {
-    record_pending(proxy, call, admitted.over_budget).await?;
+    let pending = record_pending(proxy, call, admitted.over_budget);
+    proxy.stages.time(Stage::PendingCommit, pending).await?;
     Ok(forward_and_settle(proxy, call).await)
 }
 
@@ -359,15 +375,13 @@ async fn forward_and_settle(
     proxy: &Arc<Proxy>,
     call: &SyncCall,
 ) -> (Result<UpstreamReply, UpstreamFailure>, i64) {
-    let outcome = proxy
-        .upstream
-        .send(
-            Method::POST,
-            call.endpoint.path(),
-            Some(call.body.clone()),
-            call.request_id.as_str(),
-        )
-        .await;
+    let send = proxy.upstream.send(
+        Method::POST,
+        call.endpoint.path(),
+        Some(call.body.clone()),
+        call.request_id.as_str(),
+    );
+    let outcome = proxy.stages.time(Stage::Upstream, send).await;
     if outcome
         .as_ref()
         .is_ok_and(|reply| reply.concurrency_429s > 0)
@@ -382,6 +396,7 @@ async fn forward_and_settle(
         proxy.alerts.check_balance(remaining);
     }
     let charged = settlement.settlement.charged();
-    settle::apply(proxy.ledger.settlements(), &proxy.tasks, settlement).await;
+    let apply = settle::apply(proxy.ledger.settlements(), &proxy.tasks, settlement);
+    proxy.stages.time(Stage::Settlement, apply).await;
     (outcome, charged)
 }

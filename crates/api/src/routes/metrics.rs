@@ -1,13 +1,14 @@
 //! `/metrics` in the Prometheus text format: admission (the account limit in force, upstream
 //! concurrency refusals, slots and holds reclaimed from expired leases) and the ledger's
 //! group-commit writers, the alerts raised, and what faults did (unknown upstream outcomes,
-//! leases re-created, budgets re-seeded and corrected). No team names or ids appear, only
-//! totals.
+//! leases re-created, budgets re-seeded and corrected), and a latency histogram per stage
+//! of a sync call (`stage_timings`). No team names or ids appear, only totals.
 
 use crate::admission::Admitter;
 use crate::alerts::Alerter;
 use crate::ledger::Ledger;
 use crate::proxy::OutcomeCounters;
+use crate::stage_timings::StageTimings;
 use crate::tasks::BackgroundTasks;
 use actix_web::{HttpResponse, get, web};
 use std::fmt::Write;
@@ -25,6 +26,7 @@ pub async fn metrics(
     alerts: web::Data<Alerter>,
     outcomes: web::Data<OutcomeCounters>,
     tasks: web::Data<BackgroundTasks>,
+    stages: web::Data<StageTimings>,
 ) -> HttpResponse {
     let admission = admission.stats();
     let pending = ledger.entries().stats();
@@ -183,6 +185,7 @@ pub async fn metrics(
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
         );
     }
+    stages.render(&mut body);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(body)
