@@ -79,7 +79,24 @@ async fn assert_ledger_unavailable(path: &str, caller: Caller) {
         "GET {path}: a message: {body}"
     );
     println!("GET {path}: 503 LEDGER_UNAVAILABLE after {elapsed:?}");
+    assert_503_documented(path);
     app.shutdown().await.unwrap();
+}
+
+/// The OpenAPI document lists the 503 a route answers without Postgres.
+fn assert_503_documented(path: &str) {
+    let document = cloro_gateway::openapi::document();
+    let route = path.split('?').next().unwrap_or(path);
+    let operation = document
+        .paths
+        .paths
+        .get(route)
+        .and_then(|item| item.get.as_ref())
+        .unwrap_or_else(|| panic!("GET {route} is not in the OpenAPI document"));
+    assert!(
+        operation.responses.responses.contains_key("503"),
+        "GET {route} answers 503 without Postgres but does not document it"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -65,6 +65,7 @@ pub struct AlertPage {
         (status = 400, description = "Unknown parameter, kind or team; bad time, limit or cursor", body = ErrorEnvelope),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "Not a finance or admin token", body = ErrorEnvelope),
+        (status = 503, description = "The ledger cannot be read now (LEDGER_UNAVAILABLE, with Retry-After)", body = ErrorEnvelope),
     ),
     security(("finance_jwt" = []))
 )]
@@ -88,6 +89,7 @@ pub async fn finance_alerts(
         (status = 400, description = "Unknown parameter or kind; bad time, limit or cursor", body = ErrorEnvelope),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "Not a team token, or another team named", body = ErrorEnvelope),
+        (status = 503, description = "The ledger cannot be read now (LEDGER_UNAVAILABLE, with Retry-After)", body = ErrorEnvelope),
     ),
     security(("team_jwt" = []))
 )]

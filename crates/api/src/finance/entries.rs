@@ -21,6 +21,7 @@ use actix_web::{HttpResponse, get, web};
         (status = 400, description = "Unknown parameter, team, endpoint or status; bad time, limit or cursor", body = ErrorEnvelope),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "Not a finance or admin token", body = ErrorEnvelope),
+        (status = 503, description = "The ledger cannot be read now (LEDGER_UNAVAILABLE, with Retry-After)", body = ErrorEnvelope),
     ),
     security(("finance_jwt" = []))
 )]
@@ -43,6 +44,7 @@ pub async fn finance_entries(
         (status = 400, description = "Unknown parameter, endpoint or status; bad time, limit or cursor", body = ErrorEnvelope),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "Not a team token, or another team named", body = ErrorEnvelope),
+        (status = 503, description = "The ledger cannot be read now (LEDGER_UNAVAILABLE, with Retry-After)", body = ErrorEnvelope),
     ),
     security(("team_jwt" = []))
 )]

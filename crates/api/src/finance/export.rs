@@ -39,6 +39,7 @@ const EXPORT_RETRY_AFTER_SECS: u64 = 5;
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "Not a finance or admin token", body = ErrorEnvelope),
         (status = 429, description = "This token subject already runs the most exports allowed", body = ErrorEnvelope),
+        (status = 503, description = "The ledger cannot be read now (LEDGER_UNAVAILABLE, with Retry-After)", body = ErrorEnvelope),
     ),
     security(("finance_jwt" = []))
 )]
@@ -64,6 +65,7 @@ pub async fn finance_entries_csv(
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "Not a team token, or another team named", body = ErrorEnvelope),
         (status = 429, description = "This token subject already runs the most exports allowed", body = ErrorEnvelope),
+        (status = 503, description = "The ledger cannot be read now (LEDGER_UNAVAILABLE, with Retry-After)", body = ErrorEnvelope),
     ),
     security(("team_jwt" = []))
 )]
@@ -201,6 +203,7 @@ where
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "Not a finance or admin token", body = ErrorEnvelope),
         (status = 429, description = "This token subject already runs the most exports allowed", body = ErrorEnvelope),
+        (status = 503, description = "The ledger cannot be read now (LEDGER_UNAVAILABLE, with Retry-After)", body = ErrorEnvelope),
     ),
     security(("finance_jwt" = []))
 )]

@@ -83,6 +83,7 @@ pub struct ReconciliationView {
         (status = 400, description = "Unknown parameter or bad window", body = ErrorEnvelope),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "Not a finance or admin token", body = ErrorEnvelope),
+        (status = 503, description = "The ledger cannot be read now (LEDGER_UNAVAILABLE, with Retry-After)", body = ErrorEnvelope),
     ),
     security(("finance_jwt" = []))
 )]

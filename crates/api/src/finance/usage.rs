@@ -24,6 +24,7 @@ use sqlx::PgPool;
         (status = 400, description = "Bad dates, window, groupBy, team, endpoint or mode", body = ErrorEnvelope),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "Not a finance or admin token", body = ErrorEnvelope),
+        (status = 503, description = "The ledger cannot be read now (LEDGER_UNAVAILABLE, with Retry-After)", body = ErrorEnvelope),
     ),
     security(("finance_jwt" = []))
 )]
@@ -49,6 +50,7 @@ pub async fn finance_usage(
         (status = 400, description = "Bad dates, window, groupBy, endpoint or mode", body = ErrorEnvelope),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "Not a team token, or another team named", body = ErrorEnvelope),
+        (status = 503, description = "The ledger cannot be read now (LEDGER_UNAVAILABLE, with Retry-After)", body = ErrorEnvelope),
     ),
     security(("team_jwt" = []))
 )]
