@@ -210,3 +210,36 @@ async fn a_body_that_trickles_in_past_the_deadline_is_refused_with_408_before_an
     assert_eq!(answer.json()["error"]["code"], "REQUEST_TIMEOUT");
     app.shutdown().await.unwrap();
 }
+
+/// The admin listener (metrics, readiness, docs) keeps the same head deadline.
+#[tokio::test]
+async fn the_admin_listener_also_answers_a_late_request_head_with_408() {
+    let app = TestApp::builder()
+        .admin_listener()
+        .settings(|s| s.server.request_head_timeout_secs = 1)
+        .spawn()
+        .await
+        .unwrap();
+    let port: u16 = app
+        .admin_address
+        .as_deref()
+        .and_then(|address| address.rsplit(':').next())
+        .and_then(|port| port.parse().ok())
+        .unwrap();
+    let head = "GET /metrics HTTP/1.1\r\nHost: localhost\r\n".to_owned();
+    let answer = trickle(
+        port,
+        head,
+        Vec::new(),
+        Duration::ZERO,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(answer.status, Some(408), "{}", answer.text);
+    assert!(
+        answer.after < Duration::from_secs(3),
+        "answered after {:?}",
+        answer.after
+    );
+    app.shutdown().await.unwrap();
+}

@@ -323,6 +323,9 @@ fn serve_admin(
     })
     .workers(1)
     .shutdown_timeout(settings.server.shutdown_timeout_secs)
+    .client_request_timeout(Duration::from_secs(
+        settings.server.request_head_timeout_secs,
+    ))
     .listen(listener)?;
     Ok(server.run())
 }

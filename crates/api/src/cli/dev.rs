@@ -67,8 +67,9 @@ pub async fn run(mut settings: Settings, sim_latency: &str) -> anyhow::Result<()
 }
 
 /// Refuses settings that point `dev` at something real: a configured signing secret (the
-/// admin token `dev` prints would be valid against the deployment that shares it) or a
-/// database that is not on this machine (`dev` creates a team and mints tokens in it).
+/// admin token `dev` prints would be valid against the deployment that shares it), a
+/// database that is not on this machine (`dev` creates a team and mints tokens in it) or a
+/// Redis that is not (its admissions would share the real account's slots and budgets).
 fn refuse_unsafe_settings(settings: &Settings) -> anyhow::Result<()> {
     if !settings.auth.signing_secret.is_empty() {
         anyhow::bail!(
@@ -90,7 +91,39 @@ fn refuse_unsafe_settings(settings: &Settings) -> anyhow::Result<()> {
             options.get_host()
         );
     }
+    if !settings.redis.cluster_nodes.is_empty() {
+        anyhow::bail!(
+            "`dev` runs only against a local Redis, and redis.cluster_nodes is set: its \
+             admissions would take the real account's slots. Unset it, or use `serve`"
+        );
+    }
+    if let Some(host) = remote_redis_host(settings.redis.url.expose()) {
+        anyhow::bail!(
+            "`dev` runs only against a local Redis (127.0.0.1, localhost, ::1 or a unix \
+             socket), and redis.url (REDIS_URL) names host `{host}`: its admissions would take \
+             the real account's slots and budgets. Point REDIS_URL at a local Redis, or use \
+             `serve` for a real deployment"
+        );
+    }
     Ok(())
+}
+
+/// The host of a Redis URL that is not on this machine (`None` when local); an unreadable
+/// URL is left to the connection to refuse.
+fn remote_redis_host(url: &str) -> Option<String> {
+    use redis::{ConnectionAddr, IntoConnectionInfo};
+    let info = url.into_connection_info().ok()?;
+    let host = match info.addr() {
+        ConnectionAddr::Tcp(host, _) | ConnectionAddr::TcpTls { host, .. } => host,
+        _ => return None,
+    };
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let local = host.eq_ignore_ascii_case("localhost")
+        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    (!local).then(|| host.clone())
 }
 
 /// True when the connection goes to a unix socket or a loopback address.
@@ -165,6 +198,29 @@ mod tests {
         assert!(err.contains("local database"), "{err}");
         assert!(err.contains("db.internal.example"), "{err}");
         assert!(!err.contains("hunter2-password"), "{err}");
+    }
+
+    #[test]
+    fn a_remote_redis_is_refused_naming_the_host_not_the_url() {
+        let local_db = "postgres://postgres@127.0.0.1:5432/cloro_gateway";
+        let mut remote = settings(local_db, "");
+        remote.redis.url = Secret::new("redis://:hunter2@cache.internal.example:6379/0");
+        let err = refuse_unsafe_settings(&remote).unwrap_err().to_string();
+        assert!(err.contains("cache.internal.example"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        for local in [
+            "redis://127.0.0.1:6379",
+            "redis://localhost:6380/2",
+            "redis://[::1]:6379",
+            "redis+unix:///tmp/redis.sock",
+        ] {
+            let mut ok = settings(local_db, "");
+            ok.redis.url = Secret::new(local);
+            refuse_unsafe_settings(&ok).unwrap_or_else(|e| panic!("{local}: {e}"));
+        }
+        let mut cluster = settings(local_db, "");
+        cluster.redis.cluster_nodes = vec![Secret::new("redis://127.0.0.1:7000")];
+        assert!(refuse_unsafe_settings(&cluster).is_err());
     }
 
     #[test]
