@@ -31,6 +31,8 @@ pub mod stage_timings;
 pub mod startup;
 pub mod tasks;
 pub mod telemetry;
+#[cfg(test)]
+mod test_http;
 pub mod upstream;
 
 pub use config::Settings;

@@ -160,7 +160,7 @@ mod tests {
     use super::*;
     use accounting::alerts::AlertKind;
     use std::net::SocketAddr;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     use tokio::net::TcpListener;
 
     #[test]
@@ -184,33 +184,10 @@ mod tests {
     /// Accepts one connection, reads one request and answers `head`; returns the request.
     async fn answer_once(listener: TcpListener, head: String) -> String {
         let (mut socket, _) = listener.accept().await.unwrap();
-        let mut request = Vec::new();
-        let mut buf = [0_u8; 4096];
-        loop {
-            let n = socket.read(&mut buf).await.unwrap();
-            request.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&request).to_string();
-            if let Some(end) = text.find("\r\n\r\n") {
-                let length = text
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length: ")
-                            .map(str::to_owned)
-                    })
-                    .and_then(|v| v.trim().parse::<usize>().ok())
-                    .unwrap_or(0);
-                if request.len() >= end + 4 + length {
-                    break;
-                }
-            }
-            if n == 0 {
-                break;
-            }
-        }
+        let request = crate::test_http::read_request(&mut socket).await;
         socket.write_all(head.as_bytes()).await.unwrap();
         let _ = socket.shutdown().await;
-        String::from_utf8_lossy(&request).to_string()
+        request
     }
 
     async fn listener() -> (TcpListener, SocketAddr) {

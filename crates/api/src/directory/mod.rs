@@ -36,17 +36,18 @@ pub struct TeamEntry {
 /// Revocations are re-read from this far before the last one seen (see `revoked_since`).
 const REVOCATION_MARGIN_SECS: i64 = 10;
 
-/// A token as revocations and cut-offs name it: (issuer, jti) or (issuer, subject).
-type IssuerAnd = (String, String);
+/// Per issuer, so a request looks a token up by `&str` without allocating.
+type ByIssuer<T> = HashMap<String, T>;
 
 pub struct Directory {
     db: PgPool,
     teams: RwLock<HashMap<String, TeamEntry>>,
     quotas: RwLock<HashMap<TeamId, QuotaValues>>,
-    /// Revoked tokens by (issuer, jti).
-    revoked: RwLock<HashSet<IssuerAnd>>,
-    /// Subjects' cut-offs by (issuer, subject): their tokens issued before are refused.
-    cutoffs: RwLock<HashMap<IssuerAnd, DateTime<Utc>>>,
+    /// Revoked tokens: issuer → jtis.
+    revoked: RwLock<ByIssuer<HashSet<String>>>,
+    /// Subjects' cut-offs: issuer → subject → not before; their tokens issued before are
+    /// refused.
+    cutoffs: RwLock<ByIssuer<HashMap<String, DateTime<Utc>>>>,
     /// The issuer of the gateway's own tokens (revocations of minted tokens are under it).
     own_issuer: String,
     /// The revocation cursor; held for a whole refresh so refreshes never interleave (an
@@ -90,7 +91,7 @@ impl Directory {
             db: db.clone(),
             teams: RwLock::new(HashMap::new()),
             quotas: RwLock::new(HashMap::new()),
-            revoked: RwLock::new(HashSet::new()),
+            revoked: RwLock::new(HashMap::new()),
             cutoffs: RwLock::new(HashMap::new()),
             own_issuer: config.own_issuer,
             revocation_cursor: tokio::sync::Mutex::new(DateTime::<Utc>::UNIX_EPOCH),
@@ -161,12 +162,20 @@ impl Directory {
         if let Some((_, _, last)) = revoked.last() {
             *cursor = (*cursor).max(*last);
         }
-        write(&self.revoked).extend(revoked.into_iter().map(|(iss, jti, _)| (iss, jti)));
-        let cutoffs = accounting::revocations::cutoffs(&self.db).await?;
-        *write(&self.cutoffs) = cutoffs
-            .into_iter()
-            .map(|c| ((c.issuer, c.subject), c.not_before))
-            .collect();
+        {
+            let mut known = write(&self.revoked);
+            for (issuer, jti, _) in revoked {
+                known.entry(issuer).or_default().insert(jti);
+            }
+        }
+        let mut cutoffs: ByIssuer<HashMap<String, DateTime<Utc>>> = HashMap::new();
+        for c in accounting::revocations::cutoffs(&self.db).await? {
+            cutoffs
+                .entry(c.issuer)
+                .or_default()
+                .insert(c.subject, c.not_before);
+        }
+        *write(&self.cutoffs) = cutoffs;
         Ok(())
     }
 
@@ -241,12 +250,17 @@ impl Directory {
         subject: &str,
         issued_at: Option<i64>,
     ) -> bool {
-        let key = (issuer.to_owned(), jti.to_owned());
-        if read(&self.revoked).contains(&key) {
+        if read(&self.revoked)
+            .get(issuer)
+            .is_some_and(|jtis| jtis.contains(jti))
+        {
             return true;
         }
-        let key = (issuer.to_owned(), subject.to_owned());
-        match read(&self.cutoffs).get(&key) {
+        let cutoffs = read(&self.cutoffs);
+        match cutoffs
+            .get(issuer)
+            .and_then(|subjects| subjects.get(subject))
+        {
             None => false,
             // `iat` has whole seconds: a token of the cut-off's own second is refused too.
             Some(not_before) => {
@@ -259,12 +273,18 @@ impl Directory {
 
     /// Applies a revocation made by this replica at once, before the next refresh.
     pub fn note_revoked(&self, issuer: &str, jti: &str) {
-        write(&self.revoked).insert((issuer.to_owned(), jti.to_owned()));
+        write(&self.revoked)
+            .entry(issuer.to_owned())
+            .or_default()
+            .insert(jti.to_owned());
     }
 
     /// Applies a cut-off made by this replica at once, before the next refresh.
     pub fn note_cutoff(&self, issuer: &str, subject: &str, not_before: DateTime<Utc>) {
-        write(&self.cutoffs).insert((issuer.to_owned(), subject.to_owned()), not_before);
+        write(&self.cutoffs)
+            .entry(issuer.to_owned())
+            .or_default()
+            .insert(subject.to_owned(), not_before);
     }
 
     /// The issuer of the gateway's own tokens.
