@@ -38,15 +38,7 @@ async fn one_call_is_timed_once_in_every_stage() {
     }
     // The whole call took at least as long as its upstream part.
     let sum = |stage: &str| format!("cloro_gateway_stage_seconds_sum{{stage=\"{stage}\"}}");
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     let read = |name: String| -> f64 {
         text.lines()
             .find_map(|line| line.strip_prefix(name.as_str())?.trim().parse().ok())

@@ -5,6 +5,8 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 pub mod api_calls;
+pub mod console_browser;
+pub mod debian_package;
 pub mod ledger;
 pub mod private_postgres;
 pub mod python_sdk;

@@ -331,21 +331,35 @@ impl TestApp {
         );
     }
 
-    /// A gauge or counter from the gateway's `/metrics` (on the admin listener, if any).
-    pub async fn metric(&self, name: &str) -> u64 {
+    /// The gateway's `/metrics` text (from the admin listener, if any).
+    pub async fn metrics_text(&self) -> String {
         let url = match &self.admin_address {
             Some(_) => self.admin_url("/metrics"),
             None => self.url("/metrics"),
         };
-        let text = self
-            .http
+        self.http
             .get(url)
             .send()
             .await
             .expect("GET /metrics")
             .text()
             .await
-            .expect("metrics text");
+            .expect("metrics text")
+    }
+
+    /// The value of the series `series` (its name and labels, exactly as printed) in
+    /// `/metrics`, if it is there.
+    pub async fn series(&self, series: &str) -> Option<f64> {
+        let text = self.metrics_text().await;
+        text.lines().find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok())?
+        })
+    }
+
+    /// A gauge or counter from the gateway's `/metrics` (on the admin listener, if any).
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = self.metrics_text().await;
         text.lines()
             .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
             .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))

@@ -164,6 +164,8 @@ pub struct ServerSettings {
     /// reading it); a slower one is refused with 408 `REQUEST_TIMEOUT` before anything is
     /// admitted or recorded.
     pub body_read_timeout_secs: u64,
+    /// The bearer token `/metrics` requires; empty: none.
+    pub metrics_token: Secret,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -470,6 +472,12 @@ impl Settings {
         if alerts.balance_floor < 0 || alerts.webhook_max_attempts == 0 {
             return Err(ConfigError::Invalid(
                 "alerts.balance_floor must be >= 0 and alerts.webhook_max_attempts > 0".into(),
+            ));
+        }
+        let metrics_token_len = self.server.metrics_token.expose().len();
+        if metrics_token_len > 0 && metrics_token_len < 32 {
+            return Err(ConfigError::Invalid(
+                "server.metrics_token must be at least 32 characters".into(),
             ));
         }
         let secret_len = self.auth.signing_secret.expose().len();

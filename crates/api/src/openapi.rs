@@ -62,6 +62,17 @@ impl Modify for BearerJwt {
                 ),
             );
         }
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "`server.metrics_token`, when it is set (else /metrics is open)",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 

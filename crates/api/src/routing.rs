@@ -8,7 +8,7 @@
 //! | `/team` | team token | the team's own quota, usage, ledger, alerts, webhook relay |
 //! | `/finance` | finance or admin token | ledger, usage, positions, exports, reconciliation, alerts |
 //! | `/admin` | admin token | teams, quotas, tokens, account settings, audit, the async queue |
-//! | none | none | `/webhooks/cloro` (signed by cloro), `/healthz`, `/readyz`, `/metrics` |
+//! | none | none | `/webhooks/cloro` (signed by cloro), `/console/` (the page is public, its data is the API's), `/healthz`, `/readyz`, `/metrics` (`server.metrics_token` when set) |
 //!
 //! A handler's path is relative to its scope (`#[get("/teams")]` in `/admin`); the OpenAPI
 //! document gets the full path from `utoipa_actix_web::scope`.
@@ -34,6 +34,7 @@ pub fn configure_api_routes(cfg: &mut ServiceConfig) {
     cfg.service(
         scope("/v1")
             .wrap(from_fn(require::<Team, _>))
+            .wrap(from_fn(crate::team_metrics::count_team_requests))
             .configure(configure_v1),
     )
     .service(
@@ -53,6 +54,8 @@ pub fn configure_api_routes(cfg: &mut ServiceConfig) {
             .configure(crate::admin::configure)
             .configure(crate::async_tasks::routes::configure_admin),
     )
+    // The web console's page and assets: public, its data comes from the guarded routes.
+    .configure(crate::console::configure)
     // cloro's deliveries carry no token: the receiver verifies cloro's signature.
     .service(crate::async_tasks::routes::cloro_delivery);
 }

@@ -11,8 +11,10 @@ use crate::directory::{AccountSettings, Directory};
 use crate::ledger::Ledger;
 use crate::proxy::{OutcomeCounters, Proxy, ReferenceData};
 use crate::relay::Relay;
+use crate::routes::metrics::MetricsSources;
 use crate::stage_timings::StageTimings;
 use crate::tasks::BackgroundTasks;
+use crate::team_metrics::TeamMetrics;
 use crate::upstream::Upstream;
 use actix_web::web;
 use limiter::RedisLimiter;
@@ -35,6 +37,8 @@ pub struct Services {
     pub alerts: Arc<Alerter>,
     pub outcomes: Arc<OutcomeCounters>,
     pub stages: Arc<StageTimings>,
+    pub team_metrics: Arc<TeamMetrics>,
+    pub metrics: MetricsSources,
     pub tasks: BackgroundTasks,
     pub proxy: Arc<Proxy>,
     pub async_tasks: Arc<AsyncTasks>,
@@ -57,6 +61,8 @@ impl Services {
             .app_data(web::Data::from(self.alerts.clone()))
             .app_data(web::Data::from(self.outcomes.clone()))
             .app_data(web::Data::from(self.stages.clone()))
+            .app_data(web::Data::from(self.team_metrics.clone()))
+            .app_data(web::Data::new(self.metrics.clone()))
             .app_data(web::Data::new(self.tasks.clone()))
             .app_data(web::Data::from(self.proxy.clone()))
             .app_data(web::Data::from(self.async_tasks.clone()))

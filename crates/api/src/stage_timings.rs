@@ -4,8 +4,8 @@
 //! `/metrics` so the proxy benchmark can print the breakdown and each change to the hot path
 //! shows its effect.
 
+use crate::histogram::Histogram;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// A stage of a sync call.
@@ -59,19 +59,6 @@ impl Stage {
     }
 }
 
-/// Upper bounds of the buckets, in microseconds (the last bucket is `+Inf`).
-pub const BUCKET_BOUNDS_US: [u64; 16] = [
-    50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 10_000, 20_000, 50_000,
-    200_000, 1_000_000,
-];
-
-#[derive(Default)]
-struct Histogram {
-    /// Per bucket (not cumulative); the last one counts what exceeds every bound.
-    buckets: [AtomicU64; BUCKET_BOUNDS_US.len() + 1],
-    sum_us: AtomicU64,
-}
-
 /// One histogram per [`Stage`]; observing is a few relaxed atomic adds.
 #[derive(Default)]
 pub struct StageTimings {
@@ -80,14 +67,7 @@ pub struct StageTimings {
 
 impl StageTimings {
     pub fn observe(&self, stage: Stage, elapsed: Duration) {
-        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        let histogram = &self.stages[stage.index()];
-        let bucket = BUCKET_BOUNDS_US
-            .iter()
-            .position(|bound| micros <= *bound)
-            .unwrap_or(BUCKET_BOUNDS_US.len());
-        histogram.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        histogram.sum_us.fetch_add(micros, Ordering::Relaxed);
+        self.stages[stage.index()].observe(elapsed);
     }
 
     /// Times `work` as `stage`.
@@ -107,25 +87,8 @@ impl StageTimings {
         );
         let _ = writeln!(out, "# TYPE {name} histogram");
         for stage in Stage::ALL {
-            let histogram = &self.stages[stage.index()];
-            let label = stage.name();
-            let mut cumulative = 0;
-            for (i, bound) in BUCKET_BOUNDS_US.iter().enumerate() {
-                cumulative += histogram.buckets[i].load(Ordering::Relaxed);
-                let le = *bound as f64 / 1e6;
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{{stage=\"{label}\",le=\"{le}\"}} {cumulative}"
-                );
-            }
-            cumulative += histogram.buckets[BUCKET_BOUNDS_US.len()].load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{stage=\"{label}\",le=\"+Inf\"}} {cumulative}"
-            );
-            let sum = histogram.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
-            let _ = writeln!(out, "{name}_sum{{stage=\"{label}\"}} {sum}");
-            let _ = writeln!(out, "{name}_count{{stage=\"{label}\"}} {cumulative}");
+            let labels = format!("stage=\"{}\"", stage.name());
+            self.stages[stage.index()].render(out, name, &labels);
         }
     }
 }

@@ -11,15 +11,18 @@ use crate::directory::{AccountSettings, Directory, DirectoryConfig};
 use crate::error::{ApiError, ErrorCode};
 use crate::extractors;
 use crate::ledger::Ledger;
+use crate::ledger_gauges::LedgerGaugeReader;
 use crate::maintenance;
 use crate::openapi::ApiDoc;
 use crate::proxy::{OutcomeCounters, Proxy, ProxyServices, ReferenceData};
 use crate::relay::{Relay, RelayOptions};
 use crate::routes;
+use crate::routes::metrics::{MetricsSources, MetricsToken};
 use crate::routing;
 use crate::services::Services;
 use crate::stage_timings::StageTimings;
 use crate::tasks::BackgroundTasks;
+use crate::team_metrics::TeamMetrics;
 use crate::telemetry;
 use crate::upstream::Upstream;
 use accounting::ledger::{Sweeper, SweeperHandle};
@@ -176,15 +179,19 @@ async fn start_services(settings: &Settings, db: sqlx::PgPool) -> anyhow::Result
     )
     .await?;
     let authenticator = Arc::new(Authenticator::build(&settings.auth, directory.clone()).await?);
-    let admission = Arc::new(Admitter::new(
-        limiter.clone(),
-        directory.clone(),
-        db.clone(),
-        settings.limits.clone(),
-        account.clone(),
-        Duration::from_millis(settings.ledger.write_timeout_ms),
-        tasks.clone(),
-    ));
+    let team_metrics = Arc::new(TeamMetrics::default());
+    let admission = Arc::new(
+        Admitter::new(
+            limiter.clone(),
+            directory.clone(),
+            db.clone(),
+            settings.limits.clone(),
+            account.clone(),
+            Duration::from_millis(settings.ledger.write_timeout_ms),
+            tasks.clone(),
+        )
+        .with_metrics(team_metrics.clone()),
+    );
     admission::spawn_reconciler(
         Arc::downgrade(&admission),
         Duration::from_secs(settings.limits.budget_reconcile_secs),
@@ -234,6 +241,16 @@ async fn start_services(settings: &Settings, db: sqlx::PgPool) -> anyhow::Result
     );
     async_tasks::spawn_concurrency_probe(Arc::downgrade(&async_tasks), &tasks);
     let reference = Arc::new(ReferenceData::new(upstream.clone(), admission.clone()));
+    let metrics = MetricsSources {
+        team_metrics: team_metrics.clone(),
+        stages: stages.clone(),
+        outcomes: outcomes.clone(),
+        token: Arc::new(MetricsToken(settings.server.metrics_token.clone())),
+        ledger_gauges: Arc::new(LedgerGaugeReader::new(
+            Duration::from_secs(settings.ledger.pending_deadline_secs),
+            settings.alerts.balance_floor,
+        )),
+    };
     Ok(Services {
         db,
         limiter,
@@ -247,6 +264,8 @@ async fn start_services(settings: &Settings, db: sqlx::PgPool) -> anyhow::Result
         alerts,
         outcomes,
         stages,
+        team_metrics,
+        metrics,
         tasks,
         proxy,
         async_tasks,

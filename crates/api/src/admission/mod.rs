@@ -23,6 +23,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::period::Period;
 use crate::pricing::Endpoint;
 use crate::tasks::{BackgroundTasks, retry_after_failure};
+use crate::team_metrics::TeamMetrics;
 use accounting::{Credits, TeamId};
 use limiter::{
     AccountLimits, Admission, AdmissionRequest, BudgetPeriod, Lease, Limiter, LimiterError,
@@ -31,7 +32,7 @@ use limiter::{
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -101,6 +102,8 @@ pub struct Admitter {
     /// Budgets seeded and reconciled from the ledger.
     book: BudgetBook,
     tasks: BackgroundTasks,
+    /// Refusals, waits and charges per team, for `/metrics`.
+    metrics: Arc<TeamMetrics>,
 }
 
 /// What an admission takes besides rate tokens and the budget hold.
@@ -142,7 +145,19 @@ impl Admitter {
             holds_restored: AtomicU64::new(0),
             settle_retries: AtomicU64::new(0),
             tasks,
+            metrics: Arc::default(),
         }
+    }
+
+    /// Feeds `metrics` (shared with `/metrics`) instead of a series of its own.
+    pub fn with_metrics(mut self, metrics: Arc<TeamMetrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The per-team series admission and settlement feed.
+    pub fn metrics(&self) -> &Arc<TeamMetrics> {
+        &self.metrics
     }
 
     /// The budgets' ledger book (seeding and reconciliation).
@@ -276,6 +291,7 @@ impl Admitter {
         let weight = quota.weight;
         let max_wait = Duration::from_millis(self.settings.account_queue_wait_ms);
         let mut attempt = 0;
+        let started = Instant::now();
         let outcome = loop {
             attempt += 1;
             let outcome = self.limiter.admit_or_wait(&request, weight, max_wait).await;
@@ -287,7 +303,7 @@ impl Admitter {
             match self.book.seed(team, &request.period, period).await {
                 Ok(_) => {}
                 Err(budget_book::BookError::Limiter(err)) => {
-                    return self.on_failure(&request, err).await;
+                    return self.on_failure(team, &request, err).await;
                 }
                 Err(budget_book::BookError::Ledger(reason)) => {
                     return Err(ApiError::ledger_unavailable(
@@ -297,8 +313,12 @@ impl Admitter {
                 }
             }
         };
+        self.metrics.admission_waited(team, started.elapsed());
         match outcome {
             Ok(admission) => {
+                if let Some(by) = admission.refused_by() {
+                    self.metrics.refused(team, refusal_reason(by));
+                }
                 let mut admitted = decide(admission, estimate)?;
                 admitted.alert_line =
                     quota
@@ -314,7 +334,7 @@ impl Admitter {
                 }
                 Ok(admitted)
             }
-            Err(err) => self.on_failure(&request, err).await,
+            Err(err) => self.on_failure(team, &request, err).await,
         }
     }
 
@@ -444,16 +464,21 @@ impl Admitter {
 
     async fn on_failure(
         &self,
+        team: TeamId,
         request: &AdmissionRequest,
         err: LimiterError,
     ) -> Result<Admitted, ApiError> {
         if !err.is_unavailable() {
             return Err(err.into());
         }
+        self.metrics.limiter_unavailable();
         // The admission may have landed before the failure (a timeout): undo it if so.
         self.release_in_background(request);
         match self.settings.redis_failure_policy {
-            FailurePolicy::Closed => Err(err.into()),
+            FailurePolicy::Closed => {
+                self.metrics.refused(team, "limiter_unavailable");
+                Err(err.into())
+            }
             FailurePolicy::Open => {
                 tracing::error!(alert = true, error = %err, "limiter unavailable: letting the request through unlimited (fail-open)");
                 Ok(Admitted {
@@ -490,6 +515,18 @@ async fn limiter_call_ok<T>(
 
 /// After releasing a maybe-granted admission, how long until it is released once more.
 const LATE_ADMISSION_GRACE: Duration = Duration::from_secs(2);
+
+/// The `reason` label of a refusal in `/metrics`.
+fn refusal_reason(by: RefusedBy) -> &'static str {
+    match by {
+        RefusedBy::BudgetUnseeded => "budget_unseeded",
+        RefusedBy::Budget => "budget",
+        RefusedBy::TeamRate => "team_rate",
+        RefusedBy::TeamConcurrency => "team_concurrency",
+        RefusedBy::AccountRate => "account_rate",
+        RefusedBy::AccountConcurrency => "account_concurrency",
+    }
+}
 
 pub fn budget_period(period: &Period) -> BudgetPeriod {
     BudgetPeriod::new(period.id.clone(), period.end.timestamp_millis())

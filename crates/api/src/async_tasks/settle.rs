@@ -122,6 +122,10 @@ impl AsyncTasks {
 
     /// Replaces the task's budget hold by what it cost.
     async fn settle_hold(&self, task: &AsyncTask, charged: i64) {
+        let endpoint = crate::team_metrics::endpoint_label(&task.endpoint);
+        self.admission
+            .metrics()
+            .charged(task.team_id, endpoint, charged);
         let Some(lease) = task
             .lease
             .as_ref()

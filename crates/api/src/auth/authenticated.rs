@@ -9,7 +9,7 @@
 use crate::auth::{Authenticator, Principal, TeamRef};
 use crate::error::{ApiError, ErrorCode};
 use crate::stage_timings::{Stage, StageTimings};
-use accounting::Role;
+use accounting::{Role, TeamId};
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
@@ -121,6 +121,18 @@ pub async fn authenticate(
             .insert(Verified(RefCell::new(Some(outcome))));
     }
     next.call(req).await
+}
+
+/// The team of the request's verified team token, if it carries one (a peek: the outcome
+/// stays for the extractors).
+pub fn verified_team(req: &HttpRequest) -> Option<TeamId> {
+    let extensions = req.extensions();
+    let verified = extensions.get::<Verified>()?;
+    let outcome = verified.0.borrow();
+    match outcome.as_ref() {
+        Some(Ok(principal)) => principal.team.as_ref().map(|team| team.id),
+        _ => None,
+    }
 }
 
 /// The caller's principal and what `P` grants it, or the refusal: the token's own (401),

@@ -11,7 +11,7 @@ pub mod principal;
 pub mod scope_guard;
 pub mod verifier;
 
-pub use authenticated::{Admin, Authenticated, Finance, Team, authenticate};
+pub use authenticated::{Admin, Authenticated, Finance, Team, authenticate, verified_team};
 pub use principal::{Principal, TeamRef};
 
 use crate::config::AuthSettings;

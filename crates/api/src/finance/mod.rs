@@ -11,6 +11,7 @@ mod entries;
 mod export;
 pub mod filters;
 mod positions;
+pub use positions::positions;
 mod reconciliation;
 pub mod usage;
 pub mod views;

@@ -58,7 +58,8 @@ pub async fn team_position(
     Ok(HttpResponse::Ok().json(own))
 }
 
-async fn positions(
+/// Each team's position in the current budget period (`scope` picks one or all).
+pub async fn positions(
     directory: &Directory,
     ledger: &Ledger,
     scope: Scope,

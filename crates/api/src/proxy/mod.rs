@@ -381,7 +381,12 @@ async fn forward_and_settle(
         Some(call.body.clone()),
         call.request_id.as_str(),
     );
-    let outcome = proxy.stages.time(Stage::Upstream, send).await;
+    let sent = Instant::now();
+    let outcome = send.await;
+    let took = sent.elapsed();
+    proxy.stages.observe(Stage::Upstream, took);
+    let metrics = proxy.admission.metrics();
+    metrics.upstream_took(call.endpoint.path(), took);
     if outcome
         .as_ref()
         .is_ok_and(|reply| reply.concurrency_429s > 0)
@@ -396,6 +401,7 @@ async fn forward_and_settle(
         proxy.alerts.check_balance(remaining);
     }
     let charged = settlement.settlement.charged();
+    metrics.charged(call.team.id, call.endpoint.path(), charged);
     let apply = settle::apply(proxy.ledger.settlements(), &proxy.tasks, settlement);
     proxy.stages.time(Stage::Settlement, apply).await;
     (outcome, charged)

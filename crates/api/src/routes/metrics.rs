@@ -2,32 +2,88 @@
 //! concurrency refusals, slots and holds reclaimed from expired leases) and the ledger's
 //! group-commit writers, the alerts raised, and what faults did (unknown upstream outcomes,
 //! leases re-created, budgets re-seeded and corrected), and a latency histogram per stage
-//! of a sync call (`stage_timings`). No team names or ids appear, only totals.
+//! of a sync call (`stage_timings`); per team (by slug) and per endpoint, what `team_metrics`
+//! counts on this replica and what `ledger_gauges` reads from the ledger. With
+//! `server.metrics_token` set, a scrape must send it as a bearer token.
 
 use crate::admission::Admitter;
 use crate::alerts::Alerter;
+use crate::directory::Directory;
+use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::ledger::Ledger;
+use crate::ledger_gauges::LedgerGaugeReader;
 use crate::proxy::OutcomeCounters;
+use crate::secret::Secret;
 use crate::stage_timings::StageTimings;
 use crate::tasks::BackgroundTasks;
-use actix_web::{HttpResponse, get, web};
+use crate::team_metrics::TeamMetrics;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use std::fmt::Write;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
+
+/// `server.metrics_token`: what a scrape must send, when set.
+pub struct MetricsToken(pub Secret);
+
+impl MetricsToken {
+    /// Whether `req` may read the metrics: no token is configured, or it sent the token.
+    fn admits(&self, req: &HttpRequest) -> bool {
+        let expected = self.0.expose();
+        if expected.is_empty() {
+            return true;
+        }
+        let sent = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .unwrap_or("");
+        same_bytes(sent.as_bytes(), expected.as_bytes())
+    }
+}
+
+/// Equality whose time does not depend on where the inputs first differ.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+/// The services `/metrics` reads, beside the counters of each part.
+#[derive(Clone)]
+pub struct MetricsSources {
+    pub team_metrics: Arc<TeamMetrics>,
+    pub stages: Arc<StageTimings>,
+    pub outcomes: Arc<OutcomeCounters>,
+    pub token: Arc<MetricsToken>,
+    pub ledger_gauges: Arc<LedgerGaugeReader>,
+}
 
 /// Counters and gauges of this replica.
 #[utoipa::path(
     tag = "health",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"))
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain"),
+        (status = 401, description = "`server.metrics_token` is set and was not sent", body = ErrorEnvelope),
+    ),
+    security((), ("metrics_token" = []))
 )]
 #[get("/metrics")]
 pub async fn metrics(
+    req: HttpRequest,
+    sources: web::Data<MetricsSources>,
     admission: web::Data<Admitter>,
     ledger: web::Data<Ledger>,
+    directory: web::Data<Directory>,
     alerts: web::Data<Alerter>,
-    outcomes: web::Data<OutcomeCounters>,
     tasks: web::Data<BackgroundTasks>,
-    stages: web::Data<StageTimings>,
-) -> HttpResponse {
+) -> Result<HttpResponse, ApiError> {
+    let outcomes = &sources.outcomes;
+    if !sources.token.admits(&req) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidOrExpiredApiKey,
+            "/metrics needs the metrics token: send Authorization: Bearer <server.metrics_token>",
+        ));
+    }
     let admission = admission.stats();
     let pending = ledger.entries().stats();
     let settled = ledger.settlements().stats();
@@ -185,8 +241,38 @@ pub async fn metrics(
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
         );
     }
-    stages.render(&mut body);
-    HttpResponse::Ok()
+    sources.stages.render(&mut body);
+    sources
+        .team_metrics
+        .render(&mut body, &directory.team_names());
+    sources
+        .ledger_gauges
+        .render(&mut body, &directory, &ledger)
+        .await;
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(body)
+        .body(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn the_metrics_token_is_required_only_when_set() {
+        let open = MetricsToken(Secret::new(""));
+        assert!(open.admits(&TestRequest::default().to_http_request()));
+        let token = "m".repeat(32);
+        let guarded = MetricsToken(Secret::new(token.clone()));
+        assert!(!guarded.admits(&TestRequest::default().to_http_request()));
+        let wrong = TestRequest::default()
+            .insert_header((AUTHORIZATION, format!("Bearer {}", "x".repeat(32))))
+            .to_http_request();
+        assert!(!guarded.admits(&wrong));
+        let right = TestRequest::default()
+            .insert_header((AUTHORIZATION, format!("Bearer {token}")))
+            .to_http_request();
+        assert!(guarded.admits(&right));
+    }
 }
