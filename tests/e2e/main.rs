@@ -25,6 +25,7 @@ mod openapi;
 mod path_variants;
 mod proxy;
 mod reference;
+mod refusal_memory;
 mod revocation;
 mod roles;
 mod sdk;

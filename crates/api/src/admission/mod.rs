@@ -10,6 +10,7 @@ mod adaptive;
 mod budget_book;
 mod headers;
 mod reconciler;
+mod refusal_cache;
 
 pub use adaptive::AdaptiveLimit;
 pub use budget_book::{BookStats, BudgetBook, Reconciled};
@@ -42,6 +43,8 @@ pub struct AdmissionStats {
     pub account_limit: u32,
     pub upstream_concurrency_429s: u64,
     pub soft_budget_overruns: u64,
+    /// Rate refusals answered from memory (the team's bucket known empty), without Redis.
+    pub rate_refusals_remembered: u64,
     pub reclaimed: limiter::ReclaimStats,
     /// Leases (and holds) a renewal found gone and re-created.
     pub leases_recreated: u64,
@@ -96,6 +99,7 @@ pub struct Admitter {
     upstream_concurrency_429s: AtomicU64,
     /// Requests admitted past a soft budget.
     soft_budget_overruns: AtomicU64,
+    rate_refusals_remembered: AtomicU64,
     leases_recreated: AtomicU64,
     holds_restored: AtomicU64,
     settle_retries: AtomicU64,
@@ -104,6 +108,8 @@ pub struct Admitter {
     tasks: BackgroundTasks,
     /// Refusals, waits and charges per team, for `/metrics`.
     metrics: Arc<TeamMetrics>,
+    /// Teams whose rate bucket is empty, refused without asking Redis until it can refill.
+    refusals: refusal_cache::RefusalCache,
 }
 
 /// What an admission takes besides rate tokens and the budget hold.
@@ -141,11 +147,13 @@ impl Admitter {
             account_limit,
             upstream_concurrency_429s: AtomicU64::new(0),
             soft_budget_overruns: AtomicU64::new(0),
+            rate_refusals_remembered: AtomicU64::new(0),
             leases_recreated: AtomicU64::new(0),
             holds_restored: AtomicU64::new(0),
             settle_retries: AtomicU64::new(0),
             tasks,
             metrics: Arc::default(),
+            refusals: refusal_cache::RefusalCache::default(),
         }
     }
 
@@ -257,6 +265,16 @@ impl Admitter {
     ) -> Result<Admitted, ApiError> {
         let estimate = estimate.get();
         let quota = self.quota_of(team);
+        let rate_quota = (quota.rps, quota.burst);
+        let started = Instant::now();
+        if let Some(refused) = self.refusals.team_rate(team, rate_quota, started) {
+            self.rate_refusals_remembered
+                .fetch_add(1, Ordering::Relaxed);
+            self.metrics.admission_waited(team, started.elapsed());
+            self.metrics
+                .refused(team, refusal_reason(RefusedBy::TeamRate));
+            return decide(refused, estimate);
+        }
         let account = self.account.current().limits;
         self.account_limit.rebase(account.concurrency);
         let budget_period = budget_period(period);
@@ -291,10 +309,13 @@ impl Admitter {
         let weight = quota.weight;
         let max_wait = Duration::from_millis(self.settings.account_queue_wait_ms);
         let mut attempt = 0;
-        let started = Instant::now();
         let outcome = loop {
             attempt += 1;
+            let sent_at = Instant::now();
             let outcome = self.limiter.admit_or_wait(&request, weight, max_wait).await;
+            if let Ok(admission) = &outcome {
+                self.refusals.note(team, rate_quota, sent_at, admission);
+            }
             let unseeded =
                 matches!(&outcome, Ok(a) if a.refused_by() == Some(RefusedBy::BudgetUnseeded));
             if !unseeded || attempt >= ADMISSION_ATTEMPTS {
@@ -360,6 +381,7 @@ impl Admitter {
             account_limit: self.account_limit.current(),
             upstream_concurrency_429s: self.upstream_concurrency_429s.load(Ordering::Relaxed),
             soft_budget_overruns: self.soft_budget_overruns.load(Ordering::Relaxed),
+            rate_refusals_remembered: self.rate_refusals_remembered.load(Ordering::Relaxed),
             reclaimed: self.limiter.reclaim_stats(),
             leases_recreated: self.leases_recreated.load(Ordering::Relaxed),
             holds_restored: self.holds_restored.load(Ordering::Relaxed),

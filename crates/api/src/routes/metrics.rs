@@ -102,6 +102,12 @@ pub async fn metrics(
             admission.upstream_concurrency_429s,
         ),
         (
+            "cloro_gateway_rate_refusals_remembered_total",
+            "counter",
+            "Team rate refusals answered from memory while the team's bucket could not refill (no Redis call)",
+            admission.rate_refusals_remembered,
+        ),
+        (
             "cloro_gateway_soft_budget_overruns_total",
             "counter",
             "Requests admitted past a team's soft credit budget",
