@@ -5,11 +5,6 @@
 
 mod stage_breakdown;
 
-/// The allocator the `cloro-gateway` binary uses, so the in-process gateway is measured as
-/// it runs in production.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use cloro_sim::SimConfig;
 use e2e_tests::TestApp;
 use futures::StreamExt;

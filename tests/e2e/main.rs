@@ -33,3 +33,4 @@ mod slow_clients;
 mod stage_metrics;
 mod team_metrics;
 mod token_policy;
+mod upstream_http2;

@@ -212,6 +212,8 @@ pub struct UpstreamSettings {
     pub request_timeout_secs: u64,
     pub connect_timeout_secs: u64,
     pub pool_max_idle_per_host: usize,
+    /// HTTP/2 without negotiation, for a plain-http upstream that speaks it.
+    pub http2_prior_knowledge: bool,
     pub max_retries: u32,
     pub retry_base_ms: u64,
 }

@@ -56,7 +56,9 @@ pub async fn spawn(config: SimConfig, listener: TcpListener) -> anyhow::Result<R
     .h1_allow_half_closed(false)
     .disable_signals()
     .shutdown_timeout(SHUTDOWN_GRACE_SECS)
-    .listen(listener)?
+    // HTTP/1.1, and HTTP/2 for a client that speaks it without negotiation (a gateway with
+    // `upstream.http2_prior_knowledge`): one connection then carries every call.
+    .listen_auto_h2c(listener)?
     .run();
     let handle = server.handle();
     let server_task = tokio::spawn(server);

@@ -78,12 +78,15 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn new(settings: &UpstreamSettings) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
             .pool_max_idle_per_host(settings.pool_max_idle_per_host)
             .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .build()?;
+            .tcp_nodelay(true);
+        if settings.http2_prior_knowledge {
+            http = http.http2_prior_knowledge();
+        }
+        let http = http.build()?;
         Ok(Self {
             http,
             base_url: settings.base_url.trim_end_matches('/').to_owned(),
