@@ -25,14 +25,9 @@ fn python() -> PathBuf {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON
         .get_or_init(|| {
-            python_venv::ensure(
-                "k8s-validate-venv",
-                VALIDATOR,
-                "import importlib.metadata as m, sys; \
-                 sys.exit(m.version('kubernetes-validate') != '1.37.0')",
-            )
-            .join("bin")
-            .join("python")
+            python_venv::ensure("k8s-validate-venv", VALIDATOR)
+                .join("bin")
+                .join("python")
         })
         .clone()
 }

@@ -93,6 +93,19 @@ async fn trickle(
 }
 
 /// Whether `received` holds a whole response: its head and `Content-Length` bytes of body.
+/// Sends `request_line` and one header, then nothing (the head never ends), and asserts the
+/// listener answers 408 within 3 s (waiting up to `wait` for it).
+async fn unfinished_head_gets_408(port: u16, request_line: &str, wait: Duration) {
+    let head = format!("{request_line} HTTP/1.1\r\nHost: localhost\r\n");
+    let answer = trickle(port, head, Vec::new(), Duration::ZERO, wait).await;
+    assert_eq!(answer.status, Some(408), "{}", answer.text);
+    assert!(
+        answer.after < Duration::from_secs(3),
+        "answered after {:?}",
+        answer.after
+    );
+}
+
 fn complete(received: &[u8]) -> bool {
     let text = String::from_utf8_lossy(received);
     let Some((head, body)) = text.split_once("\r\n\r\n") else {
@@ -113,22 +126,7 @@ async fn a_request_head_that_does_not_arrive_in_time_gets_408_and_the_connection
         .spawn()
         .await
         .unwrap();
-    // The request line and one header, then nothing: the head never ends.
-    let head = "POST /v1/monitor/chatgpt HTTP/1.1\r\nHost: localhost\r\n".to_owned();
-    let answer = trickle(
-        app.port,
-        head,
-        Vec::new(),
-        Duration::ZERO,
-        Duration::from_secs(5),
-    )
-    .await;
-    assert_eq!(answer.status, Some(408), "{}", answer.text);
-    assert!(
-        answer.after < Duration::from_secs(3),
-        "answered after {:?}",
-        answer.after
-    );
+    unfinished_head_gets_408(app.port, "POST /v1/monitor/chatgpt", Duration::from_secs(5)).await;
     assert!(app.sim.requests().is_empty());
     app.shutdown().await.unwrap();
 }
@@ -226,20 +224,6 @@ async fn the_admin_listener_also_answers_a_late_request_head_with_408() {
         .and_then(|address| address.rsplit(':').next())
         .and_then(|port| port.parse().ok())
         .unwrap();
-    let head = "GET /metrics HTTP/1.1\r\nHost: localhost\r\n".to_owned();
-    let answer = trickle(
-        port,
-        head,
-        Vec::new(),
-        Duration::ZERO,
-        Duration::from_secs(10),
-    )
-    .await;
-    assert_eq!(answer.status, Some(408), "{}", answer.text);
-    assert!(
-        answer.after < Duration::from_secs(3),
-        "answered after {:?}",
-        answer.after
-    );
+    unfinished_head_gets_408(port, "GET /metrics", Duration::from_secs(10)).await;
     app.shutdown().await.unwrap();
 }

@@ -30,14 +30,9 @@ pub fn python() -> PathBuf {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON
         .get_or_init(|| {
-            crate::python_venv::ensure(
-                "console-venv",
-                PLAYWRIGHT,
-                "import importlib.metadata as m, sys; \
-                 sys.exit(m.version('playwright') != '1.65.2')",
-            )
-            .join("bin")
-            .join("python")
+            crate::python_venv::ensure("console-venv", PLAYWRIGHT)
+                .join("bin")
+                .join("python")
         })
         .clone()
 }

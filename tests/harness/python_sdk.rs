@@ -15,13 +15,9 @@ pub fn python() -> PathBuf {
 }
 
 fn prepare_venv() -> PathBuf {
-    crate::python_venv::ensure(
-        "sdk-venv",
-        SDK,
-        "import cloro, sys; sys.exit(cloro.__version__ != '0.2.0')",
-    )
-    .join("bin")
-    .join("python")
+    crate::python_venv::ensure("sdk-venv", SDK)
+        .join("bin")
+        .join("python")
 }
 
 /// Runs `tests/sdk/<script>` with the given environment; panics with its output on failure.

@@ -1,22 +1,28 @@
 //! Python virtualenvs under `target/`, each holding one pinned package from PyPI and created
 //! on first use, for tests that drive the gateway with a Python tool (the official SDK,
-//! schemathesis).
+//! schemathesis, Playwright, kubernetes-validate).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// `target/<name>`, a virtualenv with `requirement` installed; created (or re-created) unless
-/// its python already passes `ready_check` (a `python -c` program exiting 0 when the pinned
-/// version is there). Blocking: call it once per process, from `spawn_blocking` or a
-/// `OnceLock`, so tests running in parallel do not race to build the same venv.
-pub fn ensure(name: &str, requirement: &str, ready_check: &str) -> PathBuf {
+/// `target/<name>`, a virtualenv with `requirement` (`package==version`) installed; created
+/// (or re-created) unless that version is already there. Blocking: call it once per process,
+/// from `spawn_blocking` or a `OnceLock`, so tests running in parallel do not race to build
+/// the same venv.
+pub fn ensure(name: &str, requirement: &str) -> PathBuf {
+    let (package, version) = requirement
+        .split_once("==")
+        .unwrap_or_else(|| panic!("{requirement} is not pinned as package==version"));
+    let ready_check = format!(
+        "import importlib.metadata as m, sys; sys.exit(m.version('{package}') != '{version}')"
+    );
     let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../target")
         .join(name);
     let python = venv.join("bin").join("python");
     let ready = python.exists()
         && Command::new(&python)
-            .args(["-c", ready_check])
+            .args(["-c", &ready_check])
             .status()
             .is_ok_and(|s| s.success());
     if !ready {

@@ -482,6 +482,21 @@
     return [...totals.entries()].sort((a, b) => b[1].charged - a[1].charged || a[0].localeCompare(b[0]));
   }
 
+  /**
+   * A usage route's report by day and `key` (team or endpoint): the chart, then the period's
+   * totals per `key` (`label` heads that column, `nameOf` names its values).
+   */
+  async function usageSection(path, key, label, nameOf = (name) => name) {
+    const report = await api('GET', `${path}${query({ groupBy: `day,${key}` })}`);
+    return [
+      usageChart(report, key, `Charged by ${label.toLowerCase()}`, nameOf),
+      table(`Totals from ${report.from} to the day before ${report.to}`,
+        [{ label }, { label: 'Entries', numeric: true }, { label: 'Flagged', numeric: true }, { label: 'Charged', numeric: true }],
+        totalsBy(report, key).map(([name, total]) => [nameOf(name), total.entries, total.flagged, total.charged]),
+        { 'data-table': `usage-by-${key}` }),
+    ];
+  }
+
   /** One team's budget position as a bar: charged, held and left (of the budget). */
   function budgetBar(position) {
     const charged = position.charged || 0;
@@ -643,26 +658,8 @@
       ];
     });
     loadInto(pressure, upstreamPressure);
-    loadInto(byTeam, async () => {
-      const report = await api('GET', `/finance/usage${query({ groupBy: 'day,team' })}`);
-      return [
-        usageChart(report, 'team', 'Charged by team'),
-        table(`Totals from ${report.from} to the day before ${report.to}`,
-          [{ label: 'Team' }, { label: 'Entries', numeric: true }, { label: 'Flagged', numeric: true }, { label: 'Charged', numeric: true }],
-          totalsBy(report, 'team').map(([team, total]) => [team, total.entries, total.flagged, total.charged]),
-          { 'data-table': 'usage-by-team' }),
-      ];
-    });
-    loadInto(byEndpoint, async () => {
-      const report = await api('GET', `/finance/usage${query({ groupBy: 'day,endpoint' })}`);
-      return [
-        usageChart(report, 'endpoint', 'Charged by engine', endpointName),
-        table(`Totals from ${report.from} to the day before ${report.to}`,
-          [{ label: 'Engine' }, { label: 'Entries', numeric: true }, { label: 'Flagged', numeric: true }, { label: 'Charged', numeric: true }],
-          totalsBy(report, 'endpoint').map(([endpoint, total]) => [endpointName(endpoint), total.entries, total.flagged, total.charged]),
-          { 'data-table': 'usage-by-endpoint' }),
-      ];
-    });
+    loadInto(byTeam, () => usageSection('/finance/usage', 'team', 'Team'));
+    loadInto(byEndpoint, () => usageSection('/finance/usage', 'endpoint', 'Engine', endpointName));
     loadInto(positions, async () => {
       const list = await api('GET', '/finance/positions');
       if (!list.length) return [h('p', { class: 'muted' }, 'No teams yet.')];
@@ -718,16 +715,7 @@
         ['Highest async priority', q.maxPriority], ['Most queued tasks', q.maxQueuedTasks],
       ].map(([term, value]) => [h('dt', null, term), h('dd', null, typeof value === 'number' ? formatNumber(value) : value)]))];
     });
-    loadInto(usage, async () => {
-      const report = await api('GET', `/team/usage${query({ groupBy: 'day,endpoint' })}`);
-      return [
-        usageChart(report, 'endpoint', 'Charged by engine', endpointName),
-        table(`Totals from ${report.from} to the day before ${report.to}`,
-          [{ label: 'Engine' }, { label: 'Entries', numeric: true }, { label: 'Flagged', numeric: true }, { label: 'Charged', numeric: true }],
-          totalsBy(report, 'endpoint').map(([endpoint, total]) => [endpointName(endpoint), total.entries, total.flagged, total.charged]),
-          { 'data-table': 'usage-by-endpoint' }),
-      ];
-    });
+    loadInto(usage, () => usageSection('/team/usage', 'endpoint', 'Engine', endpointName));
     loadInto(alerts, async () => alertList(await api('GET', '/team/alerts')));
   }
 

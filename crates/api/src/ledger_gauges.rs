@@ -75,12 +75,7 @@ impl LedgerGaugeReader {
 
     fn text(&self, positions: &[PositionView], gauges: &LedgerGauges) -> String {
         let mut out = String::new();
-        gauge(
-            &mut out,
-            "cloro_gateway_ledger_gauges_up",
-            "1 when the ledger answered the last read of these gauges",
-        );
-        let _ = writeln!(out, "cloro_gateway_ledger_gauges_up 1");
+        gauges_up(&mut out, true);
         let families: [PositionGauge; 4] = [
             (
                 "cloro_gateway_team_budget_credits",
@@ -153,13 +148,19 @@ fn gauge(out: &mut String, name: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
 }
 
-fn unavailable() -> String {
-    let mut out = String::new();
+/// `cloro_gateway_ledger_gauges_up`: whether the ledger answered the last read.
+fn gauges_up(out: &mut String, up: bool) {
+    let name = "cloro_gateway_ledger_gauges_up";
     gauge(
-        &mut out,
-        "cloro_gateway_ledger_gauges_up",
+        out,
+        name,
         "1 when the ledger answered the last read of these gauges",
     );
-    let _ = writeln!(out, "cloro_gateway_ledger_gauges_up 0");
+    let _ = writeln!(out, "{name} {}", u8::from(up));
+}
+
+fn unavailable() -> String {
+    let mut out = String::new();
+    gauges_up(&mut out, false);
     out
 }

@@ -9,7 +9,7 @@ use crate::auth::Authenticator;
 use crate::config::AuthSettings;
 use crate::directory::{AccountSettings, Directory};
 use crate::ledger::Ledger;
-use crate::proxy::{OutcomeCounters, Proxy, ReferenceData};
+use crate::proxy::{Proxy, ReferenceData};
 use crate::relay::Relay;
 use crate::routes::metrics::MetricsSources;
 use crate::stage_timings::StageTimings;
@@ -35,7 +35,6 @@ pub struct Services {
     pub ledger: Arc<Ledger>,
     pub upstream: Arc<Upstream>,
     pub alerts: Arc<Alerter>,
-    pub outcomes: Arc<OutcomeCounters>,
     pub stages: Arc<StageTimings>,
     pub team_metrics: Arc<TeamMetrics>,
     pub metrics: MetricsSources,
@@ -59,7 +58,6 @@ impl Services {
             .app_data(web::Data::from(self.ledger.clone()))
             .app_data(web::Data::from(self.upstream.clone()))
             .app_data(web::Data::from(self.alerts.clone()))
-            .app_data(web::Data::from(self.outcomes.clone()))
             .app_data(web::Data::from(self.stages.clone()))
             .app_data(web::Data::from(self.team_metrics.clone()))
             .app_data(web::Data::new(self.metrics.clone()))

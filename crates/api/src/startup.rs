@@ -244,7 +244,7 @@ async fn start_services(settings: &Settings, db: sqlx::PgPool) -> anyhow::Result
     let metrics = MetricsSources {
         team_metrics: team_metrics.clone(),
         stages: stages.clone(),
-        outcomes: outcomes.clone(),
+        outcomes,
         token: Arc::new(MetricsToken(settings.server.metrics_token.clone())),
         ledger_gauges: Arc::new(LedgerGaugeReader::new(
             Duration::from_secs(settings.ledger.pending_deadline_secs),
@@ -262,7 +262,6 @@ async fn start_services(settings: &Settings, db: sqlx::PgPool) -> anyhow::Result
         ledger,
         upstream,
         alerts,
-        outcomes,
         stages,
         team_metrics,
         metrics,

@@ -24,18 +24,9 @@ use std::time::Duration;
 /// dozen); an observation that would add one more is dropped and counted instead.
 pub const MAX_SERIES: usize = 20_000;
 
-/// The `/v1` routes, as their path patterns (the ledger's `endpoint` for the monitor calls);
-/// any other route is counted as `other`.
-const V1_ROUTES: [&str; 17] = [
-    "/v1/monitor/chatgpt",
-    "/v1/monitor/perplexity",
-    "/v1/monitor/copilot",
-    "/v1/monitor/gemini",
-    "/v1/monitor/grok",
-    "/v1/monitor/aimode",
-    "/v1/monitor/google",
-    "/v1/monitor/google/news",
-    "/v1/monitor/google/goto",
+/// The `/v1` routes besides the monitor calls (whose patterns are their `Endpoint` paths, the
+/// ledger's `endpoint`), as their path patterns; any other route is counted as `other`.
+const OTHER_V1_ROUTES: [&str; 8] = [
     "/v1/countries",
     "/v1/states",
     "/v1/credits",
@@ -48,11 +39,14 @@ const V1_ROUTES: [&str; 17] = [
 
 /// The label of a `/v1` route pattern.
 pub fn route_label(pattern: &str) -> &'static str {
-    V1_ROUTES
-        .iter()
-        .find(|route| **route == pattern)
-        .copied()
-        .unwrap_or("other")
+    match endpoint_label(pattern) {
+        "other" => OTHER_V1_ROUTES
+            .iter()
+            .find(|route| **route == pattern)
+            .copied()
+            .unwrap_or("other"),
+        monitor => monitor,
+    }
 }
 
 /// The label of a ledger endpoint path (an async task's stored endpoint, say).
@@ -186,50 +180,45 @@ impl TeamMetrics {
                 slug
             }
         };
-        header(
+        counters(
             out,
-            "cloro_gateway_team_requests_total",
-            "counter",
-            "A team's requests on cloro's routes, by route and status class",
+            (
+                "cloro_gateway_team_requests_total",
+                "A team's requests on cloro's routes, by route and status class",
+            ),
+            &self.requests,
+            |(id, route, class)| {
+                format!(
+                    "team=\"{}\",endpoint=\"{}\",class=\"{class}\"",
+                    escape(&team(id)),
+                    escape(route)
+                )
+            },
         );
-        self.requests.each(|(id, route, class), count| {
-            let _ = writeln!(
-                out,
-                "cloro_gateway_team_requests_total{{team=\"{}\",endpoint=\"{}\",class=\"{class}\"}} {}",
-                escape(&team(id)),
-                escape(route),
-                count.load(Ordering::Relaxed)
-            );
-        });
-        header(
+        counters(
             out,
-            "cloro_gateway_team_credits_charged_total",
-            "counter",
-            "Credits booked for a team's calls, by endpoint",
+            (
+                "cloro_gateway_team_credits_charged_total",
+                "Credits booked for a team's calls, by endpoint",
+            ),
+            &self.credits,
+            |(id, endpoint)| {
+                format!(
+                    "team=\"{}\",endpoint=\"{}\"",
+                    escape(&team(id)),
+                    escape(endpoint)
+                )
+            },
         );
-        self.credits.each(|(id, endpoint), credits| {
-            let _ = writeln!(
-                out,
-                "cloro_gateway_team_credits_charged_total{{team=\"{}\",endpoint=\"{}\"}} {}",
-                escape(&team(id)),
-                escape(endpoint),
-                credits.load(Ordering::Relaxed)
-            );
-        });
-        header(
+        counters(
             out,
-            "cloro_gateway_team_admission_refusals_total",
-            "counter",
-            "A team's requests refused at admission, by the limit that refused them",
+            (
+                "cloro_gateway_team_admission_refusals_total",
+                "A team's requests refused at admission, by the limit that refused them",
+            ),
+            &self.refusals,
+            |(id, reason)| format!("team=\"{}\",reason=\"{reason}\"", escape(&team(id))),
         );
-        self.refusals.each(|(id, reason), count| {
-            let _ = writeln!(
-                out,
-                "cloro_gateway_team_admission_refusals_total{{team=\"{}\",reason=\"{reason}\"}} {}",
-                escape(&team(id)),
-                count.load(Ordering::Relaxed)
-            );
-        });
         let wait = "cloro_gateway_team_admission_wait_seconds";
         header(
             out,
@@ -273,6 +262,24 @@ impl TeamMetrics {
             let _ = writeln!(out, "{name} {value}");
         }
     }
+}
+
+/// A counter family: its header, then a line per series, `labels` giving each key's labels.
+fn counters<K: Copy + Eq + Hash + Ord>(
+    out: &mut String,
+    (name, help): (&str, &str),
+    family: &Family<K, AtomicU64>,
+    labels: impl Fn(&K) -> String,
+) {
+    header(out, name, "counter", help);
+    family.each(|key, count| {
+        let _ = writeln!(
+            out,
+            "{name}{{{}}} {}",
+            labels(key),
+            count.load(Ordering::Relaxed)
+        );
+    });
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
