@@ -157,9 +157,14 @@ impl BatchCommit for Settlements {
     }
 }
 
-/// One transaction: every guarded UPDATE, the late charges of POSTs that found their entry
-/// already EXPIRED, then every balance observation. Returns the ids this batch settled (the
-/// others were already final, or are unknown).
+/// One statement, so one round trip and its own commit: every guarded UPDATE and every
+/// balance observation. Then, only for entries the statement did not change (a retry, or the
+/// sweeper won), the late charges of those it finds EXPIRED. Returns the ids the statement
+/// settled.
+///
+/// A failure after the statement committed is answered as a failure: the retry finds the
+/// entries settled (nothing is booked twice) and records any late charge still missing (late
+/// charges are idempotent per entry).
 async fn settle_together(
     pool: &PgPool,
     requests: &[&SettleRequest],
@@ -171,117 +176,107 @@ async fn settle_together(
     let mut upstream_statuses = Vec::with_capacity(requests.len());
     let mut void_reasons = Vec::with_capacity(requests.len());
     let mut flags = Vec::with_capacity(requests.len());
-    let mut balance_ids = Vec::new();
-    let mut balances = Vec::new();
+    let mut balances = Vec::with_capacity(requests.len());
     for request in requests {
         ids.push(request.id);
         created_ats.push(created_at_of(request.id));
-        match &request.settlement {
+        let (status, upstream_status, void_reason, flag) = match &request.settlement {
             Settlement::Post {
-                charged,
-                upstream_status,
-            } => {
-                statuses.push("POSTED");
-                charges.push(charged.get());
-                upstream_statuses.push(Some(*upstream_status));
-                void_reasons.push(None);
-                flags.push(None);
-            }
+                upstream_status, ..
+            } => ("POSTED", Some(*upstream_status), None, None),
             Settlement::Void {
                 upstream_status,
                 reason,
-            } => {
-                statuses.push("VOIDED");
-                charges.push(0);
-                upstream_statuses.push(*upstream_status);
-                void_reasons.push(Some(reason.as_str()));
-                flags.push(None);
-            }
+            } => ("VOIDED", *upstream_status, Some(reason.as_str()), None),
             Settlement::Unknown {
-                charged,
-                upstream_status,
-            } => {
-                statuses.push("POSTED");
-                charges.push(charged.get());
-                upstream_statuses.push(*upstream_status);
-                void_reasons.push(None);
-                flags.push(Some(OUTCOME_UNKNOWN_FLAG));
-            }
-        }
-        if let Some(balance) = request.balance_observed {
-            balance_ids.push(request.id);
-            balances.push(balance);
-        }
+                upstream_status, ..
+            } => ("POSTED", *upstream_status, None, Some(OUTCOME_UNKNOWN_FLAG)),
+        };
+        statuses.push(status);
+        charges.push(request.settlement.charged());
+        upstream_statuses.push(upstream_status);
+        void_reasons.push(void_reason);
+        flags.push(flag);
+        balances.push(request.balance_observed);
     }
-    let mut tx = pool.begin().await?;
     let applied = sqlx::query_scalar::<_, Uuid>(
-        "UPDATE ledger_entries AS l \
+        "WITH s AS ( \
+             SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::text[], $4::bigint[], \
+                                  $5::int[], $6::text[], $7::text[], $8::bigint[]) \
+                 AS s (id, created_at, status, charged, upstream_status, void_reason, flag, \
+                       balance) \
+         ), \
+         balances AS ( \
+             INSERT INTO account_balance_observations (request_id, credits_remaining) \
+             SELECT id, balance FROM s WHERE balance IS NOT NULL \
+         ) \
+         UPDATE ledger_entries AS l \
          SET status = s.status, charged = s.charged, upstream_status = s.upstream_status, \
              void_reason = s.void_reason, settled_at = now(), \
              flagged = l.flagged OR s.flag IS NOT NULL, \
              flag_reason = CASE WHEN s.flag IS NULL THEN l.flag_reason \
                                 WHEN l.flag_reason IS NULL THEN s.flag \
                                 ELSE l.flag_reason || ',' || s.flag END \
-         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::text[], $4::bigint[], $5::int[], $6::text[], \
-                     $7::text[]) \
-             AS s (id, created_at, status, charged, upstream_status, void_reason, flag) \
+         FROM s \
          WHERE l.id = s.id AND l.created_at = s.created_at AND l.status = 'PENDING' \
          RETURNING l.id",
     )
-    .bind(ids)
+    .bind(&ids)
     .bind(created_ats)
     .bind(statuses)
-    .bind(charges)
-    .bind(upstream_statuses)
-    .bind(void_reasons)
+    .bind(&charges)
+    .bind(&upstream_statuses)
+    .bind(&void_reasons)
     .bind(flags)
-    .fetch_all(&mut *tx)
+    .bind(balances)
+    .fetch_all(pool)
     .await?;
     let applied: HashSet<Uuid> = applied.into_iter().collect();
+    if applied.len() < ids.len() {
+        record_late_charges_of_unapplied(
+            pool,
+            &applied,
+            &ids,
+            &charges,
+            &upstream_statuses,
+            &void_reasons,
+        )
+        .await?;
+    }
+    Ok(applied)
+}
+
+/// The late charges of the batch's entries its UPDATE did not change (those found EXPIRED).
+async fn record_late_charges_of_unapplied(
+    pool: &PgPool,
+    applied: &HashSet<Uuid>,
+    ids: &[Uuid],
+    charges: &[i64],
+    upstream_statuses: &[Option<i32>],
+    void_reasons: &[Option<&str>],
+) -> Result<(), sqlx::Error> {
     let mut late_ids = Vec::new();
     let mut late_charges = Vec::new();
     let mut late_statuses = Vec::new();
     let mut late_void_reasons = Vec::new();
-    for request in requests.iter().filter(|r| !applied.contains(&r.id)) {
-        late_ids.push(request.id);
-        late_charges.push(request.settlement.charged());
-        let (status, reason) = match &request.settlement {
-            Settlement::Post {
-                upstream_status, ..
-            } => (Some(*upstream_status), None),
-            Settlement::Unknown {
-                upstream_status, ..
-            } => (*upstream_status, None),
-            Settlement::Void {
-                upstream_status,
-                reason,
-            } => (*upstream_status, Some(reason.as_str())),
-        };
-        late_statuses.push(status);
-        late_void_reasons.push(reason);
+    for (i, id) in ids.iter().enumerate() {
+        if !applied.contains(id) {
+            late_ids.push(*id);
+            late_charges.push(charges[i]);
+            late_statuses.push(upstream_statuses[i]);
+            late_void_reasons.push(void_reasons[i]);
+        }
     }
-    if !late_ids.is_empty() {
-        record_late_charges(
-            &mut tx,
-            &late_ids,
-            &late_charges,
-            &late_statuses,
-            &late_void_reasons,
-        )
-        .await?;
-    }
-    if !balances.is_empty() {
-        sqlx::query(
-            "INSERT INTO account_balance_observations (request_id, credits_remaining) \
-             SELECT * FROM UNNEST($1::uuid[], $2::bigint[])",
-        )
-        .bind(balance_ids)
-        .bind(balances)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(applied)
+    let mut conn = pool.acquire().await?;
+    record_late_charges(
+        &mut conn,
+        &late_ids,
+        &late_charges,
+        &late_statuses,
+        &late_void_reasons,
+    )
+    .await?;
+    Ok(())
 }
 
 /// The slow path after a row error: one settlement (and its balance) on its own.

@@ -1,8 +1,10 @@
 //! `RedisLimiter`: the limits shared by every gateway replica, each operation one Lua script
-//! (EVALSHA) on a deadpool-redis pool (one Redis, or a Redis Cluster: every key shares one
-//! hash slot, so each script runs on the one node that owns it), bounded by a short timeout.
+//! (EVALSHA) on multiplexed connections to one Redis, or on a deadpool-redis pool for a Redis
+//! Cluster (every key shares one hash slot, so each script runs on the one node that owns
+//! it), bounded by a short timeout.
 
 mod keys;
+mod multiplexed;
 mod redis_errors;
 mod reply;
 mod scripts;
@@ -11,7 +13,7 @@ mod settings;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
+use deadpool_redis::{PoolConfig, Runtime, Timeouts};
 use redis::{Script, ScriptInvocation, Value};
 
 use crate::admission::{Admission, AdmissionFacts};
@@ -24,6 +26,7 @@ use crate::limiter::Limiter;
 use crate::reclaim_stats::{ReclaimCounters, ReclaimStats};
 use crate::request::{AdmissionRequest, BudgetPeriod, validate_credits, validate_team_period};
 use keys::KeyLayout;
+use multiplexed::MultiplexedConnections;
 use redis_errors::{from_pool, from_redis, timed_out};
 use reply::AdmitReply;
 use scripts::Scripts;
@@ -39,7 +42,7 @@ const STATE_MARKER_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// Where the scripts run: one Redis (or a Sentinel-managed primary), or a Redis Cluster.
 enum Connections {
-    Single(Pool),
+    Single(MultiplexedConnections),
     Cluster(deadpool_redis::cluster::Pool),
 }
 
@@ -60,11 +63,6 @@ impl std::fmt::Debug for RedisLimiter {
 }
 
 impl RedisLimiter {
-    /// Uses an existing pool (e.g. shared with other Redis users of the gateway).
-    pub fn new(pool: Pool, settings: RedisLimiterSettings) -> Result<Self, LimiterError> {
-        Self::with_connections(Connections::Single(pool), settings)
-    }
-
     fn with_connections(
         pool: Connections,
         settings: RedisLimiterSettings,
@@ -80,15 +78,13 @@ impl RedisLimiter {
         })
     }
 
-    /// Builds a pool for `redis_url` whose waits and connects are bounded by the command
-    /// timeout. Connects lazily: an unreachable Redis shows up as `Unavailable` on first use.
+    /// `settings.pool_size` multiplexed connections to `redis_url`, whose connects and
+    /// replies are bounded by the command timeout. Connects lazily: an unreachable Redis shows
+    /// up as `Unavailable` on first use. Call within a Tokio runtime.
     pub fn connect(redis_url: &str, settings: RedisLimiterSettings) -> Result<Self, LimiterError> {
-        let mut config = Config::from_url(redis_url);
-        config.pool = Some(pool_config(&settings));
-        let pool = config
-            .create_pool(Some(Runtime::Tokio1))
-            .map_err(|e| LimiterError::Config(format!("redis pool: {e}")))?;
-        Self::new(pool, settings)
+        let connections =
+            MultiplexedConnections::open(redis_url, settings.pool_size, settings.command_timeout)?;
+        Self::with_connections(Connections::Single(connections), settings)
     }
 
     /// Builds a Redis Cluster pool from some of the cluster's node URLs (the rest are
@@ -110,8 +106,8 @@ impl RedisLimiter {
         let ping = redis::cmd("PING");
         let work = async {
             match &self.pool {
-                Connections::Single(pool) => {
-                    let mut connection = pool.get().await.map_err(from_pool)?;
+                Connections::Single(connections) => {
+                    let mut connection = connections.next();
                     ping.query_async::<String>(&mut connection)
                         .await
                         .map_err(from_redis)
@@ -137,8 +133,8 @@ impl RedisLimiter {
     async fn call(&self, invocation: &ScriptInvocation<'_>) -> Result<Value, LimiterError> {
         let work = async {
             match &self.pool {
-                Connections::Single(pool) => {
-                    let mut connection = pool.get().await.map_err(from_pool)?;
+                Connections::Single(connections) => {
+                    let mut connection = connections.next();
                     invocation
                         .invoke_async::<Value>(&mut connection)
                         .await
@@ -191,7 +187,7 @@ impl RedisLimiter {
     }
 }
 
-/// A pool whose waits, connects and recycles are all bounded by the command timeout.
+/// A cluster pool whose waits, connects and recycles are all bounded by the command timeout.
 fn pool_config(settings: &RedisLimiterSettings) -> PoolConfig {
     let timeout = Some(settings.command_timeout);
     let mut config = PoolConfig::new(settings.pool_size.max(1));

@@ -26,7 +26,8 @@ pub struct RedisLimiterSettings {
     /// A waiter that has not polled for this long is dropped from the fair queue (it polls
     /// every 10–25 ms; keep this well above the command timeout).
     pub waiter_ttl: Duration,
-    /// Connections in the pool `RedisLimiter::connect` builds (each is multiplexed).
+    /// Multiplexed connections `RedisLimiter::connect` opens (taken in turn), or the size of
+    /// the Redis Cluster pool.
     pub pool_size: usize,
 }
 

@@ -73,3 +73,69 @@ async fn a_broken_call_is_a_script_error() {
     );
     limiter.cleanup().await;
 }
+
+/// A private `redis-server` on a free port, killed on drop.
+struct PrivateRedis {
+    port: u16,
+    server: std::process::Child,
+}
+
+impl PrivateRedis {
+    fn start_on(port: u16) -> Self {
+        let server = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed");
+        let redis = Self { port, server };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+/// After Redis restarts (here: killed and started again, empty), no call fails on a
+/// connection the old server closed: each connection learned of the close and reconnected.
+/// Every connection of the limiter is used before and after the restart.
+#[tokio::test]
+async fn a_restarted_redis_is_used_again_without_failed_calls() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let redis = PrivateRedis::start_on(port);
+    let mut settings = RedisLimiterSettings::new("restart:", ACCOUNT);
+    settings.pool_size = 4;
+    let limiter = RedisLimiter::connect(&redis.url(), settings).unwrap();
+    for _ in 0..8 {
+        limiter.ping().await.unwrap();
+    }
+
+    drop(redis);
+    let redis = PrivateRedis::start_on(port);
+    // Reconnecting takes a few milliseconds once the server listens again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for call in 0..8 {
+        let pinged = limiter.ping().await;
+        assert!(pinged.is_ok(), "call {call} after the restart: {pinged:?}");
+    }
+    let admitted = limiter.admit(&request("team-a")).await.unwrap();
+    assert!(admitted.is_admitted(), "{admitted:?}");
+    drop(redis);
+}
