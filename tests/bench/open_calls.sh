@@ -19,7 +19,7 @@ SIM_PORT=18711 GW_PORT=18712
 # account's per-endpoint rate allows. With the default 250 ms Redis deadline most would be
 # refused 503 LIMITER_UNAVAILABLE (fail-closed, as designed); this run measures open calls,
 # so admissions may queue for Redis up to 10 s.
-export CLORO_GATEWAY__REDIS__TIMEOUT_MS=10000
+export CLORO_GATEWAY__REDIS__TIMEOUT_MS="${CLORO_GATEWAY__REDIS__TIMEOUT_MS:-10000}"
 export CLORO_GATEWAY__UPSTREAM__HTTP2_PRIOR_KNOWLEDGE=true
 source tests/bench/gateway_processes.sh
 bench_need hey ss
