@@ -139,12 +139,13 @@ async fn pages_are_complete_and_unique_while_requests_keep_arriving() {
     for id in &before {
         assert!(ids.contains(id), "entry {id} missing from the pages");
     }
-    // The order is stable: createdAt, then requestId, ascending.
-    let keys: Vec<(String, String)> = items
+    // The order is stable: createdAt, then requestId, ascending. Times are compared as
+    // instants: RFC 3339 drops a zero fraction ("…:54Z" sorts after "…:54.2Z" as text).
+    let keys: Vec<(chrono::DateTime<chrono::Utc>, String)> = items
         .iter()
         .map(|e| {
             (
-                e["createdAt"].as_str().unwrap().to_owned(),
+                e["createdAt"].as_str().unwrap().parse().unwrap(),
                 e["requestId"].as_str().unwrap().to_owned(),
             )
         })
