@@ -164,7 +164,10 @@ impl TestAppBuilder {
             settings.server.admin_listen = "127.0.0.1:0".into();
         }
         (self.tweak)(&mut settings);
-        cloro_gateway::telemetry::init(&settings.log);
+        // One subscriber (and log thread) for the whole test process, kept until it exits.
+        static LOGS: std::sync::OnceLock<cloro_gateway::telemetry::LogGuard> =
+            std::sync::OnceLock::new();
+        LOGS.get_or_init(|| cloro_gateway::telemetry::init(&settings.log));
 
         let app = Application::build(settings.clone())
             .await

@@ -9,8 +9,10 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
+use std::io::BufWriter;
 use std::time::Instant;
 use tracing::Instrument;
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -49,22 +51,49 @@ impl RequestId {
     }
 }
 
+/// Keeps the log writer's thread running; dropping it writes out every line still queued.
+#[must_use = "lines still queued when the guard is dropped are lost"]
+#[derive(Debug)]
+pub struct LogGuard {
+    _writer: Option<WorkerGuard>,
+}
+
 /// Installs the global subscriber, writing to stderr. `RUST_LOG` wins over the configured
-/// filter.
-pub fn init(settings: &LogSettings) {
+/// filter. Hold the returned guard until the command ends.
+///
+/// Lines are formatted on the thread that logs them and written by a thread of their own,
+/// buffered and flushed whenever its queue runs empty: a request never waits on a write to
+/// stderr, and no line is dropped (should the queue ever fill, the caller waits instead).
+pub fn init(settings: &LogSettings) -> LogGuard {
+    // A second init (tests start many apps in one process) is harmless and starts no thread.
+    if tracing::dispatcher::has_been_set() {
+        return LogGuard { _writer: None };
+    }
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     // Logs go to stderr so that stdout carries only what a command prints (a token, a spec).
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(BufWriter::with_capacity(
+            LOG_BUFFER_BYTES,
+            std::io::stderr(),
+        ));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // A second init (tests start many apps in one process) is harmless.
+        .with_writer(writer);
     let _ = match settings.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
+    LogGuard {
+        _writer: Some(guard),
+    }
 }
+
+/// What the log thread gathers before a write: a few hundred lines.
+const LOG_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Middleware: assign the request id, run the request inside its span, log the outcome.
 pub async fn request_id(

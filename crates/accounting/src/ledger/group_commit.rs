@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::writer_connection::WriterConnection;
 use crate::AccountingError;
 
 /// How long a writer may gather requests before committing them together.
@@ -67,7 +68,7 @@ pub(super) trait BatchCommit: 'static {
 
     /// Commits every request in one transaction; returns the ids of the entries it changed.
     fn commit_batch(
-        pool: &PgPool,
+        connection: &mut PgConnection,
         requests: &[&Self::Request],
     ) -> impl Future<Output = Result<HashSet<Uuid>, sqlx::Error>> + Send;
 
@@ -182,38 +183,45 @@ async fn run<C: BatchCommit>(
     counters: Arc<Counters>,
 ) {
     let mut batch = Vec::with_capacity(config.max_batch);
-    while gather(&mut queue, &mut batch, config).await {
-        commit::<C>(&pool, std::mem::take(&mut batch), &counters).await;
+    let mut connection = WriterConnection::new(pool);
+    while let Some(first) = connection.idle_until(queue.recv()).await {
+        batch.push(first);
+        gather(&mut queue, &mut batch, config).await;
+        commit::<C>(&mut connection, std::mem::take(&mut batch), &counters).await;
     }
     tracing::debug!("{} writer stopped: every handle was dropped", C::NAME);
 }
 
-/// Fills `batch` with the next group of requests: wait for one, then take whatever else
-/// arrives within `max_wait` (with `max_wait` zero: whatever is already queued), up to
-/// `max_batch`. `false` once every sender is gone.
-async fn gather<T>(
-    queue: &mut mpsc::Receiver<T>,
-    batch: &mut Vec<T>,
-    config: GroupCommitConfig,
-) -> bool {
-    let Some(first) = queue.recv().await else {
-        return false;
-    };
-    batch.push(first);
+/// Fills `batch` (holding the first request) with the rest of its group: whatever is already
+/// queued, then whatever else arrives within `max_wait`, up to `max_batch`.
+async fn gather<T>(queue: &mut mpsc::Receiver<T>, batch: &mut Vec<T>, config: GroupCommitConfig) {
+    // Without a timer: the timer wheel rounds every deadline up to its next millisecond, so
+    // even an elapsed one would hold the batch back that long.
+    while batch.len() < config.max_batch {
+        match queue.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) => break,
+        }
+    }
+    if config.max_wait.is_zero() {
+        return;
+    }
     let deadline = Instant::now() + config.max_wait;
     while batch.len() < config.max_batch {
         let room = config.max_batch - batch.len();
-        // An elapsed deadline still polls once: what is queued already joins the batch.
         match tokio::time::timeout_at(deadline, queue.recv_many(batch, room)).await {
             Ok(0) | Err(_) => break,
             Ok(_) => {}
         }
     }
-    true
 }
 
 /// Commits one batch and answers each waiter.
-async fn commit<C: BatchCommit>(pool: &PgPool, mut batch: Vec<Waiter<C>>, counters: &Counters) {
+async fn commit<C: BatchCommit>(
+    connection: &mut WriterConnection,
+    mut batch: Vec<Waiter<C>>,
+    counters: &Counters,
+) {
     if C::SKIP_ABANDONED {
         batch.retain(|waiter| !waiter.reply.is_closed());
         if batch.is_empty() {
@@ -221,7 +229,17 @@ async fn commit<C: BatchCommit>(pool: &PgPool, mut batch: Vec<Waiter<C>>, counte
         }
     }
     let requests: Vec<&C::Request> = batch.iter().map(|waiter| &waiter.request).collect();
-    match C::commit_batch(pool, &requests).await {
+    let committed = match connection.get().await {
+        Ok(conn) => C::commit_batch(conn, &requests).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = &committed
+        && !is_caused_by_a_row(error)
+    {
+        connection.discard();
+    }
+    let pool = connection.pool();
+    match committed {
         Ok(mut changed) => {
             counters.batch_committed(changed.len());
             for waiter in batch {
@@ -259,5 +277,49 @@ fn is_caused_by_a_row(error: &sqlx::Error) -> bool {
             .code()
             .is_some_and(|code| code.starts_with("23") || code.starts_with("22")),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(max_wait: Duration) -> GroupCommitConfig {
+        GroupCommitConfig {
+            max_batch: 256,
+            max_wait,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_wait_a_batch_is_what_is_queued_and_takes_no_time() {
+        let (sender, mut queue) = mpsc::channel(8);
+        for n in 1..=3 {
+            sender.send(n).await.unwrap();
+        }
+        let mut batch = vec![queue.recv().await.unwrap()];
+        // Between two ticks of the timer wheel, as a real clock nearly always is.
+        tokio::time::advance(Duration::from_micros(300)).await;
+        let started = Instant::now();
+        gather(&mut queue, &mut batch, config(Duration::ZERO)).await;
+        assert_eq!(batch, [1, 2, 3]);
+        // The clock is paused: any timer, even one already due, would have moved it.
+        assert_eq!(Instant::now(), started);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_a_wait_what_arrives_within_it_joins_the_batch() {
+        let (sender, mut queue) = mpsc::channel(8);
+        sender.send(1).await.unwrap();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(3)).await;
+            sender.send(2).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            sender.send(3).await.unwrap();
+        });
+        let mut batch = vec![queue.recv().await.unwrap()];
+        gather(&mut queue, &mut batch, config(Duration::from_millis(5))).await;
+        assert_eq!(batch, [1, 2]);
+        assert_eq!(queue.recv().await, Some(3));
     }
 }

@@ -18,6 +18,7 @@ mod settlement;
 mod settlement_writer;
 mod sweeper;
 mod usage;
+mod writer_connection;
 
 pub use balance::record_balance;
 pub use entry::{EntryMode, LedgerEntry, NewEntry, Recorded, created_at_of};

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::batch_insert::insert_pending;
@@ -81,10 +81,10 @@ impl BatchCommit for PendingInserts {
     }
 
     async fn commit_batch(
-        pool: &PgPool,
+        connection: &mut PgConnection,
         entries: &[&NewEntry],
     ) -> Result<HashSet<Uuid>, sqlx::Error> {
-        insert_pending(pool, entries).await
+        insert_pending(connection, entries).await
     }
 
     async fn answer(

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::balance::record_balance;
@@ -124,10 +124,10 @@ impl BatchCommit for Settlements {
     }
 
     async fn commit_batch(
-        pool: &PgPool,
+        connection: &mut PgConnection,
         requests: &[&SettleRequest],
     ) -> Result<HashSet<Uuid>, sqlx::Error> {
-        settle_together(pool, requests).await
+        settle_together(connection, requests).await
     }
 
     /// An entry the batch did not change was already final (a retry, or the sweeper won) or
@@ -166,7 +166,7 @@ impl BatchCommit for Settlements {
 /// entries settled (nothing is booked twice) and records any late charge still missing (late
 /// charges are idempotent per entry).
 async fn settle_together(
-    pool: &PgPool,
+    connection: &mut PgConnection,
     requests: &[&SettleRequest],
 ) -> Result<HashSet<Uuid>, sqlx::Error> {
     let mut ids = Vec::with_capacity(requests.len());
@@ -229,12 +229,12 @@ async fn settle_together(
     .bind(&void_reasons)
     .bind(flags)
     .bind(balances)
-    .fetch_all(pool)
+    .fetch_all(&mut *connection)
     .await?;
     let applied: HashSet<Uuid> = applied.into_iter().collect();
     if applied.len() < ids.len() {
         record_late_charges_of_unapplied(
-            pool,
+            connection,
             &applied,
             &ids,
             &charges,
@@ -248,7 +248,7 @@ async fn settle_together(
 
 /// The late charges of the batch's entries its UPDATE did not change (those found EXPIRED).
 async fn record_late_charges_of_unapplied(
-    pool: &PgPool,
+    connection: &mut PgConnection,
     applied: &HashSet<Uuid>,
     ids: &[Uuid],
     charges: &[i64],
@@ -267,9 +267,8 @@ async fn record_late_charges_of_unapplied(
             late_void_reasons.push(void_reasons[i]);
         }
     }
-    let mut conn = pool.acquire().await?;
     record_late_charges(
-        &mut conn,
+        connection,
         &late_ids,
         &late_charges,
         &late_statuses,

@@ -1,5 +1,6 @@
 //! Group commit: concurrent PENDING records share transactions, every one is durable when
-//! answered, a retry of the same id is harmless, and one bad row does not sink its batch.
+//! answered, a retry of the same id is harmless, one bad row does not sink its batch, and a
+//! writer keeps one connection while busy (given back when idle, replaced when it died).
 
 use std::time::{Duration, Instant};
 
@@ -188,5 +189,83 @@ async fn a_closed_pool_makes_the_writer_unavailable() {
     let error = writer.record_pending(new_entry(team, 1)).await.unwrap_err();
     assert!(error.is_unavailable(), "{error:?}");
     assert!(matches!(error, AccountingError::LedgerWrite(_)));
+    db.drop().await;
+}
+
+/// Connections of the pool checked out now.
+fn checked_out(pool: &sqlx::PgPool) -> usize {
+    usize::try_from(pool.size()).unwrap() - pool.num_idle()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_writer_keeps_its_connection_and_gives_it_back_when_idle() {
+    let db = TestDatabase::new().await;
+    let team = create_team(&db.pool, "team-a").await;
+    let writer = LedgerWriter::spawn(db.pool.clone(), GroupCommitConfig::default());
+    for _ in 0..10 {
+        writer.record_pending(new_entry(team, 1)).await.unwrap();
+        // Long enough for a returned connection to be back in the pool, well within the
+        // writer's idle allowance.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(checked_out(&db.pool), 1, "the writer keeps its connection");
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(checked_out(&db.pool), 0, "an idle writer gives it back");
+    writer.record_pending(new_entry(team, 1)).await.unwrap();
+    assert_eq!(count_entries(&db).await, 11);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn closing_the_pool_does_not_wait_for_a_writer_holding_a_connection() {
+    let db = TestDatabase::new().await;
+    let team = create_team(&db.pool, "team-a").await;
+    let writer = LedgerWriter::spawn(db.pool.clone(), GroupCommitConfig::default());
+    writer.record_pending(new_entry(team, 1)).await.unwrap();
+    tokio::time::timeout(Duration::from_millis(200), db.pool.close())
+        .await
+        .expect("the pool closed without waiting for the writer's idle allowance");
+    drop(writer);
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_replaces_a_connection_that_died() {
+    let db = TestDatabase::new().await;
+    let team = create_team(&db.pool, "team-a").await;
+    let writer = LedgerWriter::spawn(db.pool.clone(), GroupCommitConfig::default());
+    writer.record_pending(new_entry(team, 1)).await.unwrap();
+    // End every other session on the database, the writer's kept connection among them.
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity, LATERAL pg_terminate_backend(pid) \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(ended >= 1, "the writer's connection was ended");
+
+    // The batch sent on the dead connection may fail (unavailable, nothing recorded); the
+    // writer then takes a new connection, and the next one is recorded.
+    let entry = new_entry(team, 1);
+    let id = entry.id;
+    let first = writer.record_pending(entry).await;
+    if let Err(error) = &first {
+        assert!(error.is_unavailable(), "{error:?}");
+    }
+    assert_eq!(
+        writer.record_pending(new_entry(team, 1)).await.unwrap(),
+        Recorded::Inserted
+    );
+    let recorded: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger_entries WHERE id = $1")
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        recorded,
+        i64::from(first.is_ok()),
+        "recorded exactly when answered so"
+    );
     db.drop().await;
 }

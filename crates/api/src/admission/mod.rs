@@ -422,8 +422,10 @@ impl Admitter {
             return work.await;
         };
         tokio::pin!(work);
-        let mut tick = tokio::time::interval(self.lease_renew_every());
-        tick.tick().await;
+        // The first renewal is one period from now. (Not `interval`'s immediate first tick:
+        // the timer wheel rounds it up to its next millisecond, and the call would wait it.)
+        let every = self.lease_renew_every();
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         loop {
             tokio::select! {
                 output = &mut work => return output,

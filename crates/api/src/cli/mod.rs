@@ -78,7 +78,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Openapi { check } => run_openapi(check),
         Command::Migrate => {
             let settings = load(&cli.config, None)?;
-            telemetry::init(&settings.log);
+            let _logs = telemetry::init(&settings.log);
             let db = connections::connect_postgres(&settings.database).await?;
             connections::migrate(&db).await?;
             tracing::info!("migrations applied");
@@ -86,7 +86,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve { listen } => {
             let settings = load(&cli.config, listen)?;
-            telemetry::init(&settings.log);
+            let _logs = telemetry::init(&settings.log);
             if settings.upstream.api_key.is_empty() {
                 anyhow::bail!("upstream.api_key (CLORO_API_KEY) is required to serve");
             }
@@ -97,22 +97,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Team(command) => {
             let settings = load(&cli.config, None)?;
-            telemetry::init(&quiet(settings.log.clone()));
+            let _logs = telemetry::init(&quiet(settings.log.clone()));
             admin::team(&settings, command).await
         }
         Command::Quota(command) => {
             let settings = load(&cli.config, None)?;
-            telemetry::init(&quiet(settings.log.clone()));
+            let _logs = telemetry::init(&quiet(settings.log.clone()));
             admin::quota(&settings, command).await
         }
         Command::Token(command) => {
             let settings = load(&cli.config, None)?;
-            telemetry::init(&quiet(settings.log.clone()));
+            let _logs = telemetry::init(&quiet(settings.log.clone()));
             admin::token(&settings, command).await
         }
         Command::Usage(args) => {
             let settings = load(&cli.config, None)?;
-            telemetry::init(&quiet(settings.log.clone()));
+            let _logs = telemetry::init(&quiet(settings.log.clone()));
             usage::run(&settings, args).await
         }
         Command::Dev {
@@ -120,7 +120,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             sim_latency,
         } => {
             let settings = load(&cli.config, listen)?;
-            telemetry::init(&settings.log);
+            let _logs = telemetry::init(&settings.log);
             dev::run(settings, &sim_latency).await
         }
     }

@@ -27,7 +27,7 @@ use crate::tasks::{BackgroundTasks, retry_after_failure};
 use crate::telemetry::RequestId;
 use crate::upstream::{Upstream, UpstreamFailure, UpstreamReply};
 use accounting::idempotency::StoredResponse;
-use accounting::ledger::NewEntry;
+use accounting::ledger::{NewEntry, SettleRequest};
 use accounting::{Credits, IdempotencyKey};
 use actix_web::{HttpResponse, web};
 use bytes::Bytes;
@@ -217,7 +217,7 @@ async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiE
     check_threshold(proxy, &call.team, &period, &admitted);
     // The lease is renewed (and re-created if Redis lost it) from admission on, through the
     // PENDING write and the upstream call.
-    let (outcome, charged) = match proxy
+    let (outcome, settlement) = match proxy
         .admission
         .hold_during(
             admitted.lease.as_ref(),
@@ -236,10 +236,17 @@ async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiE
             return Err(err);
         }
     };
-    if let Some(lease) = &admitted.lease {
-        let release = proxy.admission.settle(lease, charged);
-        proxy.stages.time(Stage::Release, release).await;
-    }
+    // The call is over: its ledger settlement and the lease's release (slots back, the charge
+    // booked against the team's budget) need nothing from each other, so they run together.
+    let charged = settlement.settlement.charged();
+    let apply = settle::apply(proxy.ledger.settlements(), &proxy.tasks, settlement);
+    let release = async {
+        if let Some(lease) = &admitted.lease {
+            let release = proxy.admission.settle(lease, charged);
+            proxy.stages.time(Stage::Release, release).await;
+        }
+    };
+    tokio::join!(proxy.stages.time(Stage::Settlement, apply), release);
     let headers = admitted.final_headers(charged);
     if let Some(held) = held {
         let finish = match &outcome {
@@ -265,16 +272,16 @@ async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiE
     Ok(Answer::Upstream(outcome, headers))
 }
 
-/// The PENDING entry, then the upstream call and its settlement. An entry that cannot be
-/// recorded in time is refused (503) and nothing is sent.
+/// The PENDING entry, then the upstream call and the settlement it calls for. An entry that
+/// cannot be recorded in time is refused (503) and nothing is sent.
 async fn record_then_forward(
     proxy: &Arc<Proxy>,
     call: &SyncCall,
     admitted: &Admitted,
-) -> Result<(Result<UpstreamReply, UpstreamFailure>, i64), ApiError> {
+) -> Result<(Result<UpstreamReply, UpstreamFailure>, SettleRequest), ApiError> {
     let pending = record_pending(proxy, call, admitted.over_budget);
     proxy.stages.time(Stage::PendingCommit, pending).await?;
-    Ok(forward_and_settle(proxy, call).await)
+    Ok(forward(proxy, call).await)
 }
 
 /// Raises the team's alert when this admission took its usage to the alert threshold.
@@ -370,11 +377,11 @@ fn void_unsent_in_background(proxy: &Arc<Proxy>, entry: NewEntry) {
     );
 }
 
-/// The upstream call and its ledger settlement; returns the outcome and what it charged.
-async fn forward_and_settle(
+/// The upstream call; returns its outcome and the settlement it calls for.
+async fn forward(
     proxy: &Arc<Proxy>,
     call: &SyncCall,
-) -> (Result<UpstreamReply, UpstreamFailure>, i64) {
+) -> (Result<UpstreamReply, UpstreamFailure>, SettleRequest) {
     let send = proxy.upstream.send(
         Method::POST,
         call.endpoint.path(),
@@ -400,9 +407,10 @@ async fn forward_and_settle(
     if let Some(remaining) = settlement.balance_observed {
         proxy.alerts.check_balance(remaining);
     }
-    let charged = settlement.settlement.charged();
-    metrics.charged(call.team.id, call.endpoint.path(), charged);
-    let apply = settle::apply(proxy.ledger.settlements(), &proxy.tasks, settlement);
-    proxy.stages.time(Stage::Settlement, apply).await;
-    (outcome, charged)
+    metrics.charged(
+        call.team.id,
+        call.endpoint.path(),
+        settlement.settlement.charged(),
+    );
+    (outcome, settlement)
 }

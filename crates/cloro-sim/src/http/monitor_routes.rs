@@ -125,7 +125,10 @@ async fn execute(
     quote: &Quote,
     plan: Plan,
 ) -> Done {
-    tokio::time::sleep(plan.latency).await;
+    // No timer for no latency: Tokio rounds a deadline up to its next millisecond.
+    if !plan.latency.is_zero() {
+        tokio::time::sleep(plan.latency).await;
+    }
     let (answer, body_breaks) = match plan.outcome {
         Outcome::Answer(answer) => (answer, false),
         Outcome::BrokenBody(answer) => (answer, true),
