@@ -196,7 +196,9 @@ async fn run<C: BatchCommit>(
 /// queued, then whatever else arrives within `max_wait`, up to `max_batch`.
 async fn gather<T>(queue: &mut mpsc::Receiver<T>, batch: &mut Vec<T>, config: GroupCommitConfig) {
     // Without a timer: the timer wheel rounds every deadline up to its next millisecond, so
-    // even an elapsed one would hold the batch back that long.
+    // even an elapsed one would hold the batch back that long. One yield first lets requests
+    // that arrived together (tasks woken by the same event) queue up and share the commit.
+    tokio::task::yield_now().await;
     while batch.len() < config.max_batch {
         match queue.try_recv() {
             Ok(next) => batch.push(next),
