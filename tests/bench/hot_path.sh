@@ -2,12 +2,12 @@
 # The hot path measured from outside, as issue 13 asks: release binaries as separate
 # processes, a zero-latency cloro simulator, a plain nginx reverse proxy in front of the same
 # simulator (the physical floor of one more HTTP hop), and the gateway with the account's and
-# the team's limits lifted, all loaded with wrk (saturation, 32 connections) and hey (a fixed
-# 1,000 requests a second). Then the refusal path (a team over its rate) and a bad token.
+# the team's limits lifted, all loaded with wrk (saturation, 32 connections) and steady-rate (a
+# fixed 1,000 requests a second, open loop: evenly spaced, whatever the answers do). Then the refusal path (a team over its rate) and a bad token.
 # Prints one table and the gateway's per-stage breakdown at 1,000 requests a second.
 #
-#   cargo build --release -p cloro-gateway -p cloro-sim
-#   bash tests/bench/hot_path.sh [SECONDS]      # needs wrk, hey and nginx (Debian packages)
+#   cargo build --release -p cloro-gateway -p cloro-sim -p e2e-tests --bin steady-rate
+#   bash tests/bench/hot_path.sh [SECONDS]      # needs wrk and nginx (Debian packages)
 #
 # Processes, database and Redis prefix: tests/bench/gateway_processes.sh.
 set -euo pipefail
@@ -16,7 +16,8 @@ cd "$(dirname "$0")/../.."
 SECONDS_PER_RUN="${1:-10}"
 SIM_PORT=18701 NGINX_PORT=18702 GW_PORT=18703
 source tests/bench/gateway_processes.sh
-bench_need wrk hey nginx
+STEADY="$TARGET/steady-rate"
+bench_need wrk nginx "$STEADY"
 
 mkdir -p "$WORK/nginx"
 cat >"$WORK/nginx/nginx.conf" <<EOF
@@ -57,14 +58,10 @@ saturate() {
   BEARER="$2" wrk -t2 -c32 -d"${SECONDS_PER_RUN}s" -s "$LUA" "$1" 2>&1 | awk '
     /Requests\/sec/ {rps=$2} /Non-2xx/ {bad=$5} END {printf "%.0f %d\n", rps, bad}'
 }
-# hey at up to 1,000 requests a second (10 workers x 100/s, each waiting for its answer, so
-# calls slower than 10 ms lower the rate): prints "p50_ms p99_ms non_2xx achieved_req_s".
+# 1,000 requests a second, each sent at its own instant (tests/bench/steady_rate.rs): prints
+# "p50_ms p99_ms non_2xx achieved_req_s".
 fixed_rate() {
-  hey -z "${SECONDS_PER_RUN}s" -c 10 -q 100 -m POST -T application/json \
-    -H "Authorization: Bearer $2" -d "$BODY" "$1" 2>&1 | awk '
-    /50% in/ {p50=$3*1000} /99% in/ {p99=$3*1000} /Requests\/sec/ {rate=$2}
-    /^  \[[0-9]+\]/ {code=substr($1,2,3); if (code !~ /^2/) bad+=$2}
-    END {printf "%.2f %.2f %d %.0f\n", p50, p99, bad, rate}'
+  "$STEADY" "$1" --bearer "$2" --body "$BODY" --rate 1000 --seconds "$SECONDS_PER_RUN"
 }
 metrics() { curl -s "http://127.0.0.1:$GW_PORT/metrics"; }
 
@@ -91,7 +88,7 @@ sleep 1
 read -r refusal_rps refusal_bad < <(saturate "$url_gw" "$TOKEN")
 read -r badtoken_rps badtoken_bad < <(saturate "$url_gw" "not-a-token")
 
-printf '\n%s s per run, wrk -t2 -c32 (saturation), hey -c10 -q100 (1,000 req/s)\n\n' "$SECONDS_PER_RUN"
+printf '\n%s s per run, wrk -t2 -c32 (saturation), steady-rate 1,000 req/s (open loop)\n\n' "$SECONDS_PER_RUN"
 printf '| path | saturation req/s | non-2xx | at 1,000 req/s: p50 / p99 ms | added p50 / p99 ms |\n'
 printf '|---|---|---|---|---|\n'
 printf '| simulator directly | %s | %s | %s / %s | |\n' "$sim_rps" "$sim_bad" "$sim_p50" "$sim_p99"
@@ -105,7 +102,7 @@ printf '| gateway, refusal path (team over its rate) | %s | %s (expected: all bu
   "$refusal_rps" "$refusal_bad" "$SECONDS_PER_RUN"
 printf '| gateway, bad token | %s | %s | | |\n' "$badtoken_rps" "$badtoken_bad"
 printf '\nnon-2xx at 1,000 req/s: simulator %s, nginx %s, gateway %s\n' "$sim_fbad" "$nginx_fbad" "$gw_fbad"
-printf 'rate hey achieved: simulator %s, nginx %s, gateway %s req/s\n' "$sim_rate" "$nginx_rate" "$gw_rate"
+printf 'rate achieved at 1,000 req/s: simulator %s, nginx %s, gateway %s req/s\n' "$sim_rate" "$nginx_rate" "$gw_rate"
 printf 'gateway process after the full-path runs: RSS %s MiB, CPU %s s\n' \
   "$((GW_RSS_KB / 1024))" "$(echo "$GW_CPU_TICKS/$(getconf CLK_TCK)" | bc -l | xargs printf '%.1f')"
 
