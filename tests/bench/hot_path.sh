@@ -123,4 +123,15 @@ for stage in ['auth', 'admission', 'idempotency_claim', 'pending_commit', 'upstr
     n = c1.get(stage, 0) - c0.get(stage, 0)
     if n:
         print(f'| {stage} | {n:.0f} | {1000 * (s1[stage] - s0[stage]) / n:.2f} |')
+def counter(path, name):
+    for line in open(path):
+        if line.startswith(name + ' '):
+            return float(line.split()[1])
+    return 0.0
+for writer, entries in [('pending', 'pending_entries'), ('settlement', 'settled_entries')]:
+    batches = [counter(p, f'cloro_gateway_ledger_{writer}_batches_total') for p in sys.argv[1:3]]
+    done = [counter(p, f'cloro_gateway_ledger_{entries}_total') for p in sys.argv[1:3]]
+    if batches[1] > batches[0]:
+        print(f'{writer} writer: {batches[1] - batches[0]:.0f} commits, '
+              f'{(done[1] - done[0]) / (batches[1] - batches[0]):.2f} entries each')
 EOF
