@@ -69,6 +69,11 @@ url_sim="http://127.0.0.1:$SIM_PORT/v1/monitor/chatgpt"
 url_nginx="http://127.0.0.1:$NGINX_PORT/v1/monitor/chatgpt"
 url_gw="http://127.0.0.1:$GW_PORT/v1/monitor/chatgpt"
 
+# The gateway at the fixed rate first, before anything is saturated (a fresh database, an idle
+# machine), after a 2 s warm-up of its connections.
+"$STEADY" "$url_gw" --bearer "$TOKEN" --body "$BODY" --rate 1000 --seconds 2 >/dev/null
+read -r fresh_p50 fresh_p99 fresh_bad fresh_rate < <(fixed_rate "$url_gw" "$TOKEN")
+
 # Warm-up: connections, the directory, the budget seed.
 saturate "$url_gw" "$TOKEN" >/dev/null
 
@@ -101,8 +106,12 @@ printf '| gateway, full path | %s (%.1f%% of nginx) | %s | %s / %s | %.2f / %.2f
 printf '| gateway, refusal path (team over its rate) | %s | %s (expected: all but ~%s) | | |\n' \
   "$refusal_rps" "$refusal_bad" "$SECONDS_PER_RUN"
 printf '| gateway, bad token | %s | %s | | |\n' "$badtoken_rps" "$badtoken_bad"
+printf '| gateway at 1,000 req/s before any saturation run | | %s | %s / %s | %.2f / %.2f |\n' \
+  "$fresh_bad" "$fresh_p50" "$fresh_p99" \
+  "$(echo "$fresh_p50-$sim_p50" | bc -l)" "$(echo "$fresh_p99-$sim_p99" | bc -l)"
 printf '\nnon-2xx at 1,000 req/s: simulator %s, nginx %s, gateway %s\n' "$sim_fbad" "$nginx_fbad" "$gw_fbad"
-printf 'rate achieved at 1,000 req/s: simulator %s, nginx %s, gateway %s req/s\n' "$sim_rate" "$nginx_rate" "$gw_rate"
+printf 'rate achieved at 1,000 req/s: simulator %s, nginx %s, gateway %s (before any saturation %s) req/s\n' \
+  "$sim_rate" "$nginx_rate" "$gw_rate" "$fresh_rate"
 printf 'gateway process after the full-path runs: RSS %s MiB, CPU %s s\n' \
   "$((GW_RSS_KB / 1024))" "$(echo "$GW_CPU_TICKS/$(getconf CLK_TCK)" | bc -l | xargs printf '%.1f')"
 
