@@ -72,6 +72,16 @@ pub struct Plan {
     pub outcome: Outcome,
 }
 
+impl Plan {
+    /// Waits out the planned latency. None takes no timer: Tokio rounds a deadline up to its
+    /// next millisecond, so even `sleep(0)` would add up to one.
+    pub async fn wait_latency(&self) {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+    }
+}
+
 /// Decides the call from its seed alone, so a seed and a request always give the same plan.
 pub fn plan(
     request: &MonitorRequest,

@@ -184,7 +184,7 @@ async fn run<C: BatchCommit>(
 ) {
     let mut batch = Vec::with_capacity(config.max_batch);
     let mut connection = WriterConnection::new(pool);
-    while let Some(first) = connection.idle_until(queue.recv()).await {
+    while let Some(first) = connection.next_request(&mut queue).await {
         batch.push(first);
         gather(&mut queue, &mut batch, config).await;
         commit::<C>(&mut connection, std::mem::take(&mut batch), &counters).await;

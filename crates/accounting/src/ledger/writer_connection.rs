@@ -4,11 +4,11 @@
 //! small pool is not starved by idle writers) or the pool is closing, and is closed after a
 //! batch failed on it.
 
-use std::future::Future;
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres};
+use tokio::sync::mpsc;
 
 /// How long an idle writer keeps its connection. Longer than the gaps between batches of a
 /// lightly loaded gateway; a connection back in the pool is checked before its next use.
@@ -29,21 +29,24 @@ impl WriterConnection {
         &self.pool
     }
 
-    /// Waits for `next` (the writer's next request). A connection held meanwhile goes back
-    /// to the pool after [`KEEP_WHILE_IDLE`], or at once when the pool is closing.
-    pub(super) async fn idle_until<F: Future>(&mut self, next: F) -> F::Output {
+    /// The writer's next request (`None` once every sender is gone). A connection held while
+    /// waiting for it goes back to the pool after [`KEEP_WHILE_IDLE`], or at once when the
+    /// pool is closing; a request already queued is taken without arming either.
+    pub(super) async fn next_request<T>(&mut self, queue: &mut mpsc::Receiver<T>) -> Option<T> {
         if self.held.is_none() {
-            return next.await;
+            return queue.recv().await;
         }
-        tokio::pin!(next);
+        if let Ok(next) = queue.try_recv() {
+            return Some(next);
+        }
         tokio::select! {
             biased;
-            output = &mut next => return output,
+            next = queue.recv() => return next,
             () = tokio::time::sleep(KEEP_WHILE_IDLE) => {}
             () = self.pool.close_event() => {}
         }
         self.held = None;
-        next.await
+        queue.recv().await
     }
 
     /// The kept connection, or one from the pool (which checks it first).

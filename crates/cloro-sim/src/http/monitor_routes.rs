@@ -125,10 +125,7 @@ async fn execute(
     quote: &Quote,
     plan: Plan,
 ) -> Done {
-    // No timer for no latency: Tokio rounds a deadline up to its next millisecond.
-    if !plan.latency.is_zero() {
-        tokio::time::sleep(plan.latency).await;
-    }
+    plan.wait_latency().await;
     let (answer, body_breaks) = match plan.outcome {
         Outcome::Answer(answer) => (answer, false),
         Outcome::BrokenBody(answer) => (answer, true),

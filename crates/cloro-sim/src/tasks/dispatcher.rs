@@ -54,7 +54,7 @@ fn start_next(sim: &Sim) -> Option<(Task, Knobs)> {
 
 async fn run_task(sim: Arc<Sim>, task: Task, knobs: Knobs) {
     let plan = execution::plan(&task.request, task.seed, &knobs.latency, &knobs.faults);
-    tokio::time::sleep(plan.latency).await;
+    plan.wait_latency().await;
     let (finish, code) = match plan.outcome {
         // A broken body only concerns a sync reply in transit; a task keeps its whole answer.
         Outcome::Answer(answer) | Outcome::BrokenBody(answer) => (
