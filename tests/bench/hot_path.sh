@@ -6,7 +6,7 @@
 # fixed 1,000 requests a second, open loop: evenly spaced, whatever the answers do). Then the refusal path (a team over its rate) and a bad token.
 # Prints one table and the gateway's per-stage breakdown at 1,000 requests a second.
 #
-#   cargo build --release -p cloro-gateway -p cloro-sim -p e2e-tests --bin steady-rate
+#   cargo build --release -p cloro-gateway -p cloro-sim && cargo build --release -p e2e-tests --bin steady-rate
 #   bash tests/bench/hot_path.sh [SECONDS]      # needs wrk and nginx (Debian packages)
 #
 # Processes, database and Redis prefix: tests/bench/gateway_processes.sh.
@@ -137,10 +137,12 @@ def counter(path, name):
         if line.startswith(name + ' '):
             return float(line.split()[1])
     return 0.0
-for writer, entries in [('pending', 'pending_entries'), ('settlement', 'settled_entries')]:
-    batches = [counter(p, f'cloro_gateway_ledger_{writer}_batches_total') for p in sys.argv[1:3]]
-    done = [counter(p, f'cloro_gateway_ledger_{entries}_total') for p in sys.argv[1:3]]
-    if batches[1] > batches[0]:
-        print(f'{writer} writer: {batches[1] - batches[0]:.0f} commits, '
-              f'{(done[1] - done[0]) / (batches[1] - batches[0]):.2f} entries each')
+def delta(name):
+    return counter(sys.argv[2], name) - counter(sys.argv[1], name)
+commits = delta('cloro_gateway_ledger_batches_total')
+recorded = delta('cloro_gateway_ledger_pending_entries_total')
+settled = delta('cloro_gateway_ledger_settled_entries_total')
+if commits:
+    print(f'ledger writer: {commits:.0f} commits for {recorded:.0f} PENDING entries and '
+          f'{settled:.0f} settlements, {(recorded + settled) / commits:.2f} entries each')
 EOF

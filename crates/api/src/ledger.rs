@@ -1,7 +1,7 @@
 //! The ledger as the gateway uses it: the main Postgres pool the request path and the writers
 //! use, a separate read pool for finance and team reads and CSV exports (so they can never
-//! take the connections `record_pending` needs), the two group-commit writers the request
-//! path records through (PENDING entries, settlements), the per-principal cap on concurrent
+//! take the connections `record_pending` needs), the group-commit writer the request path
+//! records through (PENDING entries and settlements, in shared batches), the per-principal cap on concurrent
 //! exports, and the longest a write on the request path may take.
 
 use crate::config::Settings;
@@ -22,7 +22,7 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Starts both writers on `db` and opens (lazily) the read pool on the same database.
+    /// Starts the writer on `db` and opens (lazily) the read pool on the same database.
     pub fn start(db: PgPool, settings: &Settings) -> Self {
         let ledger = &settings.ledger;
         let group_commit = GroupCommitConfig {
@@ -33,9 +33,10 @@ impl Ledger {
             .max_connections(settings.database.read_max_connections)
             .acquire_timeout(Duration::from_secs(settings.database.acquire_timeout_secs))
             .connect_lazy_with((*db.connect_options()).clone());
+        let entries = LedgerWriter::spawn(db.clone(), group_commit);
         Self {
-            entries: LedgerWriter::spawn(db.clone(), group_commit),
-            settlements: SettlementWriter::spawn(db.clone(), group_commit),
+            settlements: entries.settlement_writer(),
+            entries,
             db,
             reads,
             exports: Exports {

@@ -1,6 +1,6 @@
-//! Group commit, the machinery both ledger writers share: requests reach one background task
+//! Group commit, the machinery of the ledger's writer: requests reach one background task
 //! through a channel; it gathers them into batches, commits each batch in one transaction and
-//! answers every waiter. What a batch writes is each writer's [`BatchCommit`].
+//! answers every waiter. What a batch writes is the writer's [`BatchCommit`].
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -52,19 +52,22 @@ impl Default for GroupCommitConfig {
     }
 }
 
-/// What one writer commits: a batch of requests, each about one ledger entry, in one
+/// What a writer commits: a batch of requests, each about one ledger entry, in one
 /// transaction, or (after a row error) one request alone.
 pub(super) trait BatchCommit: 'static {
     type Request: Send + Sync + 'static;
     type Answer: Send + 'static;
+    /// What the writer counts of its batches.
+    type Counters: Default + Send + Sync + 'static;
 
     /// The writer's name in logs.
     const NAME: &'static str;
-    /// Whether a request whose caller stopped waiting is left out of the batch.
-    const SKIP_ABANDONED: bool;
 
     /// The ledger entry the request is about.
     fn id(request: &Self::Request) -> Uuid;
+
+    /// Whether the request is left out of its batch once its caller stopped waiting.
+    fn skip_if_abandoned(request: &Self::Request) -> bool;
 
     /// Commits every request in one transaction; returns the ids of the entries it changed.
     fn commit_batch(
@@ -84,11 +87,21 @@ pub(super) trait BatchCommit: 'static {
     fn commit_alone(
         pool: &PgPool,
         request: &Self::Request,
-        counters: &Counters,
+        counters: &Self::Counters,
     ) -> impl Future<Output = Result<Self::Answer, AccountingError>> + Send;
+
+    /// Counts a batch that committed, and the entries it changed.
+    fn count_committed(
+        counters: &Self::Counters,
+        requests: &[&Self::Request],
+        changed: &HashSet<Uuid>,
+    );
+
+    /// Counts a batch that failed.
+    fn count_failed(counters: &Self::Counters, requests: &[&Self::Request]);
 }
 
-/// What a writer has done since it started.
+/// What a writer has done since it started, for one kind of request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct CommitCounts {
     pub batches_committed: u64,
@@ -121,7 +134,7 @@ impl Counters {
         );
     }
 
-    fn snapshot(&self) -> CommitCounts {
+    pub(super) fn snapshot(&self) -> CommitCounts {
         CommitCounts {
             batches_committed: self.batches_committed.load(Ordering::Relaxed),
             batches_failed: self.batches_failed.load(Ordering::Relaxed),
@@ -139,7 +152,7 @@ struct Waiter<C: BatchCommit> {
 /// dropped, after committing what it was already given.
 pub(super) struct GroupCommitter<C: BatchCommit> {
     requests: mpsc::Sender<Waiter<C>>,
-    counters: Arc<Counters>,
+    counters: Arc<C::Counters>,
 }
 
 impl<C: BatchCommit> Clone for GroupCommitter<C> {
@@ -156,7 +169,7 @@ impl<C: BatchCommit> GroupCommitter<C> {
     pub(super) fn spawn(pool: PgPool, config: GroupCommitConfig) -> Self {
         let config = config.clamped();
         let (requests, queue) = mpsc::channel(config.queue_capacity());
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(C::Counters::default());
         tokio::spawn(run::<C>(pool, queue, config, Arc::clone(&counters)));
         Self { requests, counters }
     }
@@ -171,8 +184,8 @@ impl<C: BatchCommit> GroupCommitter<C> {
         answer.await.map_err(|_| AccountingError::Unavailable)?
     }
 
-    pub(super) fn counts(&self) -> CommitCounts {
-        self.counters.snapshot()
+    pub(super) fn counters(&self) -> &C::Counters {
+        &self.counters
     }
 }
 
@@ -180,7 +193,7 @@ async fn run<C: BatchCommit>(
     pool: PgPool,
     mut queue: mpsc::Receiver<Waiter<C>>,
     config: GroupCommitConfig,
-    counters: Arc<Counters>,
+    counters: Arc<C::Counters>,
 ) {
     let mut batch = Vec::with_capacity(config.max_batch);
     let mut connection = WriterConnection::new(pool);
@@ -222,13 +235,11 @@ async fn gather<T>(queue: &mut mpsc::Receiver<T>, batch: &mut Vec<T>, config: Gr
 async fn commit<C: BatchCommit>(
     connection: &mut WriterConnection,
     mut batch: Vec<Waiter<C>>,
-    counters: &Counters,
+    counters: &C::Counters,
 ) {
-    if C::SKIP_ABANDONED {
-        batch.retain(|waiter| !waiter.reply.is_closed());
-        if batch.is_empty() {
-            return;
-        }
+    batch.retain(|waiter| !(waiter.reply.is_closed() && C::skip_if_abandoned(&waiter.request)));
+    if batch.is_empty() {
+        return;
     }
     let requests: Vec<&C::Request> = batch.iter().map(|waiter| &waiter.request).collect();
     let committed = match connection.get().await {
@@ -243,7 +254,7 @@ async fn commit<C: BatchCommit>(
     let pool = connection.pool();
     match committed {
         Ok(mut changed) => {
-            counters.batch_committed(changed.len());
+            C::count_committed(counters, &requests, &changed);
             for waiter in batch {
                 let was_changed = changed.remove(&C::id(&waiter.request));
                 let outcome = C::answer(pool, &waiter.request, was_changed).await;
@@ -251,7 +262,7 @@ async fn commit<C: BatchCommit>(
             }
         }
         Err(error) if is_caused_by_a_row(&error) => {
-            counters.batch_failed();
+            C::count_failed(counters, &requests);
             tracing::warn!(%error, size = batch.len(), "{} batch refused; committing one by one", C::NAME);
             for waiter in batch {
                 let outcome = C::commit_alone(pool, &waiter.request, counters).await;
@@ -259,7 +270,7 @@ async fn commit<C: BatchCommit>(
             }
         }
         Err(error) => {
-            counters.batch_failed();
+            C::count_failed(counters, &requests);
             tracing::error!(%error, size = batch.len(), "{} batch failed; nothing committed", C::NAME);
             let shared = Arc::new(error);
             for waiter in batch {

@@ -1,14 +1,15 @@
 //! The two-phase credit ledger: a PENDING entry is made durable before an upstream call is
-//! sent, then settled exactly once (POSTED, VOIDED, or EXPIRED by the sweeper). Both the
-//! inserts and the settlements are group-committed. Finance reads it through keyset listings,
+//! sent, then settled exactly once (POSTED, VOIDED, or EXPIRED by the sweeper). The inserts
+//! and the settlements are group-committed together, one statement per batch. Finance reads it through keyset listings,
 //! streamed exports and the daily rollups the database keeps as entries settle.
 
 mod balance;
-mod batch_insert;
+mod batch_write;
 mod entry;
 mod export;
 mod gauges;
 mod group_commit;
+mod ledger_writes;
 mod listing;
 mod partitions;
 mod pending_writer;

@@ -1,32 +1,32 @@
-//! Group commit for PENDING entries: many concurrent requests share one INSERT and one commit,
-//! and each learns that its own entry is durable before it calls upstream.
+//! Recording PENDING entries through the ledger's group-commit writer: many concurrent
+//! requests share one INSERT and one commit (with the settlements queued beside them), and
+//! each learns that its own entry is durable before it calls upstream.
 
-use std::collections::HashSet;
+use sqlx::PgPool;
 
-use sqlx::{PgConnection, PgPool};
-use uuid::Uuid;
-
-use super::batch_insert::insert_pending;
 use super::entry::{NewEntry, Recorded};
-use super::group_commit::{BatchCommit, Counters, GroupCommitConfig, GroupCommitter};
+use super::group_commit::{GroupCommitConfig, GroupCommitter};
+use super::ledger_writes::{LedgerWrite, LedgerWrites};
+use super::settlement_writer::SettlementWriter;
 use crate::AccountingError;
 
-/// Counters of what the writer has done since it started.
+/// Counters of what the writer has done for PENDING entries since it started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GroupCommitStats {
-    /// INSERT statements (transactions) that committed.
+    /// Statements (transactions) that recorded PENDING entries and committed.
     pub batches_committed: u64,
-    /// INSERT statements that failed.
+    /// Statements holding PENDING entries that failed.
     pub batches_failed: u64,
     /// Entries newly inserted (retries of an existing id are not counted).
     pub entries_inserted: u64,
 }
 
-/// Handle to the background task that records PENDING entries. Cheap to clone; the task stops
-/// once every handle is dropped, after committing what it was already given.
+/// Handle to the ledger's writer task, for PENDING entries; [`Self::settlement_writer`] gives
+/// the handle that settles through the same task. Cheap to clone; the task stops once every
+/// handle is dropped, after committing what it was already given.
 #[derive(Clone)]
 pub struct LedgerWriter {
-    committer: GroupCommitter<PendingInserts>,
+    committer: GroupCommitter<LedgerWrites>,
 }
 
 impl std::fmt::Debug for LedgerWriter {
@@ -45,6 +45,12 @@ impl LedgerWriter {
         }
     }
 
+    /// The handle that settles entries through this writer's task, in the same batches as
+    /// the PENDING entries.
+    pub fn settlement_writer(&self) -> SettlementWriter {
+        SettlementWriter::sharing(self.committer.clone())
+    }
+
     /// Records the entry as PENDING and returns once it is committed (or was already there).
     ///
     /// Do not cancel this future and then send the request anyway: if it is dropped before
@@ -52,75 +58,23 @@ impl LedgerWriter {
     /// task of its own, and VOID the entry if the request is abandoned after recording.
     pub async fn record_pending(&self, entry: NewEntry) -> Result<Recorded, AccountingError> {
         entry.check()?;
-        self.committer.submit(entry).await
+        self.committer
+            .submit(LedgerWrite::Record(entry))
+            .await?
+            .recorded()
+    }
+
+    /// Transactions the writer committed, of PENDING entries, settlements or both.
+    pub fn transactions_committed(&self) -> u64 {
+        self.committer.counters().all.snapshot().batches_committed
     }
 
     pub fn stats(&self) -> GroupCommitStats {
-        let counts = self.committer.counts();
+        let counts = self.committer.counters().pending.snapshot();
         GroupCommitStats {
             batches_committed: counts.batches_committed,
             batches_failed: counts.batches_failed,
             entries_inserted: counts.entries,
         }
-    }
-}
-
-/// A batch is one multi-row INSERT of PENDING entries.
-struct PendingInserts;
-
-impl BatchCommit for PendingInserts {
-    type Request = NewEntry;
-    type Answer = Recorded;
-
-    const NAME: &'static str = "ledger";
-    // A waiter that went away will never send its request upstream: do not record it.
-    const SKIP_ABANDONED: bool = true;
-
-    fn id(entry: &NewEntry) -> Uuid {
-        entry.id
-    }
-
-    async fn commit_batch(
-        connection: &mut PgConnection,
-        entries: &[&NewEntry],
-    ) -> Result<HashSet<Uuid>, sqlx::Error> {
-        insert_pending(connection, entries).await
-    }
-
-    async fn answer(
-        _pool: &PgPool,
-        _entry: &NewEntry,
-        inserted: bool,
-    ) -> Result<Recorded, AccountingError> {
-        Ok(recorded(inserted))
-    }
-
-    /// One bad row (say, an unknown team) must not fail other teams' requests: each entry is
-    /// written alone so only the bad one gets the error (as `Database`, since retrying will
-    /// not help).
-    async fn commit_alone(
-        pool: &PgPool,
-        entry: &NewEntry,
-        counters: &Counters,
-    ) -> Result<Recorded, AccountingError> {
-        match insert_pending(pool, &[entry]).await {
-            Ok(inserted) => {
-                counters.batch_committed(inserted.len());
-                Ok(recorded(inserted.contains(&entry.id)))
-            }
-            Err(error) => {
-                counters.batch_failed();
-                tracing::error!(%error, id = %entry.id, "ledger entry refused");
-                Err(AccountingError::Database(error))
-            }
-        }
-    }
-}
-
-fn recorded(was_inserted: bool) -> Recorded {
-    if was_inserted {
-        Recorded::Inserted
-    } else {
-        Recorded::AlreadyExisted
     }
 }

@@ -1,19 +1,16 @@
-//! Group commit for settlements: many requests' POST/VOID updates (and the account balances
-//! their responses reported) share one transaction, so settling is not one commit per call.
-//! Each caller still learns how its own entry ended before it answers its client.
+//! Settling entries through the ledger's group-commit writer: many requests' POST/VOID
+//! updates (and the account balances their responses reported) share one transaction with
+//! each other and with the PENDING entries queued beside them, so settling is not one commit
+//! per call. Each caller still learns how its own entry ended before it answers its client.
 
-use std::collections::HashSet;
-
-use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::balance::record_balance;
-use super::entry::created_at_of;
-use super::group_commit::{BatchCommit, Counters, GroupCommitConfig, GroupCommitter};
-use super::settlement::{
-    OUTCOME_UNKNOWN_FLAG, Settled, outcome, post, post_unknown, record_late_charges, void,
-};
+use super::group_commit::{GroupCommitConfig, GroupCommitter};
+use super::ledger_writes::{LedgerWrite, LedgerWrites};
+use super::pending_writer::LedgerWriter;
+use super::settlement::{Settled, post, post_unknown, void};
 use crate::{AccountingError, Credits};
 
 /// How an entry ends.
@@ -65,10 +62,11 @@ pub struct SettlementStats {
     pub entries_settled: u64,
 }
 
-/// Handle to the settlement task. Cheap to clone; the task stops once every handle is gone.
+/// Handle to the ledger's writer task, for settlements. Cheap to clone; the task stops once
+/// every handle is gone.
 #[derive(Clone)]
 pub struct SettlementWriter {
-    committer: GroupCommitter<Settlements>,
+    committer: GroupCommitter<LedgerWrites>,
 }
 
 impl std::fmt::Debug for SettlementWriter {
@@ -80,11 +78,14 @@ impl std::fmt::Debug for SettlementWriter {
 }
 
 impl SettlementWriter {
-    /// Starts the writer task; call from within a Tokio runtime.
+    /// Starts a writer task of its own; call from within a Tokio runtime. The gateway settles
+    /// through [`LedgerWriter::settlement_writer`] instead, sharing its batches.
     pub fn spawn(pool: PgPool, config: GroupCommitConfig) -> Self {
-        Self {
-            committer: GroupCommitter::spawn(pool, config),
-        }
+        LedgerWriter::spawn(pool, config).settlement_writer()
+    }
+
+    pub(super) fn sharing(committer: GroupCommitter<LedgerWrites>) -> Self {
+        Self { committer }
     }
 
     /// Settles the entry (exactly once: a settled entry is left as it is) and returns once
@@ -95,11 +96,14 @@ impl SettlementWriter {
         {
             return Err(AccountingError::Invalid("a void needs a reason".to_owned()));
         }
-        self.committer.submit(request).await
+        self.committer
+            .submit(LedgerWrite::Settle(request))
+            .await?
+            .settled()
     }
 
     pub fn stats(&self) -> SettlementStats {
-        let counts = self.committer.counts();
+        let counts = self.committer.counters().settlements.snapshot();
         SettlementStats {
             batches_committed: counts.batches_committed,
             batches_failed: counts.batches_failed,
@@ -108,178 +112,11 @@ impl SettlementWriter {
     }
 }
 
-/// A batch is one transaction of guarded UPDATEs, late charges and balance observations.
-struct Settlements;
-
-impl BatchCommit for Settlements {
-    type Request = SettleRequest;
-    type Answer = Settled;
-
-    const NAME: &'static str = "settlement";
-    // The call has happened: its settlement is written even if nobody waits for the answer.
-    const SKIP_ABANDONED: bool = false;
-
-    fn id(request: &SettleRequest) -> Uuid {
-        request.id
-    }
-
-    async fn commit_batch(
-        connection: &mut PgConnection,
-        requests: &[&SettleRequest],
-    ) -> Result<HashSet<Uuid>, sqlx::Error> {
-        settle_together(connection, requests).await
-    }
-
-    /// An entry the batch did not change was already final (a retry, or the sweeper won) or
-    /// is unknown: its state says which.
-    async fn answer(
-        pool: &PgPool,
-        request: &SettleRequest,
-        applied: bool,
-    ) -> Result<Settled, AccountingError> {
-        if applied {
-            return Ok(Settled::Applied);
-        }
-        let mut conn = pool.acquire().await?;
-        outcome(&mut conn, request.id, 0).await
-    }
-
-    async fn commit_alone(
-        pool: &PgPool,
-        request: &SettleRequest,
-        counters: &Counters,
-    ) -> Result<Settled, AccountingError> {
-        let outcome = settle_alone(pool, request).await;
-        if matches!(outcome, Ok(Settled::Applied)) {
-            counters.entries_changed(1);
-        }
-        outcome
-    }
-}
-
-/// One statement, so one round trip and its own commit: every guarded UPDATE and every
-/// balance observation. Then, only for entries the statement did not change (a retry, or the
-/// sweeper won), the late charges of those it finds EXPIRED. Returns the ids the statement
-/// settled.
-///
-/// A failure after the statement committed is answered as a failure: the retry finds the
-/// entries settled (nothing is booked twice) and records any late charge still missing (late
-/// charges are idempotent per entry).
-async fn settle_together(
-    connection: &mut PgConnection,
-    requests: &[&SettleRequest],
-) -> Result<HashSet<Uuid>, sqlx::Error> {
-    let mut ids = Vec::with_capacity(requests.len());
-    let mut created_ats: Vec<DateTime<Utc>> = Vec::with_capacity(requests.len());
-    let mut statuses = Vec::with_capacity(requests.len());
-    let mut charges = Vec::with_capacity(requests.len());
-    let mut upstream_statuses = Vec::with_capacity(requests.len());
-    let mut void_reasons = Vec::with_capacity(requests.len());
-    let mut flags = Vec::with_capacity(requests.len());
-    let mut balances = Vec::with_capacity(requests.len());
-    for request in requests {
-        ids.push(request.id);
-        created_ats.push(created_at_of(request.id));
-        let (status, upstream_status, void_reason, flag) = match &request.settlement {
-            Settlement::Post {
-                upstream_status, ..
-            } => ("POSTED", Some(*upstream_status), None, None),
-            Settlement::Void {
-                upstream_status,
-                reason,
-            } => ("VOIDED", *upstream_status, Some(reason.as_str()), None),
-            Settlement::Unknown {
-                upstream_status, ..
-            } => ("POSTED", *upstream_status, None, Some(OUTCOME_UNKNOWN_FLAG)),
-        };
-        statuses.push(status);
-        charges.push(request.settlement.charged());
-        upstream_statuses.push(upstream_status);
-        void_reasons.push(void_reason);
-        flags.push(flag);
-        balances.push(request.balance_observed);
-    }
-    let applied = sqlx::query_scalar::<_, Uuid>(
-        "WITH s AS ( \
-             SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::text[], $4::bigint[], \
-                                  $5::int[], $6::text[], $7::text[], $8::bigint[]) \
-                 AS s (id, created_at, status, charged, upstream_status, void_reason, flag, \
-                       balance) \
-         ), \
-         balances AS ( \
-             INSERT INTO account_balance_observations (request_id, credits_remaining) \
-             SELECT id, balance FROM s WHERE balance IS NOT NULL \
-         ) \
-         UPDATE ledger_entries AS l \
-         SET status = s.status, charged = s.charged, upstream_status = s.upstream_status, \
-             void_reason = s.void_reason, settled_at = now(), \
-             flagged = l.flagged OR s.flag IS NOT NULL, \
-             flag_reason = CASE WHEN s.flag IS NULL THEN l.flag_reason \
-                                WHEN l.flag_reason IS NULL THEN s.flag \
-                                ELSE l.flag_reason || ',' || s.flag END \
-         FROM s \
-         WHERE l.id = s.id AND l.created_at = s.created_at AND l.status = 'PENDING' \
-         RETURNING l.id",
-    )
-    .bind(&ids)
-    .bind(created_ats)
-    .bind(statuses)
-    .bind(&charges)
-    .bind(&upstream_statuses)
-    .bind(&void_reasons)
-    .bind(flags)
-    .bind(balances)
-    .fetch_all(&mut *connection)
-    .await?;
-    let applied: HashSet<Uuid> = applied.into_iter().collect();
-    if applied.len() < ids.len() {
-        record_late_charges_of_unapplied(
-            connection,
-            &applied,
-            &ids,
-            &charges,
-            &upstream_statuses,
-            &void_reasons,
-        )
-        .await?;
-    }
-    Ok(applied)
-}
-
-/// The late charges of the batch's entries its UPDATE did not change (those found EXPIRED).
-async fn record_late_charges_of_unapplied(
-    connection: &mut PgConnection,
-    applied: &HashSet<Uuid>,
-    ids: &[Uuid],
-    charges: &[i64],
-    upstream_statuses: &[Option<i32>],
-    void_reasons: &[Option<&str>],
-) -> Result<(), sqlx::Error> {
-    let mut late_ids = Vec::new();
-    let mut late_charges = Vec::new();
-    let mut late_statuses = Vec::new();
-    let mut late_void_reasons = Vec::new();
-    for (i, id) in ids.iter().enumerate() {
-        if !applied.contains(id) {
-            late_ids.push(*id);
-            late_charges.push(charges[i]);
-            late_statuses.push(upstream_statuses[i]);
-            late_void_reasons.push(void_reasons[i]);
-        }
-    }
-    record_late_charges(
-        connection,
-        &late_ids,
-        &late_charges,
-        &late_statuses,
-        &late_void_reasons,
-    )
-    .await?;
-    Ok(())
-}
-
 /// The slow path after a row error: one settlement (and its balance) on its own.
-async fn settle_alone(pool: &PgPool, request: &SettleRequest) -> Result<Settled, AccountingError> {
+pub(super) async fn settle_alone(
+    pool: &PgPool,
+    request: &SettleRequest,
+) -> Result<Settled, AccountingError> {
     let settled = match &request.settlement {
         Settlement::Post {
             charged,

@@ -20,6 +20,7 @@ mod reconciliation;
 mod revocations;
 mod settlement;
 mod settlement_writer;
+mod shared_batches;
 mod sweeper;
 mod teams;
 mod test_database;

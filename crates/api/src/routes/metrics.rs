@@ -86,6 +86,7 @@ pub async fn metrics(
     }
     let admission = admission.stats();
     let pending = ledger.entries().stats();
+    let ledger_transactions = ledger.entries().transactions_committed();
     let settled = ledger.settlements().stats();
     let alerts = alerts.stats();
     let samples: &[(&str, &str, &str, u64)] = &[
@@ -132,9 +133,15 @@ pub async fn metrics(
             admission.reclaimed.hold_credits,
         ),
         (
+            "cloro_gateway_ledger_batches_total",
+            "counter",
+            "Transactions the ledger writer committed (PENDING entries, settlements or both)",
+            ledger_transactions,
+        ),
+        (
             "cloro_gateway_ledger_pending_batches_total",
             "counter",
-            "Transactions that recorded PENDING entries",
+            "Transactions that recorded PENDING entries (some also settled entries)",
             pending.batches_committed,
         ),
         (
@@ -146,7 +153,7 @@ pub async fn metrics(
         (
             "cloro_gateway_ledger_settlement_batches_total",
             "counter",
-            "Transactions that settled entries",
+            "Transactions that settled entries (some also recorded PENDING entries)",
             settled.batches_committed,
         ),
         (
