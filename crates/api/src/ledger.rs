@@ -1,8 +1,8 @@
 //! The ledger as the gateway uses it: the main Postgres pool the request path and the writers
 //! use, a separate read pool for finance and team reads and CSV exports (so they can never
 //! take the connections `record_pending` needs), the group-commit writer the request path
-//! records through (PENDING entries and settlements, in shared batches), the per-principal cap on concurrent
-//! exports, and the longest a write on the request path may take.
+//! records through (PENDING entries and settlements, in shared batches), the per-principal
+//! cap on concurrent exports, and the longest a write on the request path may take.
 
 use crate::config::Settings;
 use accounting::ledger::{GroupCommitConfig, LedgerWriter, SettlementWriter};

@@ -3,6 +3,7 @@
 //! per batch of both rather than one for each kind.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -45,12 +46,18 @@ impl LedgerWritten {
 }
 
 /// What the writer has done, counted apart for each kind of request (a batch holding both
-/// kinds counts as a batch of each) and in all.
+/// kinds counts as a batch of each), and the transactions it committed in all.
 #[derive(Debug, Default)]
 pub(super) struct LedgerCounters {
     pub(super) pending: Counters,
     pub(super) settlements: Counters,
-    pub(super) all: Counters,
+    pub(super) transactions: AtomicU64,
+}
+
+impl LedgerCounters {
+    fn transaction_committed(&self) {
+        self.transactions.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// A batch is one statement: a multi-row INSERT of PENDING entries and a guarded UPDATE of
@@ -119,7 +126,6 @@ impl BatchCommit for LedgerWrites {
                 let outcome = settle_alone(pool, request).await;
                 if matches!(outcome, Ok(Settled::Applied)) {
                     counters.settlements.entries_changed(1);
-                    counters.all.entries_changed(1);
                 }
                 outcome.map(LedgerWritten::Settled)
             }
@@ -131,34 +137,41 @@ impl BatchCommit for LedgerWrites {
         requests: &[&LedgerWrite],
         changed: &HashSet<Uuid>,
     ) {
-        counters.all.batch_committed(changed.len());
-        let (new_entries, settlements) = split(requests);
-        if !new_entries.is_empty() {
-            let inserted = new_entries
-                .iter()
-                .filter(|entry| changed.contains(&entry.id))
-                .count();
-            counters.pending.batch_committed(inserted);
-        }
-        if !settlements.is_empty() {
-            let settled = settlements
-                .iter()
-                .filter(|request| changed.contains(&request.id))
-                .count();
-            counters.settlements.batch_committed(settled);
+        counters.transaction_committed();
+        let [records, settlements] = per_kind(requests, changed);
+        for ((requests, changed), kind) in [
+            (records, &counters.pending),
+            (settlements, &counters.settlements),
+        ] {
+            if requests > 0 {
+                kind.batch_committed(changed);
+            }
         }
     }
 
     fn count_failed(counters: &LedgerCounters, requests: &[&LedgerWrite]) {
-        counters.all.batch_failed();
-        let (new_entries, settlements) = split(requests);
-        if !new_entries.is_empty() {
-            counters.pending.batch_failed();
-        }
-        if !settlements.is_empty() {
-            counters.settlements.batch_failed();
+        let [records, settlements] = per_kind(requests, &HashSet::new());
+        for ((requests, _), kind) in [
+            (records, &counters.pending),
+            (settlements, &counters.settlements),
+        ] {
+            if requests > 0 {
+                kind.batch_failed();
+            }
         }
     }
+}
+
+/// For each kind of request in the batch (PENDING records, then settlements): how many there
+/// are, and how many of them `changed` holds.
+fn per_kind(requests: &[&LedgerWrite], changed: &HashSet<Uuid>) -> [(usize, usize); 2] {
+    let mut kinds = [(0, 0); 2];
+    for request in requests {
+        let kind = &mut kinds[usize::from(matches!(request, LedgerWrite::Settle(_)))];
+        kind.0 += 1;
+        kind.1 += usize::from(changed.contains(&LedgerWrites::id(request)));
+    }
+    kinds
 }
 
 /// The batch's new entries and its settlements.
@@ -188,12 +201,11 @@ async fn record_alone(
     match written {
         Ok(inserted) => {
             counters.pending.batch_committed(inserted.len());
-            counters.all.batch_committed(inserted.len());
+            counters.transaction_committed();
             Ok(recorded(inserted.contains(&entry.id)))
         }
         Err(error) => {
             counters.pending.batch_failed();
-            counters.all.batch_failed();
             tracing::error!(%error, id = %entry.id, "ledger entry refused");
             Err(AccountingError::Database(error))
         }

@@ -66,7 +66,10 @@ impl LedgerWriter {
 
     /// Transactions the writer committed, of PENDING entries, settlements or both.
     pub fn transactions_committed(&self) -> u64 {
-        self.committer.counters().all.snapshot().batches_committed
+        self.committer
+            .counters()
+            .transactions
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn stats(&self) -> GroupCommitStats {
