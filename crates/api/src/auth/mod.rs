@@ -9,6 +9,7 @@ pub mod keys;
 pub mod mint;
 pub mod principal;
 pub mod scope_guard;
+pub mod verified_cache;
 pub mod verifier;
 
 pub use authenticated::{Admin, Authenticated, Finance, Team, authenticate, verified_team};

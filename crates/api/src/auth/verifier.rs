@@ -7,6 +7,7 @@ use crate::auth::jwks::JwksSource;
 use crate::auth::key_policy::KeyPolicy;
 use crate::auth::key_policy::PolicyRefusal;
 use crate::auth::keys::{KeySet, VerificationKey, parse_algorithm};
+use crate::auth::verified_cache::VerifiedCache;
 use crate::config::AuthSettings;
 use crate::error::{ApiError, ErrorCode};
 use accounting::Role;
@@ -46,6 +47,8 @@ pub struct Verifier {
     max_admin_ttl_secs: u64,
     keys: RwLock<KeySet>,
     jwks: Option<JwksSource>,
+    /// Tokens already verified by these keys.
+    verified: VerifiedCache,
 }
 
 fn reject(code: ErrorCode, message: &str) -> ApiError {
@@ -60,11 +63,20 @@ impl Verifier {
             max_admin_ttl_secs: settings.max_admin_token_ttl_secs,
             keys: RwLock::new(keys),
             jwks,
+            verified: VerifiedCache::new(settings.leeway_secs),
         }
     }
 
-    /// Checks `token` completely except for revocation and the team's existence.
+    /// Checks `token` completely except for revocation and the team's existence. A token
+    /// verified before is taken from the cache, its `exp` and `nbf` checked again.
     pub async fn verify(&self, token: &str) -> Result<VerifiedToken, ApiError> {
+        if let Some(verified) = self
+            .verified
+            .get(token, jsonwebtoken::get_current_timestamp())
+        {
+            return Ok(verified);
+        }
+        let generation = self.verified.generation();
         let header = read_header(token)?;
         let Some(alg_name) = header.alg.as_deref() else {
             return Err(reject(
@@ -98,7 +110,18 @@ impl Verifier {
         validation.validate_nbf = true;
         let data = decode::<Map<String, Value>>(token, &key.key, &validation)
             .map_err(|err| map_decode_error(err.kind()))?;
-        self.read_claims(&data.claims, policy)
+        let verified = self.read_claims(&data.claims, policy)?;
+        let claim = |name: &str| data.claims.get(name).map(Value::as_u64);
+        match (claim("exp"), claim("nbf")) {
+            (Some(Some(expires)), None) => {
+                (self.verified).insert(generation, token, &verified, expires, None)
+            }
+            (Some(Some(expires)), Some(Some(nbf))) => {
+                (self.verified).insert(generation, token, &verified, expires, Some(nbf))
+            }
+            _ => {}
+        }
+        Ok(verified)
     }
 
     fn find_key(&self, kid: Option<&str>) -> Option<VerificationKey> {
@@ -121,10 +144,14 @@ impl Verifier {
         };
         // Single-flight: whoever fetches installs the keys before the others look again.
         jwks.refresh_if_due(|set| {
-            self.keys
+            let held = self
+                .keys
                 .write()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .replace_jwks(&set)
+                .replace_jwks(&set);
+            // A key the new set lacks must not keep vouching for tokens it verified.
+            self.verified.clear();
+            held
         })
         .await;
         self.find_key(Some(kid)).ok_or_else(unknown)
@@ -275,21 +302,22 @@ mod tests {
         EncodingKey::from_ec_pem(EC_PRIVATE_PEM.as_bytes()).unwrap()
     }
 
-    /// A JWKS server publishing the test EC key as `published` and counting its fetches. It
-    /// answers slowly, so every verification below arrives while the one fetch is in flight.
-    fn slow_jwks_server(fetches: Arc<AtomicUsize>) -> (String, actix_web::dev::ServerHandle) {
-        let mut jwk = Jwk::from_encoding_key(&ec_key(), Algorithm::ES256).unwrap();
-        jwk.common.key_id = Some("published".into());
-        let jwks = JwkSet { keys: vec![jwk] };
+    /// A JWKS server publishing whatever `published` holds when it is asked, counting its
+    /// fetches and answering each after `delay`.
+    fn jwks_server(
+        published: Arc<std::sync::Mutex<JwkSet>>,
+        fetches: Arc<AtomicUsize>,
+        delay: Duration,
+    ) -> (String, actix_web::dev::ServerHandle) {
         let server = actix_web::HttpServer::new(move || {
-            let (jwks, fetches) = (jwks.clone(), fetches.clone());
+            let (published, fetches) = (published.clone(), fetches.clone());
             actix_web::App::new().route(
                 "/jwks.json",
                 actix_web::web::get().to(move || {
-                    let (jwks, fetches) = (jwks.clone(), fetches.clone());
+                    let jwks = published.lock().unwrap().clone();
+                    fetches.fetch_add(1, Ordering::SeqCst);
                     async move {
-                        fetches.fetch_add(1, Ordering::SeqCst);
-                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        tokio::time::sleep(delay).await;
                         actix_web::HttpResponse::Ok().json(jwks)
                     }
                 }),
@@ -316,6 +344,12 @@ mod tests {
         encode(&header, &claims, &ec_key()).unwrap()
     }
 
+    fn ec_jwks(kid: &str) -> JwkSet {
+        let mut jwk = Jwk::from_encoding_key(&ec_key(), Algorithm::ES256).unwrap();
+        jwk.common.key_id = Some(kid.into());
+        JwkSet { keys: vec![jwk] }
+    }
+
     async fn verify_all(verifier: &Arc<Verifier>, tokens: Vec<String>) -> Vec<Option<ErrorCode>> {
         let tasks: Vec<_> = tokens
             .into_iter()
@@ -334,7 +368,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn auth_concurrent_unknown_kids_share_one_jwks_fetch_per_interval() {
         let fetches = Arc::new(AtomicUsize::new(0));
-        let (url, server) = slow_jwks_server(fetches.clone());
+        // Slow answers: every verification below arrives while the one fetch is in flight.
+        let published = Arc::new(std::sync::Mutex::new(ec_jwks("published")));
+        let (url, server) = jwks_server(published, fetches.clone(), Duration::from_millis(300));
         let mut settings = Settings::from_sources(None, Vec::new()).unwrap().auth;
         settings.jwks_url = url.clone();
         // Below the floor on purpose: the source keeps the floor even if validation is skipped.
@@ -367,6 +403,39 @@ mod tests {
             fetches.load(Ordering::SeqCst),
             1,
             "no fetch within the interval"
+        );
+        server.stop(true).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn auth_a_token_verified_before_is_refused_once_its_key_is_retired() {
+        let published = Arc::new(std::sync::Mutex::new(ec_jwks("old")));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let (url, server) = jwks_server(published.clone(), fetches, Duration::ZERO);
+        let mut settings = Settings::from_sources(None, Vec::new()).unwrap().auth;
+        settings.jwks_url = url.clone();
+        let source = JwksSource::new(url, Duration::from_secs(settings.jwks_min_refresh_secs));
+        let mut keys = KeySet::from_settings(&settings).unwrap();
+        keys.replace_jwks(&ec_jwks("old"));
+        let verifier = Verifier::new(&settings, keys, Some(source));
+
+        let old = es256_token(&settings, "old");
+        assert!(verifier.verify(&old).await.is_ok());
+        assert_eq!(verifier.verified.len(), 1, "kept for the next call");
+        assert!(verifier.verify(&old).await.is_ok(), "from the cache");
+
+        // The issuer rotates: a token under the new kid makes the gateway fetch the new set.
+        *published.lock().unwrap() = ec_jwks("new");
+        assert!(
+            verifier
+                .verify(&es256_token(&settings, "new"))
+                .await
+                .is_ok()
+        );
+        assert_eq!(
+            verifier.verify(&old).await.err().map(|e| e.code()),
+            Some(ErrorCode::TokenSignatureInvalid),
+            "the retired key vouches for nothing, cached or not"
         );
         server.stop(true).await;
     }

@@ -149,10 +149,10 @@ pub async fn handle_sync(
     let proxy = proxy.into_inner();
     let tasks = proxy.tasks.clone();
     let stages = proxy.stages.clone();
-    let answer = tasks
-        .spawn(async move { run_detached(&proxy, call).await }.instrument(span))
-        .await
-        .map_err(ApiError::internal)??;
+    // Boxed: the detached future is about 10 KB, and the task's cell would otherwise hold it
+    // inline and copy it whole at each change of the task's stage (spawn, finish, join).
+    let detached = Box::pin(async move { run_detached(&proxy, call).await }.instrument(span));
+    let answer = tasks.spawn(detached).await.map_err(ApiError::internal)??;
     stages.observe(Stage::Call, started.elapsed());
     match answer {
         Answer::Replay(stored) => Ok(idempotency::replay(stored)),

@@ -28,7 +28,7 @@
 --          concurrency check, never queued; ARGV[8] is then ignored; with estimate 0 as well,
 --          rate tokens only: nothing is recorded to settle)
 --
--- Returns 17 integers:
+-- Returns 17 integers (packed: one string, comma-separated):
 --  1 admitted 0/1          2 refused by (0 none, 1 budget, 2 team rate, 3 team concurrency,
 --                            4 account rate, 5 account concurrency, 6 lease id in use,
 --                            7 budget not seeded)
@@ -88,7 +88,10 @@ local expired_slots = redis.call('ZRANGEBYSCORE', account_leases, '-inf', int(no
 for _, id in ipairs(expired_slots) do
   redis.call('HDEL', slot_teams, id)
 end
-local reclaimed_account = redis.call('ZREMRANGEBYSCORE', account_leases, '-inf', int(now))
+local reclaimed_account = #expired_slots
+if reclaimed_account > 0 then
+  redis.call('ZREMRANGEBYSCORE', account_leases, '-inf', int(now))
+end
 prune_waiters(queue, alive, info)
 
 -- 2. Read everything.
@@ -122,32 +125,38 @@ local team_tokens = bucket_level(team_bucket, team_rps, team_burst)
 local account_tokens = bucket_level(account_bucket, account_rps, account_burst)
 local team_in_flight = redis.call('ZCARD', team_leases)
 local account_in_flight = redis.call('ZCARD', account_leases)
-local totals = redis.call('HMGET', budget, 'charged', 'held')
+-- One read of the budget: its totals, whether the ledger seeded it, and whether this lease id
+-- already holds or was reclaimed here (a reused lease id).
+local totals = redis.call('HMGET', budget, 'charged', 'held', 'seeded',
+  HOLD .. lease_id, RECLAIMED .. lease_id)
 local charged = tonumber(totals[1]) or 0
 local held = tonumber(totals[2]) or 0
 
-local queued = redis.call('ZSCORE', queue, lease_id)
+-- An empty queue (the usual case) needs no look at its members.
+local queue_length = redis.call('ZCARD', queue)
+local queued = queue_length > 0 and redis.call('ZSCORE', queue, lease_id)
 if mode == 2 and not queued then
   -- The waiter is gone (its deadline passed or it stopped polling): nothing to claim.
-  return {
+  return packed({
     0, 5, -1, math.floor(team_tokens), math.floor(account_tokens),
     team_in_flight, account_in_flight, charged, held, 0, reclaimed_team, reclaimed_account,
-    reclaimed_credits, now, 0, 2, redis.call('ZCARD', queue),
-  }
+    reclaimed_credits, now, 0, 2, queue_length,
+  })
 end
-local team_queued = team_waiting(queue, info, team_id, lease_id)
-local queue_length = redis.call('ZCARD', queue)
+local team_queued = 0
+if queue_length > 0 then
+  team_queued = team_waiting(queue, info, team_id, lease_id)
+end
 
 local duplicate = (mode ~= 2 and queued)
   or redis.call('ZSCORE', team_leases, lease_id)
   or redis.call('ZSCORE', async_leases, lease_id)
   or redis.call('ZSCORE', account_leases, lease_id)
-  or redis.call('HEXISTS', budget, HOLD .. lease_id) == 1
-  or redis.call('HEXISTS', budget, RECLAIMED .. lease_id) == 1
+  or totals[4] or totals[5]
 
 -- A budget counts only once the ledger seeded the period's charged total (a hash without
 -- `seeded` was never seeded, or Redis lost it): refuse, taking nothing, until it is.
-local unseeded = budget_mode ~= 0 and redis.call('HEXISTS', budget, 'seeded') == 0
+local unseeded = budget_mode ~= 0 and not totals[3]
 
 -- 3. Decide, team limits before account limits.
 local refused, retry_after = 0, -1
@@ -221,10 +230,9 @@ if refused == 0 then
   end
 
   if records_lease then
-    redis.call('HINCRBY', budget, 'held', int(estimate))
-    redis.call('HSET', budget, HOLD .. lease_id, int(estimate))
-    extend_until(budget, budget_until)
     held = held + estimate
+    redis.call('HSET', budget, 'held', int(held), HOLD .. lease_id, int(estimate))
+    extend_until(budget, budget_until)
   end
 end
 
@@ -243,6 +251,7 @@ if mode == 1 and refused == 5 and max_wait > 0 then
   redis.call('HSET', info, lease_id, team_id .. ' ' .. int(weight) .. ' ' .. int(deadline))
   keep_alive(deadline)
   queue_state = 1
+  queue_length = queue_length + 1
 elseif mode == 2 and (refused == 5 or refused == 4) then
   -- Only the account is in the way (a slot, or the next token): keep waiting.
   local _, _, deadline = parse_waiter(redis.call('HGET', info, lease_id))
@@ -250,16 +259,17 @@ elseif mode == 2 and (refused == 5 or refused == 4) then
   queue_state = 1
 elseif mode == 2 then
   forget_waiter(queue, alive, info, lease_id)
+  queue_length = queue_length - 1
 end
 
 local admitted = 0
 if refused == 0 then
   admitted = 1
 end
-return {
+return packed({
   admitted, refused, retry_after,
   math.floor(team_tokens), math.floor(account_tokens),
   team_in_flight, account_in_flight, charged, held, over_budget,
   reclaimed_team, reclaimed_account, reclaimed_credits,
-  now, expires_at, queue_state, redis.call('ZCARD', queue),
-}
+  now, expires_at, queue_state, queue_length,
+})

@@ -12,6 +12,16 @@ local function int(n)
   return string.format('%d', n)
 end
 
+-- A reply of integers as one string, joined by commas: the gateway's Redis client parses one
+-- string in a fraction of the time an array of integers takes (reply.rs reads both).
+local function packed(values)
+  local fields = {}
+  for i = 1, #values do
+    fields[i] = int(values[i])
+  end
+  return table.concat(fields, ',')
+end
+
 -- Make `key` live at least `ms` more milliseconds (never shortens a TTL).
 local function extend_ttl(key, ms)
   local current = redis.call('PTTL', key)

@@ -8,7 +8,7 @@
 -- ARGV[1] lease id   ARGV[2] actual charge   ARGV[3] period end (unix ms)
 -- ARGV[4] budget key grace ms   ARGV[5] minimum budget key life ms
 --
--- Returns 7 integers:
+-- Returns 7 integers (packed: one string, comma-separated):
 --  1 outcome (0 nothing to settle, 1 settled, 2 settled after the lease was reclaimed)
 --  2 estimate that was held (0 unless outcome 1)   3 team lease removed 0/1
 --  4 account lease removed 0/1   5 charged   6 held   7 now (unix ms)
@@ -20,26 +20,31 @@ local period_end, grace, min_life = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumb
 local released_team = redis.call('ZREM', team_leases, lease_id)
 local released_account = redis.call('ZREM', account_leases, lease_id)
 redis.call('HDEL', KEYS[4], lease_id)
-redis.call('ZREM', KEYS[5], lease_id)
+if released_team == 0 then
+  -- A lease is in the team set or the async set, never both.
+  redis.call('ZREM', KEYS[5], lease_id)
+end
 
+-- One read of the budget; the totals are then written back in one HSET (the script is
+-- atomic, so nothing changes them in between).
+local fields = redis.call('HMGET', budget, 'hold:' .. lease_id, 'reclaimed:' .. lease_id,
+  'charged', 'held')
+local charged, held = tonumber(fields[3]) or 0, tonumber(fields[4]) or 0
 local outcome, estimate = 0, 0
-local hold = redis.call('HGET', budget, 'hold:' .. lease_id)
-if hold then
-  estimate = tonumber(hold)
+if fields[1] then
+  estimate = tonumber(fields[1])
   redis.call('HDEL', budget, 'hold:' .. lease_id)
-  redis.call('HINCRBY', budget, 'held', int(-estimate))
+  held = held - estimate
   outcome = 1
-elseif redis.call('HDEL', budget, 'reclaimed:' .. lease_id) == 1 then
+elseif fields[2] then
+  redis.call('HDEL', budget, 'reclaimed:' .. lease_id)
   outcome = 2
 end
 
 if outcome ~= 0 then
-  redis.call('HINCRBY', budget, 'charged', int(actual))
+  charged = charged + actual
+  redis.call('HSET', budget, 'charged', int(charged), 'held', int(held))
   extend_until(budget, budget_expiry(period_end, grace, min_life))
 end
 
-local totals = redis.call('HMGET', budget, 'charged', 'held')
-return {
-  outcome, estimate, released_team, released_account,
-  tonumber(totals[1]) or 0, tonumber(totals[2]) or 0, now,
-}
+return packed({ outcome, estimate, released_team, released_account, charged, held, now })

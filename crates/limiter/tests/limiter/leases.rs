@@ -13,6 +13,7 @@ behaviour_tests!(
     expired_leases_are_reclaimed_with_their_holds,
     renewing_keeps_a_lease_past_its_ttl,
     a_live_lease_id_cannot_be_admitted_twice,
+    a_reclaimed_lease_id_cannot_be_admitted_again,
     releasing_a_lease_that_was_never_granted_changes_nothing,
     invalid_requests_are_refused_before_any_work,
 );
@@ -100,6 +101,27 @@ async fn a_live_lease_id_cannot_be_admitted_twice(limiter: &TestLimiter) {
     );
     let totals = limiter.budget_totals("team-a", &r.period).await.unwrap();
     assert_eq!(totals.held, r.estimate, "the duplicate took nothing");
+}
+
+async fn a_reclaimed_lease_id_cannot_be_admitted_again(limiter: &TestLimiter) {
+    let mut r = request("team-a");
+    r.team.budget = Some(100);
+    r.estimate = 10;
+    r.lease_ttl_ms = 300;
+    seed(&**limiter, &r).await;
+    assert!(admit(&**limiter, &r).await.is_admitted());
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    // Another request reclaims the expired lease: its id leaves every lease set, and the budget
+    // remembers it as reclaimed (so its late settlement still counts once).
+    let next = admit(&**limiter, &again(&r)).await;
+    assert_eq!(next.reclaimed.hold_credits, 10, "{next:?}");
+    let reused = limiter.admit(&r).await;
+    assert!(
+        matches!(reused, Err(LimiterError::InvalidRequest(_))),
+        "{reused:?}"
+    );
+    let totals = limiter.budget_totals("team-a", &r.period).await.unwrap();
+    assert_eq!(totals.held, 10, "only the second request's hold");
 }
 
 async fn releasing_a_lease_that_was_never_granted_changes_nothing(limiter: &TestLimiter) {

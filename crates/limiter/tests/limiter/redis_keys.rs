@@ -128,3 +128,48 @@ async fn all_keys_share_one_hash_slot() {
     }
     limiter.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settled_lease_leaves_no_member_behind() {
+    let limiter = TestLimiter::redis();
+    let mut r = request("team-a");
+    r.team.budget = Some(1_000);
+    seed(&*limiter, &r).await;
+    // Something else in flight keeps every lease set alive, so an emptied set is not simply
+    // dropped by Redis.
+    let mut other_call = again(&r);
+    other_call.lease_ttl_ms = 60_000;
+    admit(&*limiter, &other_call).await.into_lease().unwrap();
+    let mut other_task = again(&r);
+    other_task.takes_team_slot = false;
+    admit(&*limiter, &other_task).await.into_lease().unwrap();
+
+    let call = admit(&*limiter, &again(&r)).await.into_lease().unwrap();
+    let mut task = again(&r);
+    task.takes_team_slot = false;
+    let task = admit(&*limiter, &task).await.into_lease().unwrap();
+    limiter.settle(&call, 3).await.unwrap();
+    limiter.settle(&task, 3).await.unwrap();
+
+    let prefix = limiter.redis_prefix.clone().unwrap();
+    let base = format!("{prefix}{{{ACCOUNT}}}:");
+    let mut connection = connection().await;
+    for set in [
+        "team:team-a:leases",
+        "team:team-a:async_leases",
+        "acct:leases",
+    ] {
+        let members: Vec<String> = redis::cmd("ZRANGE")
+            .arg(format!("{base}{set}"))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        assert_eq!(members.len(), 1, "{set}: {members:?}");
+        for lease in [&call, &task] {
+            assert!(!members.iter().any(|m| m == lease.lease_id()), "{set}");
+        }
+    }
+    limiter.cleanup().await;
+}
