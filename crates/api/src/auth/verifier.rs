@@ -111,15 +111,16 @@ impl Verifier {
         let data = decode::<Map<String, Value>>(token, &key.key, &validation)
             .map_err(|err| map_decode_error(err.kind()))?;
         let verified = self.read_claims(&data.claims, policy)?;
+        // Kept only when its window can be checked again exactly: `exp` (and `nbf`, if any)
+        // as whole unix seconds.
         let claim = |name: &str| data.claims.get(name).map(Value::as_u64);
-        match (claim("exp"), claim("nbf")) {
-            (Some(Some(expires)), None) => {
-                (self.verified).insert(generation, token, &verified, expires, None)
-            }
-            (Some(Some(expires)), Some(Some(nbf))) => {
-                (self.verified).insert(generation, token, &verified, expires, Some(nbf))
-            }
-            _ => {}
+        let nbf = match claim("nbf") {
+            None => Some(None),
+            Some(seconds) => seconds.map(Some),
+        };
+        if let (Some(Some(expires)), Some(nbf)) = (claim("exp"), nbf) {
+            self.verified
+                .insert(generation, token, &verified, expires, nbf);
         }
         Ok(verified)
     }
