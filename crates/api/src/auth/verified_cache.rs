@@ -102,10 +102,12 @@ impl VerifiedCache {
         entries.generation += 1;
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.read().tokens.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
