@@ -200,6 +200,9 @@ pub struct RedisSettings {
     pub url: Secret,
     pub cluster_nodes: Vec<Secret>,
     pub key_prefix: String,
+    /// Multiplexed connections to one Redis.
+    pub connections: usize,
+    /// The pool's size for a Redis Cluster.
     pub pool_size: usize,
     pub timeout_ms: u64,
 }
@@ -392,6 +395,7 @@ impl Settings {
             ));
         }
         if self.redis.pool_size == 0
+            || self.redis.connections == 0
             || self.database.max_connections == 0
             || self.database.read_max_connections == 0
         {

@@ -45,6 +45,7 @@ pub fn redis_limiter(
     let mut settings =
         RedisLimiterSettings::new(redis.key_prefix.clone(), limits.account_name.clone());
     settings.command_timeout = Duration::from_millis(redis.timeout_ms);
+    settings.connections = redis.connections;
     settings.pool_size = redis.pool_size;
     let limiter = if redis.cluster_nodes.is_empty() {
         RedisLimiter::connect(redis.url.expose(), settings)

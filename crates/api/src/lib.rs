@@ -18,6 +18,7 @@ pub mod histogram;
 pub mod http_error;
 pub mod ledger;
 pub mod ledger_gauges;
+pub mod log_writer;
 pub mod maintenance;
 pub mod openapi;
 pub mod pagination;

@@ -3,17 +3,18 @@
 //! when it ends, and the same id echoed on the response. Headers are never logged.
 
 use crate::config::{LogFormat, LogSettings};
+use crate::log_writer::{LogWriterGuard, log_writer};
 use accounting::types::caller_id::is_safe_caller_id;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
-use std::io::BufWriter;
+use std::io::Stderr;
 use std::time::Instant;
 use tracing::Instrument;
-use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -55,15 +56,15 @@ impl RequestId {
 #[must_use = "lines still queued when the guard is dropped are lost"]
 #[derive(Debug)]
 pub struct LogGuard {
-    _writer: Option<WorkerGuard>,
+    _writer: Option<LogWriterGuard<Stderr>>,
 }
 
 /// Installs the global subscriber, writing to stderr. `RUST_LOG` wins over the configured
 /// filter. Hold the returned guard until the command ends.
 ///
-/// Lines are formatted on the thread that logs them and written by a thread of their own,
-/// buffered and flushed whenever its queue runs empty: a request never waits on a write to
-/// stderr, and no line is dropped (should the queue ever fill, the caller waits instead).
+/// Lines are formatted on the thread that logs them and written by a thread of their own
+/// (`log_writer`), in batches at most 50 ms apart: a request never waits on a write to
+/// stderr, and no line is dropped (should stderr fall far behind, the caller waits instead).
 pub fn init(settings: &LogSettings) -> LogGuard {
     // A second init (tests start many apps in one process) is harmless and starts no thread.
     if tracing::dispatcher::has_been_set() {
@@ -73,27 +74,33 @@ pub fn init(settings: &LogSettings) -> LogGuard {
         .or_else(|_| EnvFilter::try_new(&settings.filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     // Logs go to stderr so that stdout carries only what a command prints (a token, a spec).
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("log-writer")
-        .finish(BufWriter::with_capacity(
-            LOG_BUFFER_BYTES,
-            std::io::stderr(),
-        ));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
-    let _ = match settings.format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Pretty => builder.try_init(),
-    };
-    LogGuard {
-        _writer: Some(guard),
+    match log_writer(std::io::stderr()) {
+        Ok((writer, guard)) => {
+            install(filter, settings.format, writer);
+            LogGuard {
+                _writer: Some(guard),
+            }
+        }
+        // No thread for the log writer: each line is written where it is logged.
+        Err(_) => {
+            install(filter, settings.format, std::io::stderr);
+            LogGuard { _writer: None }
+        }
     }
 }
 
-/// What the log thread gathers before a write: a few hundred lines.
-const LOG_BUFFER_BYTES: usize = 64 * 1024;
+fn install<W>(filter: EnvFilter, format: LogFormat, writer: W)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
 
 /// Middleware: assign the request id, run the request inside its span, log the outcome.
 pub async fn request_id(

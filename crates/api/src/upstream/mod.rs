@@ -10,7 +10,7 @@ use crate::config::UpstreamSettings;
 use crate::secret::Secret;
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
-use reqwest::{Method, StatusCode};
+use reqwest::{Method, StatusCode, Url};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -69,8 +69,10 @@ impl UpstreamFailure {
 
 pub struct Upstream {
     http: reqwest::Client,
-    base_url: String,
-    api_key: Secret,
+    /// `upstream.base_url`, parsed once: each call only sets its path and query.
+    base_url: Url,
+    /// `Bearer <company key>`, marked sensitive (never printed by the client's Debug).
+    authorization: HeaderValue,
     deadline: Duration,
     max_retries: u32,
     retry_base: Duration,
@@ -89,8 +91,8 @@ impl Upstream {
         let http = http.build()?;
         Ok(Self {
             http,
-            base_url: settings.base_url.trim_end_matches('/').to_owned(),
-            api_key: settings.api_key.clone(),
+            base_url: Url::parse(settings.base_url.trim_end_matches('/'))?,
+            authorization: authorization(&settings.api_key),
             deadline: Duration::from_secs(settings.request_timeout_secs),
             max_retries: settings.max_retries,
             retry_base: Duration::from_millis(settings.retry_base_ms),
@@ -107,7 +109,7 @@ impl Upstream {
         request_id: &str,
     ) -> Result<UpstreamReply, UpstreamFailure> {
         let deadline = Instant::now() + self.deadline;
-        let url = format!("{}{}", self.base_url, path_and_query);
+        let url = join(&self.base_url, path_and_query);
         let mut attempt = 0;
         let mut concurrency_429s = 0;
         loop {
@@ -121,9 +123,9 @@ impl Upstream {
             }
             let mut request = self
                 .http
-                .request(method.clone(), &url)
+                .request(method.clone(), url.clone())
                 .timeout(remaining)
-                .header(AUTHORIZATION, self.authorization())
+                .header(AUTHORIZATION, self.authorization.clone())
                 .header("x-request-id", request_id);
             if let Some(body) = &body {
                 request = request
@@ -174,19 +176,31 @@ impl Upstream {
             .map_err(|_| BalanceError::Unreadable)
     }
 
-    fn authorization(&self) -> HeaderValue {
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", self.api_key.expose()))
-            .unwrap_or_else(|_| HeaderValue::from_static(""));
-        value.set_sensitive(true);
-        value
-    }
-
     /// Exponential from `retry_base`, with up to 50% jitter so replicas do not retry in step.
     fn backoff(&self, attempt: u32) -> Duration {
         let base = self.retry_base.saturating_mul(1 << attempt.min(10));
         let jitter = rand::random_range(0.0..0.5);
         base.mul_f64(1.0 + jitter)
     }
+}
+
+/// The base URL with `path_and_query` after its own path (a base may have a path prefix).
+fn join(base: &Url, path_and_query: &str) -> Url {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (path_and_query, None),
+    };
+    let mut url = base.clone();
+    url.set_path(&format!("{}{path}", base.path().trim_end_matches('/')));
+    url.set_query(query);
+    url
+}
+
+fn authorization(api_key: &Secret) -> HeaderValue {
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", api_key.expose()))
+        .unwrap_or_else(|_| HeaderValue::from_static(""));
+    value.set_sensitive(true);
+    value
 }
 
 /// The whole answer. A body that breaks off after 2xx headers leaves the outcome unknown
@@ -253,6 +267,20 @@ fn describe(err: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_call_path_follows_the_base_urls_own_path() {
+        let base = Url::parse("https://api.cloro.dev").unwrap();
+        assert_eq!(
+            join(&base, "/v1/monitor/chatgpt").as_str(),
+            "https://api.cloro.dev/v1/monitor/chatgpt"
+        );
+        let prefixed = Url::parse("http://127.0.0.1:8080/cloro").unwrap();
+        assert_eq!(
+            join(&prefixed, "/v1/async/task/abc?include=result").as_str(),
+            "http://127.0.0.1:8080/cloro/v1/async/task/abc?include=result"
+        );
+    }
 
     #[test]
     fn retry_after_parses_seconds() {

@@ -94,7 +94,6 @@ async fn run(options: Options) -> Result<(), String> {
         .as_nanos();
     let prefix = format!("bench:{nanos}:");
     let mut settings = RedisLimiterSettings::new(prefix.clone(), "bench");
-    settings.pool_size = usize::try_from(options.tasks).unwrap_or(16).min(64);
     settings.command_timeout = Duration::from_secs(2);
     let limiter =
         Arc::new(RedisLimiter::connect(&options.redis_url, settings).map_err(|e| e.to_string())?);

@@ -233,7 +233,6 @@ async fn run(seconds: u64, redis_url: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .as_nanos();
     let mut settings = RedisLimiterSettings::new(format!("bench:{nanos}:"), "fairness");
-    settings.pool_size = 16;
     settings.command_timeout = Duration::from_secs(2);
     let limiter = Arc::new(RedisLimiter::connect(redis_url, settings).map_err(|e| e.to_string())?);
     let busy = Duration::from_secs(seconds);

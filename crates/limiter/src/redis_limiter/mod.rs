@@ -78,12 +78,15 @@ impl RedisLimiter {
         })
     }
 
-    /// `settings.pool_size` multiplexed connections to `redis_url`, whose connects and
+    /// `settings.connections` multiplexed connections to `redis_url`, whose connects and
     /// replies are bounded by the command timeout. Connects lazily: an unreachable Redis shows
     /// up as `Unavailable` on first use. Call within a Tokio runtime.
     pub fn connect(redis_url: &str, settings: RedisLimiterSettings) -> Result<Self, LimiterError> {
-        let connections =
-            MultiplexedConnections::open(redis_url, settings.pool_size, settings.command_timeout)?;
+        let connections = MultiplexedConnections::open(
+            redis_url,
+            settings.connections,
+            settings.command_timeout,
+        )?;
         Self::with_connections(Connections::Single(connections), settings)
     }
 

@@ -26,8 +26,11 @@ pub struct RedisLimiterSettings {
     /// A waiter that has not polled for this long is dropped from the fair queue (it polls
     /// every 10–25 ms; keep this well above the command timeout).
     pub waiter_ttl: Duration,
-    /// Multiplexed connections `RedisLimiter::connect` opens (taken in turn), or the size of
-    /// the Redis Cluster pool.
+    /// Multiplexed connections `RedisLimiter::connect` opens to one Redis (taken in turn).
+    /// One is the fastest: Redis runs one command at a time whatever the number of
+    /// connections, and on one connection concurrent calls share its reads and writes.
+    pub connections: usize,
+    /// The size of the Redis Cluster pool (`RedisLimiter::connect_cluster`).
     pub pool_size: usize,
 }
 
@@ -41,6 +44,7 @@ impl RedisLimiterSettings {
             lease_set_margin: DEFAULT_LEASE_SET_MARGIN,
             bucket_margin: DEFAULT_BUCKET_MARGIN,
             waiter_ttl: DEFAULT_WAITER_TTL,
+            connections: 1,
             pool_size: 16,
         }
     }

@@ -121,7 +121,7 @@ async fn a_restarted_redis_is_used_again_without_failed_calls() {
         .port();
     let redis = PrivateRedis::start_on(port);
     let mut settings = RedisLimiterSettings::new("restart:", ACCOUNT);
-    settings.pool_size = 4;
+    settings.connections = 4;
     let limiter = RedisLimiter::connect(&redis.url(), settings).unwrap();
     for _ in 0..8 {
         limiter.ping().await.unwrap();
