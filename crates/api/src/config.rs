@@ -619,6 +619,17 @@ mod tests {
     }
 
     #[test]
+    fn one_redis_connection_by_default_and_never_none() {
+        let s = Settings::from_sources(None, env(&[])).unwrap();
+        assert_eq!(s.redis.connections, 1);
+        assert_eq!(s.redis.pool_size, 32);
+        let s = Settings::from_sources(None, env(&[("CLORO_GATEWAY__REDIS__CONNECTIONS", "4")]));
+        assert_eq!(s.unwrap().redis.connections, 4);
+        let err = Settings::from_sources(None, env(&[("CLORO_GATEWAY__REDIS__CONNECTIONS", "0")]));
+        assert!(matches!(err, Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         let err = Settings::from_sources(Some(("t.toml", "[server]\nlisen = \"x\"\n")), env(&[]));
         assert!(err.is_err());
