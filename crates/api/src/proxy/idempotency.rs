@@ -56,13 +56,14 @@ pub fn fingerprint(path: &str, body: &[u8]) -> String {
     hex::encode(hash.finalize())
 }
 
-/// Claims the key (if one was sent) within `timeout`. `(ttl, lease)`: how long the answer is
-/// kept, and how long the claim holds while the request runs.
+/// Claims the key (if one was sent) for the request `(path, body)` within `timeout`.
+/// `(ttl, lease)`: how long the answer is kept, and how long the claim holds while the
+/// request runs. Without a key nothing is hashed.
 pub async fn start(
     db: &PgPool,
     team: TeamId,
     key: Option<IdempotencyKey>,
-    fingerprint: &str,
+    (path, body): (&str, &[u8]),
     request_id: Uuid,
     (ttl, lease): (Duration, Duration),
     timeout: Duration,
@@ -70,6 +71,7 @@ pub async fn start(
     let Some(key) = key else {
         return Ok(Start::NoKey);
     };
+    let fingerprint = &fingerprint(path, body);
     let unavailable = |cause: anyhow::Error| {
         ApiError::ledger_unavailable("Could not record the idempotency key").with_cause(cause)
     };

@@ -188,12 +188,11 @@ async fn run_detached(proxy: &Arc<Proxy>, call: SyncCall) -> Result<Answer, ApiE
             proxy.admission.settle(lease, 0).await;
         }
     };
-    let fingerprint = idempotency::fingerprint(call.endpoint.path(), &call.body);
     let claim = idempotency::start(
         proxy.ledger.pool(),
         call.team.id,
         call.idempotency_key.clone(),
-        &fingerprint,
+        (call.endpoint.path(), &call.body),
         call.entry_id,
         (proxy.idempotency_ttl, proxy.idempotency_lease),
         proxy.ledger.write_timeout(),
