@@ -21,6 +21,8 @@ const MAX_WAITING: usize = 1024 * 1024;
 #[derive(Default)]
 struct State {
     waiting: Vec<u8>,
+    /// The log thread was woken for a full buffer it has not taken yet (one wake-up each).
+    woken: bool,
     /// Set once the guard is dropped: lines then go straight to the sink.
     closed: bool,
 }
@@ -59,7 +61,8 @@ impl<W: Write> Shared<W> {
             return;
         }
         state.waiting.extend_from_slice(line);
-        if state.waiting.len() >= FLUSH_AT {
+        if state.waiting.len() >= FLUSH_AT && !state.woken {
+            state.woken = true;
             self.flush_now.notify_one();
         }
     }
@@ -78,6 +81,7 @@ impl<W: Write> Shared<W> {
                         .0;
                 }
                 std::mem::swap(&mut batch, &mut state.waiting);
+                state.woken = false;
                 state.closed
             };
             self.written.notify_all();
@@ -251,6 +255,42 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A sink that takes 20 ms per write and remembers the largest write it was given.
+    #[derive(Clone, Default)]
+    struct SlowSink {
+        lines: Sink,
+        largest_write: Arc<Mutex<usize>>,
+    }
+
+    impl Write for SlowSink {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            std::thread::sleep(Duration::from_millis(20));
+            let mut largest = self.largest_write.lock().unwrap();
+            *largest = (*largest).max(buf.len());
+            self.lines.write(buf)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_slow_sink_holds_the_loggers_back_instead_of_growing_the_buffer() {
+        let sink = SlowSink::default();
+        let (writer, guard) = log_writer(sink.clone()).unwrap();
+        let line = format!("{}\n", "y".repeat(1023));
+        for _ in 0..4 * 1024 {
+            (&writer).write_all(line.as_bytes()).unwrap();
+        }
+        drop(guard);
+        assert_eq!(sink.lines.text().lines().count(), 4 * 1024, "no line lost");
+        let largest = *sink.largest_write.lock().unwrap();
+        assert!(
+            largest <= MAX_WAITING + line.len(),
+            "a batch of {largest} bytes: the buffer outgrew its bound"
+        );
     }
 
     #[test]
