@@ -53,7 +53,7 @@ impl RequestId {
 }
 
 /// Keeps the log writer's thread running; dropping it writes out every line still queued.
-#[must_use = "lines still queued when the guard is dropped are lost"]
+#[must_use = "dropped at once, the log thread stops and each line is written where it is logged"]
 #[derive(Debug)]
 pub struct LogGuard {
     _writer: Option<LogWriterGuard<Stderr>>,

@@ -48,7 +48,7 @@ pub fn parse(
 }
 
 /// Hash of what makes two requests "the same": the path and the exact body.
-pub fn fingerprint(path: &str, body: &[u8]) -> String {
+fn fingerprint(path: &str, body: &[u8]) -> String {
     let mut hash = Sha256::new();
     hash.update(path.as_bytes());
     hash.update([0]);
